@@ -1,0 +1,243 @@
+"""Read recipes: YAML (``safe_load`` only), ``extends:``, ``--set`` overrides, validation.
+
+Merging rules (child wins):
+
+* mappings merge key by key, recursively;
+* a child spec whose ``type`` differs from the parent's replaces the parent's
+  spec whole, so that swapping a block never inherits the old block's
+  parameters (``--set model.generator.reasoning.type=se`` does the same);
+* lists and scalars are replaced.
+
+Every key remembers the file (or ``--set``) it came from, so an error names
+the file that actually holds the bad value.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ..errors import IcezooError, RecipeError
+from ..registry import Registry, registry as default_registry
+from ..typecheck import ValidationError
+from .schema import Recipe, from_data
+
+KeyPath = tuple[str, ...]
+
+
+class _Origins(dict):
+    """Maps a key path to the file (or override) it came from."""
+
+    def set_subtree(self, path: KeyPath, value: Any, source: str) -> None:
+        for key in [k for k in self if k[: len(path)] == path]:
+            del self[key]
+        self._mark(path, value, source)
+
+    def _mark(self, path: KeyPath, value: Any, source: str) -> None:
+        self[path] = source
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._mark(path + (str(k),), v, source)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._mark(path + (str(i),), v, source)
+
+    def source_of(self, dotted: str, fallback: str) -> str:
+        parts = tuple(dotted.replace("[", ".").replace("]", "").split(".")) if dotted else ()
+        for n in range(len(parts), 0, -1):
+            if parts[:n] in self:
+                return self[parts[:n]]
+        return fallback
+
+
+def read_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` a file; a missing file or bad YAML is one clear line."""
+    if not path.is_file():
+        raise RecipeError(str(path), "", "recipe file not found" if not path.exists() else "not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RecipeError(str(path), "", f"cannot read: {err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RecipeError(str(path), "", f"invalid YAML: {where}{problem}") from None
+
+
+def _merge(base: Any, child: Any, origins: _Origins, path: KeyPath, source: str) -> Any:
+    if isinstance(base, dict) and isinstance(child, dict):
+        if "type" in base and "type" in child and base["type"] != child["type"]:
+            origins.set_subtree(path, child, source)
+            return copy.deepcopy(child)
+        merged = dict(base)
+        for key, value in child.items():
+            sub = path + (str(key),)
+            if key in base:
+                merged[key] = _merge(base[key], value, origins, sub, source)
+            else:
+                merged[key] = copy.deepcopy(value)
+                origins.set_subtree(sub, value, source)
+        return merged
+    origins.set_subtree(path, child, source)
+    return copy.deepcopy(child)
+
+
+def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict[str, Any], _Origins]:
+    """The recipe at ``path`` with its ``extends:`` chain merged in, and the origin of each key."""
+    path = Path(path)
+    resolved = path.resolve()
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(str(path), "", f"a recipe must be a mapping of sections, got {type(data).__name__}")
+    parents = data.pop("extends", None)
+    if parents is None:
+        parents = []
+    elif isinstance(parents, str):
+        parents = [parents]
+    elif not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
+        raise RecipeError(str(path), "extends", f"expected a recipe path or a list of them, got {parents!r}")
+    merged: dict[str, Any] = {}
+    origins = _Origins()
+    for parent in parents:
+        parent_path = path.parent / parent
+        if parent_path.resolve() in _stack + (resolved,):
+            chain = " -> ".join(p.name for p in _stack + (resolved, parent_path.resolve()))
+            raise RecipeError(str(path), "extends", f"circular extends: {chain}")
+        if not parent_path.exists():
+            raise RecipeError(str(path), "extends", f"parent recipe '{parent}' not found (looked for {parent_path})")
+        parent_data, parent_origins = read_recipe_data(parent_path, _stack + (resolved,))
+        merged = _merge(merged, parent_data, origins, (), str(parent_path))
+        origins.update(parent_origins)
+    merged = _merge(merged, data, origins, (), str(path))
+    return merged, origins
+
+
+def apply_override(data: dict[str, Any], origins: _Origins, item: str, source: str) -> None:
+    """Apply one ``a.b.c=VALUE`` (VALUE read as YAML) to ``data`` in place."""
+    where = f"{source} (--set {item})"
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise RecipeError(where, "", "expected --set KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as err:
+        raise RecipeError(where, key, f"value is not valid YAML ({str(err).splitlines()[0]})") from None
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        child = _child(node, part, where, ".".join(parts[: depth + 1]))
+        if child is None or child is _ABSENT:
+            child = {}
+            _set(node, part, child, where, ".".join(parts[: depth + 1]))
+        node = child
+    last = parts[-1]
+    dotted = tuple(parts)
+    if last == "type" and isinstance(node, dict) and node.get("type") not in (None, value):
+        # a new component type: drop the old one's parameters
+        node.clear()
+        origins.set_subtree(dotted[:-1], {}, where)
+    _set(node, last, value, where, key)
+    origins.set_subtree(dotted, value, where)
+
+
+_ABSENT = object()
+
+
+def _child(node: Any, part: str, where: str, dotted: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part, _ABSENT)
+    if isinstance(node, list):
+        try:
+            return node[int(part)]
+        except (ValueError, IndexError):
+            raise RecipeError(where, dotted, f"no item {part!r} in a list of {len(node)}") from None
+    raise RecipeError(where, dotted, f"cannot set a key inside {node!r}")
+
+
+def _set(node: Any, part: str, value: Any, where: str, dotted: str) -> None:
+    if isinstance(node, dict):
+        node[part] = value
+    elif isinstance(node, list):
+        try:
+            node[int(part)] = value
+        except (ValueError, IndexError):
+            raise RecipeError(where, dotted, f"no item {part!r} in a list of {len(node)}") from None
+    else:
+        raise RecipeError(where, dotted, f"cannot set a key inside {node!r}")
+
+
+def load_recipe(
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    *,
+    registry: Registry = default_registry,
+    check_build: bool = True,
+) -> Recipe:
+    """Read, merge, override and validate a recipe; nothing is built on a real device.
+
+    With ``check_build`` the model is also constructed on PyTorch's ``meta``
+    device (no memory, no compute), so that a constraint only a constructor can
+    check (six reasoning specs for six encoder levels, say) fails here too.
+    """
+    path = Path(path)
+    source = str(path)
+    overrides = list(overrides)
+    data, origins = read_recipe_data(path)
+    for item in overrides:
+        apply_override(data, origins, item, source)
+
+    plugins = data.get("plugins") or []
+    if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
+        raise RecipeError(origins.source_of("plugins", source), "plugins", f"expected a list of module names, got {plugins!r}")
+    for i, module in enumerate(plugins):
+        declared_in = Path(origins.source_of(f"plugins.{i}", source).split(" (--set")[0])
+        try:
+            registry.plugins.load_modules([module], base_dir=declared_in.parent)
+        except IcezooError as err:
+            raise RecipeError(str(declared_in), f"plugins[{i}]", str(err)) from None
+
+    try:
+        recipe = from_data(Recipe, data, "", registry.check_nested)
+    except ValidationError as err:
+        raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
+    recipe.source, recipe.overrides = source, overrides
+    if check_build:
+        from ..models import check_buildable
+
+        try:
+            check_buildable(recipe)
+        except ValidationError as err:
+            raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
+    return recipe
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The resolved recipe as YAML, with a header saying where it came from."""
+    header = f"# resolved from {recipe.source}"
+    if recipe.overrides:
+        header += " with " + " ".join(f"--set {o}" for o in recipe.overrides)
+    body = yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=None, width=100)
+    return f"{header}\n{body}"
+
+
+def parse_recipe_text(text: str, source: str = "<string>", registry: Registry = default_registry) -> Recipe:
+    """Validate a recipe given as YAML text (for tests and notebooks); no ``extends``."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(source, "", f"invalid YAML: {str(err).splitlines()[0]}") from None
+    try:
+        recipe = from_data(Recipe, data, "", registry.check_nested)
+    except ValidationError as err:
+        raise RecipeError(source, err.path, err.message) from None
+    recipe.source = source
+    return recipe

@@ -1,0 +1,199 @@
+"""The recipe format: one dataclass per section, defaults are the paper's numbers.
+
+A recipe is YAML; after ``extends:`` and ``--set`` are applied it is checked
+against these dataclasses by :func:`from_data` (unknown keys, wrong types,
+missing keys), and every component spec inside against the registry. The
+resolved recipe, every default filled in, is what a run folder records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from typing import Annotated, Any, Literal
+
+from ..typecheck import Component, ComponentChecker, ValidationError, check_value
+
+Spec = dict[str, Any]
+
+
+def _spec(default: Spec):
+    """A dataclass field whose default is (a fresh copy of) the component spec ``default``."""
+    return dataclasses.field(default_factory=lambda: dict(default))
+
+
+@dataclasses.dataclass
+class DiscriminatorConfig:
+    """The discriminator: a feature trunk and a head (Section III-B)."""
+
+    trunk: Annotated[Spec, Component("trunk")]
+    head: Annotated[Spec, Component("head")]
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """What gets built: generator (null for model A) and discriminator."""
+
+    generator: Annotated[Spec | None, Component("generator", optional=True)]
+    discriminator: DiscriminatorConfig
+    image_size: int = 128  # faces cropped by 68 landmarks, 128x128 grayscale
+    in_channels: int = 1
+    noise_dim: int = 100  # N_z
+    num_classes: int = 3  # N_c: positive, negative, surprise
+
+
+@dataclasses.dataclass
+class LossConfig:
+    """Eq. 8: L = adv_weight L_gan + ip_weight L_ip + cls_weight L_cls.
+
+    L_ip = pixel + perceptual_weight * perceptual (Eq. 4); L_cls = classification
+    (the margin loss of Eq. 5 for capsule heads, cross-entropy for CNN heads) +
+    recon_weight * reconstruction (Eq. 6).
+    """
+
+    adv_weight: float = 0.1  # lambda_adv
+    ip_weight: float = 1.0  # lambda_mes
+    cls_weight: float = 1.0  # lambda_mer
+    perceptual_weight: float = 0.1  # alpha
+    recon_weight: float = 5e-4  # beta
+    fake_cls_weight: float = 1.0  # synthesised faces as extra labelled samples for D
+    pixel: Annotated[Spec, Component("loss")] = _spec({"type": "l1"})
+    classification: Annotated[Spec, Component("loss")] = _spec({"type": "margin"})
+    reconstruction: Annotated[Spec, Component("loss")] = _spec({"type": "mse"})
+    adversarial: Annotated[Spec, Component("loss")] = _spec({"type": "gan"})
+    perceptual: Annotated[Spec | None, Component("perceptual", optional=True)] = None
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation (Section IV-B): Adam (0.9, 0.999), lr 1e-3, cosine, batch 16, 100 epochs."""
+
+    epochs: int = 100
+    batch_size: int = 16
+    max_steps: int | None = None  # a step budget that ends the run early
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
+    compile: bool = False  # torch.compile the generator and discriminator
+    channels_last: bool = False
+    apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
+    num_workers: int = 0
+    log_every: int = 10  # steps between metric rows
+    checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
+    sample_every: int = 500  # steps between face grids
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Protocols of Section IV-A and the ablation split of Section IV-D."""
+
+    protocol: Literal["loso", "sde", "split"] = "split"
+    test_subjects: int = 20  # the 48 / 20 subject split
+    split_seed: int = 0
+    sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
+    batch_size: int = 64  # for prediction
+    max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Defaults of ``icezoo bench``."""
+
+    batch_sizes: list[int] = dataclasses.field(default_factory=lambda: [16, 64, 256])
+    precision: list[Literal["fp32", "bf16"]] = dataclasses.field(default_factory=lambda: ["fp32", "bf16"])
+    compile: bool = False
+    what: list[Literal["g", "d", "step"]] = dataclasses.field(default_factory=lambda: ["g", "d", "step"])
+    warmup: int = 5
+    iters: int = 20
+    device: str = "auto"
+
+
+@dataclasses.dataclass
+class PaperRef:
+    """Where a recipe sits in the paper, and the numbers published for it."""
+
+    table: str | None = None
+    row: str | None = None
+    uar: float | None = None
+    uf1: float | None = None
+    params_mb: float | None = None
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A whole recipe. ``source`` and ``overrides`` record where it came from."""
+
+    model: ModelConfig
+    name: str = ""
+    description: str = ""
+    paper: PaperRef = dataclasses.field(default_factory=PaperRef)
+    plugins: list[str] = dataclasses.field(default_factory=list)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    data: Annotated[Spec, Component("dataset")] = _spec({"type": "synthetic"})
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
+
+    source: str = dataclasses.field(default="<memory>", metadata={"internal": True})
+    overrides: list[str] = dataclasses.field(default_factory=list, metadata={"internal": True})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as plain YAML-able data (without provenance)."""
+        return _plain(
+            {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
+        )
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.metadata.get("internal")}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_data(cls: type, data: Any, path: str, on_component: ComponentChecker) -> Any:
+    """Build dataclass ``cls`` from YAML data, checking keys and types; errors name ``path``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError(path, f"expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValidationError(_join(path, str(key)), f"unknown key{hint} (allowed here: {', '.join(fields)})")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    values = {}
+    for name, f in fields.items():
+        where = _join(path, name)
+        annotation = hints[name]
+        if name in data:
+            value = data[name]
+            if dataclasses.is_dataclass(annotation):
+                values[name] = from_data(annotation, value, where, on_component)
+            else:
+                values[name] = check_value(value, annotation, where, on_component)
+                if typing.get_origin(annotation) is tuple:
+                    values[name] = tuple(values[name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValidationError(where, "missing required key")
+        elif dataclasses.is_dataclass(annotation):
+            values[name] = from_data(annotation, {}, where, on_component)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            # Fill the defaults of component specs too, so the resolved recipe is complete.
+            values[name] = check_value(default, annotation, where, on_component) if isinstance(default, dict) else default
+    return cls(**values)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,368 @@
+"""The component registry: one object, every kind, names unique within a kind.
+
+Components are classes or factory functions registered under ``(kind, name)``
+and built from a recipe spec ``{type: NAME, **params}``. The registry checks a
+spec against the callable's signature (unknown or missing parameters, wrong
+types, nested specs) *before* anything is built, fills in defaults, and adds
+the arguments the builder owns (``channels`` for a reasoning block, the image
+size for a generator...), which a recipe may not set.
+
+Plugins (:mod:`icezoo.plugins`) are loaded lazily, once, the first time a name
+is looked up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+import typing
+from typing import Any, Callable, Iterator
+
+from .errors import IcezooError, UnknownComponentError
+from .typecheck import Component, ValidationError, check_value, describe_type
+
+KINDS: dict[str, str] = {
+    "generator": "synthesises a face from (onset face or None, noise, one-hot class)",
+    "reasoning": "bridges an encoder level to the decoder: [B,C,H,W] -> [B,C,H,W]",
+    "trunk": "discriminator feature extractor: [B,1,S,S] -> [B,C,h,w]",
+    "head": "discriminator head: adversarial score, class scores, reconstruction",
+    "loss": "a term of the training objective",
+    "perceptual": "cost network of the perceptual loss",
+    "dataset": "a source of labelled onset / apex clips",
+}
+
+# Arguments the builder passes itself (from the recipe's model section or the
+# enclosing component); a recipe spec may not set them.
+BUILDER_ARGS: dict[str, tuple[str, ...]] = {
+    "generator": ("image_size", "in_channels", "noise_dim", "num_classes"),
+    "reasoning": ("channels",),
+    "trunk": ("in_channels", "image_size"),
+    "head": ("in_channels", "feature_size", "num_classes", "image_size"),
+    "loss": (),
+    "perceptual": ("in_channels",),
+    "dataset": ("image_size",),
+}
+
+MISSING = inspect.Parameter.empty
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One constructor parameter of a registered component."""
+
+    name: str
+    annotation: Any
+    default: Any
+    builder: bool  # passed by icezoo, not set in a recipe
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+    def describe(self) -> str:
+        default = "required" if self.required else f"default {self.default!r}"
+        who = ", set by icezoo" if self.builder else ""
+        return f"{self.name}: {describe_type(self.annotation)} ({default}{who})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered component: what it is, under which name, from where."""
+
+    kind: str
+    name: str
+    obj: Callable[..., Any]
+    source: str  # "core", a plugin's name, or "module NAME"
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.obj.__module__}.{getattr(self.obj, '__qualname__', self.obj)}"
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.obj) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @property
+    def accepts_any_kwargs(self) -> bool:
+        return any(p.kind is p.VAR_KEYWORD for p in _signature(self.obj).parameters.values())
+
+    def params(self) -> list[Param]:
+        """The keyword parameters a spec may (or must) give, plus the builder's."""
+        hints = _type_hints(self.obj)
+        builder = set(BUILDER_ARGS.get(self.kind, ()))
+        out = []
+        for p in _signature(self.obj).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "self":
+                continue
+            out.append(Param(p.name, hints.get(p.name, Any), p.default, p.name in builder))
+        return out
+
+
+def _signature(obj: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(obj)
+
+
+def _type_hints(obj: Callable[..., Any]) -> dict[str, Any]:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # unresolvable string annotations: do not enforce them
+        return {}
+
+
+def _source_of(obj: Any) -> str:
+    module = getattr(obj, "__module__", "") or ""
+    return "core" if module == "icezoo" or module.startswith("icezoo.") else f"module {module}"
+
+
+def _plain(value: Any) -> Any:
+    """A default value as YAML would write it (tuples become lists)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+class Registry:
+    """Holds every component kind; see the module docstring."""
+
+    def __init__(self, *, autoload: bool = True):
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._descriptions = dict(KINDS)
+        self._builder_args = dict(BUILDER_ARGS)
+        self._source: str | None = None
+        self._recording: list[tuple[str, str]] | None = None
+        self._autoload = autoload
+        self._plugins = None
+
+    # -- plugins ------------------------------------------------------------
+    @property
+    def plugins(self):
+        """The :class:`icezoo.plugins.PluginHost` that feeds this registry."""
+        if self._plugins is None:
+            from .plugins import PluginHost
+
+            self._plugins = PluginHost(self)
+        return self._plugins
+
+    def ensure_loaded(self) -> None:
+        """Load core and installed plugins, once (a no-op afterwards)."""
+        if self._autoload:
+            self.plugins.load()
+
+    @contextlib.contextmanager
+    def registering_as(self, source: str) -> Iterator[list[tuple[str, str]]]:
+        """Attribute registrations to ``source``; roll them back if the block fails."""
+        outer_source, outer_rec = self._source, self._recording
+        self._source, self._recording = source, []
+        added = self._recording
+        try:
+            yield added
+        except BaseException:
+            for kind, name in added:
+                self._entries[kind].pop(name, None)
+            raise
+        finally:
+            self._source, self._recording = outer_source, outer_rec
+            if outer_rec is not None:
+                outer_rec.extend(added)
+
+    # -- registration -------------------------------------------------------
+    def add_kind(self, kind: str, description: str, builder_args: tuple[str, ...] = ()) -> None:
+        """Add a component kind (for plugins that bring a new family of parts)."""
+        if kind in self._entries:
+            raise IcezooError(f"component kind '{kind}' already exists")
+        self._entries[kind] = {}
+        self._descriptions[kind] = description
+        self._builder_args[kind] = tuple(builder_args)
+
+    def register(self, kind: str, name: str | None = None, obj: Callable[..., Any] | None = None, *, source: str | None = None):
+        """Register ``obj`` as ``(kind, name)``; without ``obj``, return a decorator.
+
+        >>> @registry.register("reasoning", "my_block")
+        ... class MyBlock(nn.Module): ...
+        """
+        if obj is None:
+            return lambda target: self.register(kind, name, target, source=source)
+        if kind not in self._entries:
+            raise IcezooError(f"cannot register '{name}': unknown component kind '{kind}' (kinds: {', '.join(self._entries)})")
+        name = name or getattr(obj, "__name__", "").lower()
+        if not name:
+            raise IcezooError(f"cannot register {obj!r} as a {kind}: give it a name")
+        entry = Entry(kind, name, obj, source or self._source or _source_of(obj))
+        old = self._entries[kind].get(name)
+        if old is not None:
+            if old.obj is obj:  # the same object re-registered (a module imported twice)
+                return obj
+            raise IcezooError(
+                f"{kind} '{name}' is registered twice: by {old.source} ({old.qualname}) and by {entry.source} ({entry.qualname})"
+            )
+        self._entries[kind][name] = entry
+        if self._recording is not None:
+            self._recording.append((kind, name))
+        return obj
+
+    def unregister(self, kind: str, name: str) -> None:
+        """Remove a registration (tests and plugin roll-back)."""
+        self._entries[kind].pop(name, None)
+
+    # -- look-up ------------------------------------------------------------
+    @property
+    def kinds(self) -> dict[str, str]:
+        return dict(self._descriptions)
+
+    def builder_args(self, kind: str) -> tuple[str, ...]:
+        return self._builder_args.get(kind, ())
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in self._entries:
+            close = difflib.get_close_matches(kind, self._entries, n=3)
+            hint = f"; did you mean {_quoted(close)}?" if close else ""
+            raise UnknownComponentError(f"unknown component kind '{kind}'{hint} (kinds: {', '.join(self._entries)})")
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for ``(kind, name)``, or an error with the nearest names."""
+        self.ensure_loaded()
+        self._check_kind(kind)
+        try:
+            return self._entries[kind][name]
+        except (KeyError, TypeError):
+            pass
+        known = sorted(self._entries[kind])
+        close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+        hint = f"; did you mean {_quoted(close)}?" if close else f" (known: {', '.join(known) or 'none'})"
+        raise UnknownComponentError(f"unknown {kind} '{name}'{hint} {self.plugins.status_line()}")
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        self.ensure_loaded()
+        kind, name = key
+        return name in self._entries.get(kind, {})
+
+    def entries(self, kind: str | None = None, pattern: str = "*") -> list[Entry]:
+        """Registered entries of ``kind`` (all kinds if None) whose name matches the glob ``pattern``."""
+        self.ensure_loaded()
+        if kind is not None:
+            self._check_kind(kind)
+        kinds = [kind] if kind else list(self._entries)
+        return [
+            e
+            for k in kinds
+            for n, e in sorted(self._entries[k].items())
+            if fnmatch.fnmatchcase(n, pattern)
+        ]
+
+    def names(self, kind: str, pattern: str = "*") -> list[str]:
+        return [e.name for e in self.entries(kind, pattern)]
+
+    # -- specs --------------------------------------------------------------
+    def validate(self, kind: str, spec: Any, path: str = "") -> dict[str, Any]:
+        """Check a spec and return it resolved: ``type`` first, then every parameter.
+
+        Accepts ``"name"`` as shorthand for ``{type: name}``. Raises
+        :class:`ValidationError` naming the key path of the first problem.
+        """
+        if isinstance(spec, str):
+            spec = {"type": spec}
+        if not isinstance(spec, dict):
+            raise ValidationError(path, f"expected a {kind} spec ({{type: NAME, ...}}), got {spec!r}")
+        if "type" not in spec:
+            raise ValidationError(path, f"a {kind} spec needs 'type' (one of: {', '.join(self.names(kind))})")
+        name = spec["type"]
+        if not isinstance(name, str):
+            raise ValidationError(_join(path, "type"), f"expected a {kind} name, got {name!r}")
+        try:
+            entry = self.get(kind, name)
+        except UnknownComponentError as err:
+            raise ValidationError(_join(path, "type"), str(err)) from None
+        params = {p.name: p for p in entry.params()}
+        resolved: dict[str, Any] = {"type": name}
+        for key, value in spec.items():
+            if key == "type":
+                continue
+            where = _join(path, key)
+            param = params.get(key)
+            if param is not None and param.builder:
+                raise ValidationError(where, f"'{key}' is set by icezoo when it builds the {kind}; remove it from the spec")
+            if param is None:
+                if entry.accepts_any_kwargs:
+                    resolved[key] = value
+                    continue
+                accepted = [p for p in params if not params[p].builder]
+                close = difflib.get_close_matches(key, accepted, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise ValidationError(
+                    where, f"unknown parameter '{key}' for {kind} '{name}'{hint} (accepted: {', '.join(accepted) or 'none'})"
+                )
+        for pname, param in params.items():
+            if param.builder:
+                continue
+            where = _join(path, pname)
+            if pname in spec:
+                resolved[pname] = check_value(spec[pname], param.annotation, where, self.check_nested)
+            elif param.required:
+                raise ValidationError(where, f"missing required parameter of {kind} '{name}' ({describe_type(param.annotation)})")
+            elif _is_plain(param.default):
+                resolved[pname] = _plain(param.default)
+        return resolved
+
+    def check_nested(self, value: Any, marker: Component, path: str) -> Any:
+        if marker.many and isinstance(value, list):
+            return [self.validate(marker.kind, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return self.validate(marker.kind, value, path)
+
+    def build(self, kind: str, spec: Any, /, **builder_args: Any) -> Any:
+        """Build a component from a spec (``{type: NAME, **params}`` or ``"NAME"``).
+
+        ``builder_args`` are the arguments icezoo supplies (see ``BUILDER_ARGS``);
+        those the component does not accept are left out.
+        """
+        resolved = self.validate(kind, spec)
+        entry = self.get(kind, resolved.pop("type"))
+        accepted = {p.name for p in entry.params()}
+        extra = {k: v for k, v in builder_args.items() if k in accepted or entry.accepts_any_kwargs}
+        return entry.obj(**extra, **resolved)
+
+    def describe(self, kind: str, name: str) -> str:
+        """A multi-line description: name, source, summary, parameters."""
+        entry = self.get(kind, name)
+        lines = [f"{kind} '{name}' from {entry.source} ({entry.qualname})"]
+        doc = inspect.getdoc(entry.obj) or ""
+        if doc:
+            lines += ["", doc, ""]
+        lines.append("parameters:")
+        for p in entry.params():
+            lines.append(f"  {p.describe()}")
+        if entry.accepts_any_kwargs:
+            lines.append("  **kwargs: accepted")
+        return "\n".join(lines)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+registry = Registry()
+"""The process-wide registry that recipes, the CLI and plugins use."""
+
+register = registry.register
