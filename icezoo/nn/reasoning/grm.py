@@ -1,0 +1,198 @@
+"""The graph reasoning module (GRM) of ICE-GAN, model F (Section III-A, Eqs. 1 and 2).
+
+Two implementations of the same math share one parameter layout:
+:class:`GraphReasoning` (``grm``) runs the graph convolution through
+torch-geometric; :class:`GraphReasoningEinsum` (``grm_einsum``) is plain
+``einsum``, the reference in tests and the baseline in benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+with warnings.catch_warnings():  # torch-geometric's import still calls the deprecated torch.jit.script
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from torch_geometric.nn import DenseGCNConv, DenseGINConv
+
+from ..layers import Activation, Norm, norm2d
+from ..layers import activation as make_activation
+
+GraphLayer = Literal["gin", "gcn"]
+
+
+class _GraphReasoningBase(nn.Module):
+    """Parameters and options shared by both GRM implementations."""
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 1,
+        supernodes: int | None = None,
+        activation: Activation = "relu",
+        layer: GraphLayer = "gin",
+        norm: Norm = "instance",
+        adjacency_std: float | None = None,
+    ):
+        super().__init__()
+        if reduction < 1 or channels % reduction:
+            raise ValueError(f"reduction must divide channels ({channels}), got {reduction}")
+        if supernodes is not None and (supernodes < 1 or math.isqrt(supernodes) ** 2 != supernodes):
+            raise ValueError(f"supernodes must be a square number (a side x side grid), got {supernodes}")
+        if layer not in ("gin", "gcn"):
+            raise ValueError(f"layer must be 'gin' or 'gcn', got {layer!r}")
+        nodes = channels // reduction
+        self.channels, self.nodes, self.supernodes, self.layer = channels, nodes, supernodes, layer
+        self.T = nn.Conv2d(channels, channels, 1)
+        self.phi = nn.Conv2d(channels, nodes, 1)
+        self.theta = nn.Conv2d(channels, nodes, 1)
+        # A: the learnable adjacency of Eq. 2, normal init (std 1/sqrt(C') keeps (A + I) M near M's scale)
+        std = adjacency_std if adjacency_std is not None else nodes**-0.5
+        self.adjacency = nn.Parameter(torch.randn(nodes, nodes) * std)
+        self.T_inv = nn.Conv2d(nodes, channels, 1, bias=False)
+        self.norm = norm2d(norm, channels)
+        self.act = make_activation(activation)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, nodes={self.nodes}, supernodes={self.supernodes}, layer={self.layer!r}"
+
+
+class GraphReasoning(_GraphReasoningBase):
+    """Graph reasoning module (model F): a channel graph from self-attention, reasoned by a PyG graph convolution.
+
+    What is computed, for f_enc = x in R^{C x H x W} and C' = C // reduction::
+
+        f^   = T(x)                           T: 1x1 convolution C -> C (supernodes)
+        P, Q = phi(f^), theta(f^)             1x1 convolutions C -> C' (the linear maps)
+        M    = pool(P) pool(Q)^T / N_s        Eq. 1: channel graph, C' x C' (N_s supernodes)
+        M^   = sigma(Eq. 2 on M)              graph convolution over the C' channel nodes
+        y    = norm(T_inv(M^ Q))              back-projection to C x H x W
+        out  = x + y                          residual
+
+    ``pool`` averages f^ down to ``supernodes`` positions (None keeps every
+    position, N_s = HW). Eq. 2 comes in two forms, chosen by ``layer``:
+
+    * ``layer="gin"`` (default): M^ = sigma((A + I) M W), exactly the paper's
+      Eq. 2 with an unconstrained learnable A (normal init) and W. It is computed
+      by PyG's ``DenseGINConv(nn=Linear(C', C', bias=False), eps=0)``, whose
+      update nn((1 + eps) X + A X) is (A + I) X W: the self-loop I is GIN's
+      (1 + eps) X term, and the layer neither normalises nor touches A's diagonal.
+    * ``layer="gcn"``: M^ = sigma(D^-1/2 A~ D^-1/2 M W + b), the normalised GCN
+      of Kipf and Welling through PyG's ``DenseGCNConv``. That layer overwrites
+      the adjacency's diagonal with 1 (the self-loop) and normalises by degree,
+      so A~ = softplus(A) with its diagonal set to 1, which keeps the degrees
+      positive (a normal-initialised A would give negative degrees).
+
+    :class:`GraphReasoningEinsum` computes the same in plain tensor code.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 1,
+        supernodes: int | None = None,
+        activation: Activation = "relu",
+        layer: GraphLayer = "gin",
+        norm: Norm = "instance",
+        adjacency_std: float | None = None,
+    ):
+        super().__init__(channels, reduction, supernodes, activation, layer, norm, adjacency_std)
+        if layer == "gin":
+            self.gcn = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
+        else:
+            self.gcn = DenseGCNConv(self.nodes, self.nodes)
+
+    def channel_graph(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Eq. 1: the channel graph M [B, C', C'] and the projected features Q [B, C', HW]."""
+        f = self.T(x)
+        p, q = self.phi(f), self.theta(f)
+        if self.supernodes is not None:
+            side = math.isqrt(self.supernodes)
+            p_s, q_s = F.adaptive_avg_pool2d(p, side), F.adaptive_avg_pool2d(q, side)
+        else:
+            p_s, q_s = p, q
+        p_s, q_s = p_s.flatten(2), q_s.flatten(2)
+        m = torch.bmm(p_s, q_s.transpose(1, 2)) / p_s.shape[-1]
+        return m, q.flatten(2)
+
+    def reason(self, m: Tensor) -> Tensor:
+        """Eq. 2 through torch-geometric: M^ = sigma(graph_conv(M, A))."""
+        if self.layer == "gin":
+            out = self.gcn(m, self.adjacency)  # nn((1 + 0) M + A M) = (A + I) M W
+        else:
+            out = self.gcn(m, F.softplus(self.adjacency))  # diagonal set to 1, degree-normalised
+        return self.act(out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        m, q = self.channel_graph(x)
+        m_hat = self.reason(m)
+        y = torch.bmm(m_hat, q).view(b, self.nodes, h, w)
+        return x + self.norm(self.T_inv(y))
+
+
+class GraphReasoningEinsum(_GraphReasoningBase):
+    """The GRM in plain tensor code (einsum), the reference for ``grm``; same parameters, same math."""
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 1,
+        supernodes: int | None = None,
+        activation: Activation = "relu",
+        layer: GraphLayer = "gin",
+        norm: Norm = "instance",
+        adjacency_std: float | None = None,
+    ):
+        super().__init__(channels, reduction, supernodes, activation, layer, norm, adjacency_std)
+        # W of Eq. 2, stored (in, out) as written in the equation
+        self.weight = nn.Parameter(torch.empty(self.nodes, self.nodes))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = nn.Parameter(torch.zeros(self.nodes)) if layer == "gcn" else None
+
+    @classmethod
+    def from_module(cls, grm: GraphReasoning) -> "GraphReasoningEinsum":
+        """A ``grm_einsum`` holding a copy of a ``grm``'s weights (same device and dtype)."""
+        norm = "instance" if isinstance(grm.norm, nn.GroupNorm) else "batch" if isinstance(grm.norm, nn.BatchNorm2d) else "none"
+        act = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.GELU: "gelu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}[type(grm.act)]
+        out = cls(grm.channels, grm.channels // grm.nodes, grm.supernodes, act, grm.layer, norm)
+        state = {k: v for k, v in grm.state_dict().items() if not k.startswith("gcn.")}
+        if grm.layer == "gin":
+            state["weight"] = grm.gcn.nn.weight.detach().t()
+        else:
+            state["weight"] = grm.gcn.lin.weight.detach().t()
+            state["bias"] = grm.gcn.bias.detach()
+        out.load_state_dict(state)
+        return out.to(device=grm.adjacency.device, dtype=grm.adjacency.dtype)
+
+    @staticmethod
+    def _conv1x1(conv: nn.Conv2d, x: Tensor) -> Tensor:
+        y = torch.einsum("oc,bchw->bohw", conv.weight[:, :, 0, 0], x)
+        return y if conv.bias is None else y + conv.bias[None, :, None, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = self._conv1x1(self.T, x)
+        p, q = self._conv1x1(self.phi, f), self._conv1x1(self.theta, f)
+        if self.supernodes is not None:
+            side = math.isqrt(self.supernodes)
+            p_s, q_s = F.adaptive_avg_pool2d(p, side), F.adaptive_avg_pool2d(q, side)
+        else:
+            p_s, q_s = p, q
+        n_s = p_s.shape[-1] * p_s.shape[-2]
+        m = torch.einsum("bihw,bjhw->bij", p_s, q_s) / n_s  # Eq. 1
+        eye = torch.eye(self.nodes, device=x.device, dtype=self.adjacency.dtype)
+        if self.layer == "gin":
+            h = torch.einsum("ij,bjk,kl->bil", self.adjacency + eye, m, self.weight)  # (A + I) M W
+        else:
+            a = F.softplus(self.adjacency) * (1 - eye) + eye  # diagonal overwritten with 1
+            d = a.sum(-1).clamp(min=1).rsqrt()
+            h = torch.einsum("i,ij,j,bjk,kl->bil", d, a, d, m, self.weight) + self.bias
+        m_hat = self.act(h)  # Eq. 2
+        y = torch.einsum("bij,bjhw->bihw", m_hat, q)  # back-projection M^ Q
+        y = torch.einsum("oc,bchw->bohw", self.T_inv.weight[:, :, 0, 0], y)
+        return x + self.norm(y)
