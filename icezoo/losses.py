@@ -1,0 +1,139 @@
+"""Loss terms of the ICE-GAN objective (Section III-C), registered as kind ``loss``.
+
+Each is an ``nn.Module`` with a tensor-in, scalar-out ``forward``; the
+weights that combine them (Eq. 8) live in the recipe's ``loss`` section.
+The perceptual cost network is kind ``perceptual`` (:class:`TimmPerceptual`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import IcezooError
+from .typecheck import ExistingFile
+
+
+class L1(nn.Module):
+    """Pixel loss L_pixel: mean absolute error (the paper prefers L1 to L2)."""
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(pred, target)
+
+
+class MSE(nn.Module):
+    """Mean squared error: L_rec of the reconstruction network (Eq. 6)."""
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.mse_loss(pred, target)
+
+
+class MarginLoss(nn.Module):
+    """Margin loss of Eq. 5 on capsule lengths [B, Nc] and class indices [B].
+
+    L = sum_k T_k max(0, m+ - |v_k|)^2 + lambda (1 - T_k) max(0, |v_k| - m-)^2,
+    summed over classes and averaged over the batch. ``squared=False`` gives
+    the release's unsquared form.
+    """
+
+    def __init__(self, m_plus: float = 0.9, m_minus: float = 0.1, lambda_: float = 0.5, squared: bool = True):
+        super().__init__()
+        self.m_plus, self.m_minus, self.lambda_, self.squared = m_plus, m_minus, lambda_, squared
+
+    def forward(self, lengths: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
+        t = F.one_hot(labels, lengths.shape[1]).to(lengths.dtype)
+        present = F.relu(self.m_plus - lengths)
+        absent = F.relu(lengths - self.m_minus)
+        if self.squared:
+            present, absent = present.pow(2), absent.pow(2)
+        per_sample = (t * present + self.lambda_ * (1 - t) * absent).sum(1)
+        return _weighted_mean(per_sample, weight)
+
+
+class CrossEntropy(nn.Module):
+    """Cross-entropy on class logits (the classification loss of CNN heads)."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
+        per_sample = F.cross_entropy(logits.float(), labels, reduction="none", label_smoothing=self.label_smoothing)
+        return _weighted_mean(per_sample, weight)
+
+
+class AdversarialLoss(nn.Module):
+    """L_gan of Eq. 7 as binary cross-entropy, for a probability (capsule length) or a logit.
+
+    The discriminator minimises -log D(x) - log(1 - D(G(z))); the generator the
+    non-saturating -log D(G(z)) (Goodfellow et al.).
+    """
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, score: Tensor, real: bool, is_probability: bool) -> Tensor:
+        score = score.float()
+        target = torch.full_like(score, 1.0 if real else 0.0)
+        if is_probability:
+            return F.binary_cross_entropy(score.clamp(self.eps, 1 - self.eps), target)
+        return F.binary_cross_entropy_with_logits(score, target)
+
+
+def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return values.mean()
+    return (values * weight).sum() / weight.sum().clamp(min=1e-12)
+
+
+class TimmPerceptual(nn.Module):
+    """Perceptual cost network: any timm model, frozen, compared at several feature levels.
+
+    L_per(a, b) = mean over ``layers`` of mean |phi_l(a) - phi_l(b)|. Weights
+    come from a local file (timm's ``pretrained_cfg_overlay=dict(file=...)``;
+    nothing is downloaded). ``weights: null`` leaves the network randomly
+    initialised (random-feature perceptual loss) and says so once.
+    Inputs are faces in [-1, 1]; they are mapped to the network's normalisation.
+    """
+
+    def __init__(self, model: str = "resnet18", weights: Annotated[str | None, ExistingFile()] = None,
+                 layers: list[int] = (1, 2), in_channels: int = 1):
+        super().__init__()
+        import timm
+
+        if not timm.is_model(model):
+            raise ValueError(f"timm has no model '{model}'")
+        kwargs = dict(features_only=True, out_indices=tuple(layers), in_chans=in_channels)
+        if weights is not None:
+            path = os.path.expanduser(weights)
+            try:
+                self.net = timm.create_model(model, pretrained=True, pretrained_cfg_overlay=dict(file=path), **kwargs)
+            except Exception as err:
+                raise IcezooError(f"perceptual weights {weights}: cannot be loaded into timm '{model}': {str(err).splitlines()[0]}") from None
+        else:
+            self.net = timm.create_model(model, pretrained=False, **kwargs)
+        self.pretrained = weights is not None
+        cfg = self.net.pretrained_cfg
+        mean, std = torch.tensor(cfg.get("mean", (0.5,))), torch.tensor(cfg.get("std", (0.5,)))
+        if in_channels != len(mean):
+            mean, std = mean.mean().repeat(in_channels), std.mean().repeat(in_channels)
+        self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
+        self.net.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "TimmPerceptual":
+        super().train(mode)
+        self.net.eval()  # frozen: batch-norm statistics never move
+        return self
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        return self.net(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        fa, fb = self.features(a), self.features(b)
+        return torch.stack([F.l1_loss(x.float(), y.float()) for x, y in zip(fa, fb)]).mean()

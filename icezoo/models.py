@@ -1,0 +1,81 @@
+"""Assemble a GAN (ICE-GAN or an ablation) from a recipe's model section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config.schema import ModelConfig, Recipe
+from .nn.discriminator import Discriminator, feature_shape
+from .registry import registry
+from .typecheck import ValidationError
+
+
+class GAN(nn.Module):
+    """A generator (None for model A) and a discriminator, with the sizes they were built for."""
+
+    def __init__(self, generator: nn.Module | None, discriminator: Discriminator, *, image_size: int, in_channels: int, noise_dim: int, num_classes: int):
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.image_size, self.in_channels, self.noise_dim, self.num_classes = image_size, in_channels, noise_dim, num_classes
+
+    @property
+    def uses_onset(self) -> bool:
+        """Whether the generator reads the onset face (False for model B and model A)."""
+        return self.generator is not None and getattr(self.generator, "uses_onset", True)
+
+    def synthesize(self, x_on: Tensor | None, labels: Tensor, z: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """x_syn for class indices ``labels``; noise z ~ N(0, I) unless given."""
+        if self.generator is None:
+            raise RuntimeError("this model has no generator (model A)")
+        b = labels.shape[0]
+        if z is None:
+            z = torch.randn(b, self.noise_dim, device=labels.device, generator=generator)
+        c = nn.functional.one_hot(labels, self.num_classes).to(z.dtype)
+        return self.generator(x_on if self.uses_onset else None, z, c)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if key else path
+
+
+def _build(kind: str, spec: Any, path: str, **builder_args: Any) -> Any:
+    try:
+        return registry.build(kind, spec, **builder_args)
+    except ValidationError as err:
+        raise ValidationError(_join(path, err.path), err.message) from None
+    except (ValueError, TypeError) as err:
+        name = spec.get("type") if isinstance(spec, dict) else spec
+        raise ValidationError(path, f"cannot build {kind} '{name}': {err}") from err
+
+
+def build_model(config: Recipe | ModelConfig) -> GAN:
+    """Build the model a recipe describes (on the current default device)."""
+    m = config.model if isinstance(config, Recipe) else config
+    generator = None
+    if m.generator is not None:
+        generator = _build(
+            "generator", m.generator, "model.generator",
+            image_size=m.image_size, in_channels=m.in_channels, noise_dim=m.noise_dim, num_classes=m.num_classes,
+        )  # fmt: skip
+    trunk_path, head_path = "model.discriminator.trunk", "model.discriminator.head"
+    trunk = _build("trunk", m.discriminator.trunk, trunk_path, in_channels=m.in_channels, image_size=m.image_size)
+    try:
+        channels, height, width = feature_shape(trunk, m.in_channels, m.image_size)
+    except RuntimeError as err:
+        raise ValidationError(trunk_path, f"the trunk fails on a {m.in_channels}x{m.image_size}x{m.image_size} image: {err}") from err
+    declared = getattr(trunk, "out_channels", None)
+    if declared != channels:
+        raise ValidationError(trunk_path, f"the trunk must expose out_channels (= {channels}), it says {declared!r}")
+    if height != width:
+        raise ValidationError(trunk_path, f"the trunk's features must be square, got {height}x{width}")
+    head = _build("head", m.discriminator.head, head_path, in_channels=channels, feature_size=height, num_classes=m.num_classes, image_size=m.image_size)
+    return GAN(generator, Discriminator(trunk, head), image_size=m.image_size, in_channels=m.in_channels, noise_dim=m.noise_dim, num_classes=m.num_classes)
+
+
+def check_buildable(config: Recipe | ModelConfig) -> None:
+    """Build the model on the ``meta`` device (no memory, no compute) to surface constructor errors."""
+    with torch.device("meta"):
+        build_model(config)

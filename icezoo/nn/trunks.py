@@ -1,0 +1,75 @@
+"""Discriminator trunks: ``cls(in_channels, image_size, **params)``, ``[B,1,S,S] -> [B,C,h,w]``.
+
+Each exposes ``out_channels``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .layers import Norm, conv, init_gan_weights, norm2d
+
+
+class PatchGAN70(nn.Module):
+    """70x70 PatchGAN feature extractor (pix2pix's NLayerDiscriminator, n_layers=3) without its 1-channel output conv.
+
+    4x4 convolutions: in -> ndf (stride 2, LeakyReLU 0.2), then ``n_layers - 1``
+    stride-2 and one stride-1 layer doubling the width up to 8 ndf, each with
+    norm and LeakyReLU. For 1x128x128 inputs and ndf 64: [B, 512, 15, 15].
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 128,
+        ndf: int = 64,
+        n_layers: int = 3,
+        norm: Norm = "batch",
+        spectral_norm: bool = True,
+    ):
+        super().__init__()
+        sn = spectral_norm
+        layers: list[nn.Module] = [conv(in_channels, ndf, 4, 2, 1, spectral=sn), nn.LeakyReLU(0.2)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                conv(ndf * prev, ndf * mult, 4, stride, 1, bias=norm == "none", spectral=sn),
+                norm2d(norm, ndf * mult),
+                nn.LeakyReLU(0.2),
+            ]
+        self.net = nn.Sequential(*layers)
+        self.out_channels = ndf * mult
+        init_gan_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ReleasePatchGAN(nn.Module):
+    """The trunk of the authors' released discriminator: PatchGAN, one more conv, 1x1 projections to 128 x 8 x 8.
+
+    Spectral-normalised 4x4 convolutions 1 -> 64 (s2, bias), 64 -> 128 (s2),
+    128 -> 256 (s2), 256 -> 512 (s1), 512 -> 512 (s1, bias), batch norm and
+    LeakyReLU(0.2) after all but the first; then 1x1 convolutions 512 -> 64
+    (stride 2, padding 1) and 64 -> 128. 6,992,384 parameters at ndf 64.
+    """
+
+    def __init__(self, in_channels: int = 1, image_size: int = 128, ndf: int = 64, out_channels: int = 128):
+        super().__init__()
+        c = [ndf, ndf * 2, ndf * 4, ndf * 8]
+        self.net = nn.Sequential(
+            conv(in_channels, c[0], 4, 2, 1, spectral=True), nn.LeakyReLU(0.2),
+            conv(c[0], c[1], 4, 2, 1, bias=False, spectral=True), nn.BatchNorm2d(c[1]), nn.LeakyReLU(0.2),
+            conv(c[1], c[2], 4, 2, 1, bias=False, spectral=True), nn.BatchNorm2d(c[2]), nn.LeakyReLU(0.2),
+            conv(c[2], c[3], 4, 1, 1, bias=False, spectral=True), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
+            conv(c[3], c[3], 4, 1, 1, spectral=True), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
+            nn.Conv2d(c[3], ndf, 1, 2, 1),
+            nn.Conv2d(ndf, out_channels, 1),
+        )  # fmt: skip
+        self.out_channels = out_channels
+        init_gan_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
