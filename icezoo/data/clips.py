@@ -1,0 +1,98 @@
+"""Clips in memory: the one representation every dataset produces and every protocol consumes.
+
+A dataset component (kind ``dataset``) is a factory returning a :class:`ClipSet`:
+for each clip its onset frame, its apex frame and the frames around the apex
+(128x128 grayscale, uint8), its label, subject, source dataset and clip id.
+:class:`FaceClips` wraps a ClipSet as a ``torch.utils.data.Dataset``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+CLASSES: tuple[str, ...] = ("positive", "negative", "surprise")
+"""The three MEGC2019 composite classes; a label is an index into this tuple."""
+
+DATASETS: tuple[str, ...] = ("smic", "casme2", "samm")
+"""The composite's source datasets (SMIC-HS, CASME II, SAMM)."""
+
+
+@dataclasses.dataclass
+class ClipSet:
+    """N clips. ``apex[:, 0]`` is the apex frame, ``apex[:, 1:]`` its neighbours."""
+
+    onset: np.ndarray  # [N, S, S] uint8
+    apex: np.ndarray  # [N, K, S, S] uint8, K >= 1
+    label: np.ndarray  # [N] int64, index into CLASSES
+    subject: list[str]  # [N] subject ids, unique across datasets ("casme2/sub01")
+    dataset: list[str]  # [N] one of DATASETS (or another source name)
+    clip: list[str]  # [N] clip ids, unique within a subject
+
+    def __post_init__(self) -> None:
+        n = len(self.label)
+        if self.onset.ndim != 3 or self.apex.ndim != 4:
+            raise ValueError(f"onset must be [N,S,S] and apex [N,K,S,S], got {self.onset.shape} and {self.apex.shape}")
+        if not (self.onset.shape[0] == self.apex.shape[0] == len(self.subject) == len(self.dataset) == len(self.clip) == n):
+            raise ValueError("every field of a ClipSet must have one entry per clip")
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.onset.shape[-1])
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "ClipSet":
+        idx = np.asarray(indices, dtype=np.int64)
+        pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        return ClipSet(self.onset[idx], self.apex[idx], self.label[idx], pick(self.subject), pick(self.dataset), pick(self.clip))
+
+    def subjects(self) -> list[str]:
+        """Subject ids, sorted."""
+        return sorted(set(self.subject))
+
+    def indices_of(self, subjects: Sequence[str]) -> np.ndarray:
+        """Indices of the clips of the given subjects."""
+        wanted = set(subjects)
+        return np.array([i for i, s in enumerate(self.subject) if s in wanted], dtype=np.int64)
+
+    def class_counts(self, dataset: str | None = None) -> dict[str, int]:
+        keep = [i for i, d in enumerate(self.dataset) if dataset is None or d == dataset]
+        counts = np.bincount(self.label[keep], minlength=len(CLASSES))
+        return {name: int(c) for name, c in zip(CLASSES, counts)}
+
+
+def to_unit_range(frames: np.ndarray) -> torch.Tensor:
+    """uint8 frames -> float32 tensor in [-1, 1] with a channel axis ([..., S, S] -> [..., 1, S, S])."""
+    return torch.from_numpy(frames).float().div_(127.5).sub_(1.0).unsqueeze(-3)
+
+
+class FaceClips(Dataset):
+    """A ClipSet as a torch Dataset of ``dict(onset, apex, label, index)``.
+
+    In training (``random_apex=True``) the real face is the apex frame or one of
+    its neighbours, uniformly (the paper's augmentation); otherwise the apex frame.
+    """
+
+    def __init__(self, clips: ClipSet, random_apex: bool = False, neighbours: int | None = None):
+        self.clips = clips
+        k = clips.apex.shape[1]
+        self.choices = k if neighbours is None else min(k, 1 + neighbours)
+        self.random_apex = random_apex
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        j = int(torch.randint(self.choices, ())) if self.random_apex and self.choices > 1 else 0
+        return {
+            "onset": to_unit_range(self.clips.onset[i]),
+            "apex": to_unit_range(self.clips.apex[i, j]),
+            "label": torch.tensor(int(self.clips.label[i])),
+            "index": torch.tensor(i),
+        }

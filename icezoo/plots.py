@@ -1,0 +1,100 @@
+"""Pictures people would rather see than read: training curves, face grids, confusion matrices, difference maps.
+
+Every figure is written atomically as PNG. matplotlib runs on its Agg backend
+(no display needed).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .train.checkpoint import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    _pyplot().close(fig)
+    return atomic_write(path, lambda h: h.write(buffer.getvalue()))
+
+
+def training_curves(rows: Sequence[dict], path: str | Path, title: str = "") -> Path | None:
+    """Loss terms against step, D's and G's on separate axes."""
+    if not rows:
+        return None
+    plt = _pyplot()
+    steps = [r["step"] for r in rows]
+    groups = [("discriminator", [k for k in rows[-1] if k.startswith("d_")]), ("generator", [k for k in rows[-1] if k.startswith("g_")])]
+    groups = [g for g in groups if g[1]]
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+    for ax, (name, keys) in zip(axes[0], groups):
+        for key in keys:
+            ax.plot(steps, [r.get(key, np.nan) for r in rows], label=key)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def image_grid(rows: Sequence[Sequence[torch.Tensor]], path: str | Path, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
+               cmap: str = "gray", value_range: tuple[float, float] | None = (-1, 1), title: str = "") -> Path:
+    """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column."""
+    plt = _pyplot()
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.6 * n_rows), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(row):
+                img = row[j].detach().float().cpu().squeeze().numpy()
+                kwargs = {"vmin": value_range[0], "vmax": value_range[1]} if value_range else {}
+                ax.imshow(img, cmap=cmap, **kwargs)
+            else:
+                ax.axis("off")
+            if i == 0 and j < len(col_labels):
+                ax.set_title(col_labels[j], fontsize=8)
+            if j == 0 and i < len(row_labels):
+                ax.set_ylabel(row_labels[i], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def confusion_matrix_plot(matrix: np.ndarray, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
+    """Counts with row-normalised colour (recall per true class)."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    norm = matrix / np.clip(matrix.sum(1, keepdims=True), 1, None)
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{matrix[i, j]}", ha="center", va="center", color="white" if norm[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(classes)), classes, rotation=30)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="recall")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)

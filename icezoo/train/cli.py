@@ -1,0 +1,33 @@
+"""``icezoo train RECIPE [--set ...] [--out DIR] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key; repeatable")
+    p.add_argument("--out", default=None, help="run folder (default runs/NAME-TIMESTAMP)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--device", default=None, help="override train.device (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config.loader import load_recipe
+    from ..errors import IcezooError
+    from .trainer import Trainer
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    if args.resume and args.out is None:
+        raise IcezooError("--resume needs --out DIR, the run folder to continue")
+    out = Path(args.out) if args.out else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    result = trainer.run()
+    last = result.history[-1] if result.history else {}
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.endswith("_total"))
+    print(f"trained {result.step} steps ({losses}); run folder: {out}")
+    return 0

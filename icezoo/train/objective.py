@@ -1,0 +1,94 @@
+"""The ICE-GAN objective (Eq. 8) as two losses: one for D's update, one for G's.
+
+    L = adv_weight L_gan + ip_weight L_ip + cls_weight L_cls          (Eq. 8)
+    L_ip  = pixel(x_syn, x_apex) + perceptual_weight perceptual(x_on, x_syn)   (Eq. 4)
+    L_cls = classification(D(x), y) + recon_weight mse(recon(x), x)   (Eqs. 5, 6)
+
+The discriminator minimises adv_weight (-log D(x_apex) - log(1 - D(x_syn)))
+plus cls_weight L_cls on real apex faces with their labels and, weighted by
+``fake_cls_weight``, on synthesised faces with the labels they were asked for:
+that is how synthesised faces become extra labelled training samples for
+recognition (the paper's data augmentation by synthesis). The generator
+minimises adv_weight (-log D(x_syn)) + ip_weight L_ip + cls_weight
+classification(D(x_syn), c) (it must make faces D recognises as class c).
+A generator that does not read the onset (model B) has no L_ip: without an
+identity there is no face to preserve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..config.schema import LossConfig
+from ..errors import IcezooError
+from ..nn.heads import DiscriminatorOutput
+from ..registry import registry
+
+
+class Objective(nn.Module):
+    """Loss modules and weights from a recipe's ``loss`` section."""
+
+    def __init__(self, config: LossConfig, head: nn.Module | None = None, in_channels: int = 1):
+        super().__init__()
+        self.config = config
+        self.pixel = registry.build("loss", config.pixel)
+        self.classification = registry.build("loss", config.classification)
+        self.reconstruction = registry.build("loss", config.reconstruction)
+        self.adversarial = registry.build("loss", config.adversarial)
+        self.perceptual = registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
+        if head is not None:
+            self._check_head(head)
+
+    def _check_head(self, head: nn.Module) -> None:
+        probabilities = getattr(head, "outputs_probabilities", None)
+        kind = self.config.classification["type"]
+        if kind == "margin" and probabilities is False:
+            raise IcezooError(
+                f"loss.classification: the margin loss needs capsule lengths, but the head '{type(head).__name__}' gives logits; use {{type: cross_entropy}}"
+            )
+        if kind == "cross_entropy" and probabilities is True:
+            raise IcezooError(
+                f"loss.classification: cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}"
+            )
+
+    def recognition(self, out: DiscriminatorOutput, images: Tensor, labels: Tensor) -> Tensor:
+        """L_cls (Eq. 6): classification + recon_weight * MSE of the reconstruction (images in [-1, 1])."""
+        loss = self.classification(out.cls.float(), labels)
+        if out.recon is not None and self.config.recon_weight:
+            target = (images.float() + 1) / 2  # the reconstruction net ends in a sigmoid
+            loss = loss + self.config.recon_weight * self.reconstruction(out.recon.float(), target)
+        return loss
+
+    def discriminator_loss(self, real: DiscriminatorOutput, x_real: Tensor, labels: Tensor,
+                           fake: DiscriminatorOutput | None = None, x_fake: Tensor | None = None) -> dict[str, Tensor]:
+        """D's loss terms and their weighted total under ``"d_total"``."""
+        c = self.config
+        terms: dict[str, Any] = {"d_cls_real": self.recognition(real, x_real, labels)}
+        total = c.cls_weight * terms["d_cls_real"]
+        if fake is not None:
+            terms["d_adv"] = self.adversarial(real.adv, True, real.adv_is_probability) + self.adversarial(fake.adv, False, fake.adv_is_probability)
+            terms["d_cls_fake"] = self.recognition(fake, x_fake, labels)
+            total = total + c.adv_weight * terms["d_adv"] + c.cls_weight * c.fake_cls_weight * terms["d_cls_fake"]
+        terms["d_total"] = total
+        return terms
+
+    def generator_loss(self, fake: DiscriminatorOutput, x_fake: Tensor, labels: Tensor, x_on: Tensor | None, x_target: Tensor | None) -> dict[str, Tensor]:
+        """G's loss terms and their weighted total under ``"g_total"``."""
+        c = self.config
+        terms = {
+            "g_adv": self.adversarial(fake.adv, True, fake.adv_is_probability),
+            "g_cls": self.classification(fake.cls.float(), labels),
+        }
+        total = c.adv_weight * terms["g_adv"] + c.cls_weight * terms["g_cls"]
+        if x_on is not None and x_target is not None:
+            terms["g_pixel"] = self.pixel(x_fake.float(), x_target.float())
+            ip = terms["g_pixel"]
+            if self.perceptual is not None and c.perceptual_weight:
+                terms["g_perceptual"] = self.perceptual(x_on, x_fake)
+                ip = ip + c.perceptual_weight * terms["g_perceptual"]
+            total = total + c.ip_weight * ip
+        terms["g_total"] = total
+        return terms

@@ -1,0 +1,83 @@
+"""One training iteration of a GAN, shared by ``icezoo train`` and ``icezoo bench``.
+
+A D update (real apex faces and detached synthesised faces), then a G update
+through the freshly updated D; model A (no generator) updates D alone as a
+classifier. The step returns its loss terms as device tensors: it never
+synchronises with the host, so a GPU runs ahead of the Python loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ..models import GAN
+from .objective import Objective
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on the device when ``precision == "bf16"``, else a no-op context."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class GANStep:
+    """The update rule: call with a batch and noise; returns ``{term: loss tensor}``."""
+
+    def __init__(self, model: GAN, objective: Objective, opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer,
+                 *, precision: str = "fp32", compile: bool = False, compile_mode: str | None = None,
+                 channels_last: bool = False, distributed: bool = False):
+        self.model, self.objective = model, objective
+        self.opt_g, self.opt_d = opt_g, opt_d
+        self.precision, self.channels_last, self.distributed = precision, channels_last, distributed
+        self.device = next(model.parameters()).device
+        gen, disc = model.generator, model.discriminator
+        if compile:
+            gen = torch.compile(gen, mode=compile_mode) if gen is not None else None
+            disc = torch.compile(disc, mode=compile_mode)
+        self.gen: Callable | None = gen
+        self.disc: Callable = disc
+
+    def _prepare(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _freeze_d(self, frozen: bool) -> None:
+        # no weight gradients for D while G learns (not under DDP, whose reducer wants a fixed set)
+        if not self.distributed:
+            self.model.discriminator.requires_grad_(not frozen)
+
+    def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None) -> dict[str, Tensor]:
+        onset, apex = self._prepare(onset), self._prepare(apex)
+        obj, model = self.objective, self.model
+        if self.gen is None:
+            with autocast(self.device, self.precision):
+                terms = obj.discriminator_loss(self.disc(apex, labels), apex, labels)
+            self.opt_d.zero_grad(set_to_none=True)
+            terms["d_total"].backward()
+            self.opt_d.step()
+            return {k: v.detach() for k, v in terms.items()}
+
+        c = nn.functional.one_hot(labels, model.num_classes).float()
+        x_on = onset if model.uses_onset else None
+        with autocast(self.device, self.precision):
+            fake = self.gen(x_on, z, c)
+            fake_d = fake.detach()
+            d_terms = obj.discriminator_loss(self.disc(apex, labels), apex, labels, self.disc(fake_d, labels), fake_d)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_terms["d_total"].backward()
+        self.opt_d.step()
+
+        self._freeze_d(True)
+        try:
+            with autocast(self.device, self.precision):
+                g_terms = obj.generator_loss(self.disc(fake, labels), fake, labels, x_on, apex if x_on is not None else None)
+            self.opt_g.zero_grad(set_to_none=True)
+            g_terms["g_total"].backward()
+            self.opt_g.step()
+        finally:
+            self._freeze_d(False)
+        return {k: v.detach() for k, v in (d_terms | g_terms).items()}

@@ -1,0 +1,322 @@
+"""``icezoo train``: the training loop, its run folder, checkpoints and resumption.
+
+Determinism: every random draw of step k (which clips, which apex neighbour,
+the noise z) comes from a generator seeded by (seed, k), and the clip order of
+epoch e from one seeded by (seed, e). Nothing depends on how the run got to
+step k, so a run resumed from a checkpoint continues exactly as an
+uninterrupted one (on the CPU, bit for bit).
+
+The whole dataset lives on the training device as tensors (442 clips of
+128x128 are ~170 MB in float32), so a batch is one index operation, with no
+loader processes and no host round trip.
+
+Run folder::
+
+    recipe.yaml      the resolved recipe (written first)
+    metrics.csv      loss terms, learning rate and speed every log_every steps
+    checkpoint.pt    the latest checkpoint (atomic; --resume continues from it)
+    samples/         onset / synthesised / apex grids per class, every sample_every steps
+    curves.png       training curves
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..config.loader import recipe_to_yaml
+from ..config.schema import Recipe
+from ..data import CLASSES, ClipSet
+from ..data.clips import to_unit_range
+from ..errors import IcezooError
+from ..models import GAN, build_model
+from ..registry import registry
+from .checkpoint import atomic_write_text, load_checkpoint, load_module_state, save_checkpoint
+from .objective import Objective
+from .step import GANStep, autocast
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` -> CUDA when there is one, else the CPU; anything else as torch reads it."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as err:
+        raise IcezooError(f"train.device: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise IcezooError(f"train.device: '{spec}' asked for, but CUDA is not available here")
+    return device
+
+
+def load_clips(recipe: Recipe) -> ClipSet:
+    """The recipe's dataset, at the model's image size."""
+    try:
+        return registry.build("dataset", recipe.data, image_size=recipe.model.image_size)
+    except (ValueError, OSError) as err:
+        raise IcezooError(f"{recipe.source}: data: {err}") from None
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: GAN
+    step: int
+    out_dir: Path | None
+    history: list[dict[str, float]]
+
+
+class Trainer:
+    """Trains one recipe on one set of clips (all of the dataset, or a fold's training subjects)."""
+
+    def __init__(self, recipe: Recipe, out_dir: str | Path | None = None, *, clips: ClipSet | None = None,
+                 resume: bool = False, progress: bool = True, device: str | None = None, leave: bool = True):
+        self.recipe, self.cfg = recipe, recipe.train
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress, self.leave = progress, leave
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        self.device = self._setup_device(device)
+        clips = clips if clips is not None else load_clips(recipe)
+        if clips.image_size != recipe.model.image_size:
+            raise IcezooError(f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}")
+        self.clips = clips
+        cfg = self.cfg
+        if cfg.batch_size % self.world:
+            raise IcezooError(f"{recipe.source}: train.batch_size ({cfg.batch_size}) must be divisible by the {self.world} processes")
+        self.steps_per_epoch = len(clips) // cfg.batch_size
+        if self.steps_per_epoch < 1:
+            raise IcezooError(f"{recipe.source}: train.batch_size ({cfg.batch_size}) is larger than the {len(clips)} training clips")
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.budget = min(self.total_steps, cfg.max_steps) if cfg.max_steps is not None else self.total_steps
+
+        torch.manual_seed(_seed(cfg.seed, 0x1CE))  # deterministic initial weights
+        self.model = build_model(recipe).to(self.device)
+        if cfg.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
+        fused = self.device.type == "cuda"
+        adam = lambda params: torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)  # noqa: E731
+        self.opt_d = adam(self.model.discriminator.parameters())
+        self.opt_g = adam(self.model.generator.parameters()) if self.model.generator is not None else None
+        self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
+        self.step_fn = GANStep(self.model, self.objective, self.opt_g, self.opt_d, precision=cfg.precision,
+                               compile=cfg.compile, channels_last=cfg.channels_last, distributed=self.world > 1)
+        if self.world > 1:
+            self._wrap_ddp()
+
+        # the data, on the device
+        self.onset = to_unit_range(clips.onset).to(self.device)
+        self.apex = to_unit_range(clips.apex).to(self.device)  # [N, K, 1, S, S]
+        self.labels = torch.as_tensor(clips.label, dtype=torch.long).to(self.device)
+        self.apex_choices = min(clips.apex.shape[1], 1 + cfg.apex_neighbours)
+        self._perm_epoch, self._perm = -1, None
+
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        if resume:
+            self._resume()
+        elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
+            raise IcezooError(f"{self.out_dir}: holds a run already; pass --resume to continue it, or choose another --out")
+
+    # -- set-up ---------------------------------------------------------------
+    def _setup_device(self, device: str | None) -> torch.device:
+        if self.world == 1:
+            return resolve_device(device or self.cfg.device)
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+
+    def _wrap_ddp(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        if self.model.generator is not None:
+            self.step_fn.gen = DDP(self.model.generator, device_ids=ids)
+        self.step_fn.disc = DDP(self.model.discriminator, device_ids=ids, find_unused_parameters=True)
+
+    def _lr_factor(self, step: int) -> float:
+        """Cosine annealing over the whole schedule (train.epochs), stepped per iteration."""
+        if self.cfg.schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
+
+    # -- data -----------------------------------------------------------------
+    def batch(self, step: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(onset, apex, labels, z) of ``step``, the same whichever way the run got there."""
+        cfg = self.cfg
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(_seed(cfg.seed, 0xE0C, epoch))
+            self._perm, self._perm_epoch = torch.randperm(len(self.clips), generator=g), epoch
+        idx = self._perm[position * cfg.batch_size : (position + 1) * cfg.batch_size]
+        idx = idx[self.rank :: self.world]
+        g = torch.Generator().manual_seed(_seed(cfg.seed, 0x57E, step))
+        which = torch.randint(self.apex_choices, (len(idx),), generator=g)
+        z = torch.randn(len(idx), self.model.noise_dim, generator=g)
+        idx, which = idx.to(self.device, non_blocking=True), which.to(self.device, non_blocking=True)
+        return self.onset[idx], self.apex[idx, which], self.labels[idx], z.to(self.device, non_blocking=True)
+
+    # -- the loop -------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, main = self.cfg, self.rank == 0
+        if self.out_dir is not None and main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
+                   disable=not (self.progress and main), dynamic_ncols=True, leave=self.leave)
+        window: dict[str, Tensor] = {}
+        window_steps, tick = 0, time.perf_counter()
+        try:
+            while self.step < self.budget:
+                terms = self.step_fn(*self.batch(self.step))
+                for sched in self.schedulers:
+                    sched.step()
+                for key, value in terms.items():
+                    window[key] = window[key] + value if key in window else value.clone()
+                window_steps += 1
+                self.step += 1
+                bar.update(1)
+                last = self.step == self.budget
+                if self.step % cfg.log_every == 0 or last:
+                    row = self._log(window, window_steps, time.perf_counter() - tick)
+                    bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
+                    window, window_steps, tick = {}, 0, time.perf_counter()
+                if main and self.out_dir is not None:
+                    if self.step % cfg.checkpoint_every == 0 or last:
+                        self.save()
+                    if self.step % cfg.sample_every == 0 or last:
+                        self.sample_grid()
+        except KeyboardInterrupt:
+            if main and self.out_dir is not None and self.step > 0:
+                self.save()
+                bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
+            raise
+        finally:
+            bar.close()
+        if main and self.out_dir is not None:
+            from ..plots import training_curves
+
+            training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
+        return TrainResult(self.model, self.step, self.out_dir, self.history)
+
+    def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
+        values = {k: float(v) / steps for k, v in window.items()}  # one host sync per log
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise IcezooError(f"training diverged: loss {bad[0]} is {values[bad[0]]} at step {self.step} (last finite log at step {self.history[-1]['step'] if self.history else 0}); lower train.lr or check the data")
+        row = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "lr": self.schedulers[0].get_last_lr()[0]}
+        row |= values
+        row["img_per_s"] = steps * self.cfg.batch_size / max(seconds, 1e-9)
+        self.history.append(row)
+        if self.out_dir is not None and self.rank == 0:
+            self._write_metrics()
+        return row
+
+    def _write_metrics(self) -> None:
+        keys: list[str] = []
+        for row in self.history:
+            keys += [k for k in row if k not in keys]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_text(self.out_dir / "metrics.csv", buffer.getvalue())
+
+    # -- checkpoints ----------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "step": self.step,
+            "recipe": self.recipe.to_dict(),
+            "generator": m.generator.state_dict() if m.generator is not None else None,
+            "discriminator": m.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict() if self.opt_g is not None else None,
+            "opt_d": self.opt_d.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "history": [list(r.items()) for r in self.history],
+        }
+
+    def save(self, path: str | Path | None = None) -> Path:
+        return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state())
+
+    def _resume(self) -> None:
+        if self.out_dir is None:
+            raise IcezooError("--resume needs --out DIR, the run folder to continue")
+        path = self.out_dir / "checkpoint.pt"
+        if not path.exists():
+            raise IcezooError(f"{self.out_dir}: no checkpoint.pt to resume from")
+        state = load_checkpoint(path, map_location=self.device)
+        self.load_state(state, path)
+
+    def load_state(self, state: dict[str, Any], path: str | Path) -> None:
+        m = self.model
+        missing = [k for k in ("step", "generator", "discriminator", "opt_g", "opt_d", "schedulers", "rng") if k not in state]
+        if missing:
+            raise IcezooError(f"{path}: incomplete or mismatched checkpoint (no {', '.join(repr(k) for k in missing)})")
+        if (state.get("generator") is None) != (m.generator is None):
+            raise IcezooError(f"{path}: the checkpoint {'has no' if state.get('generator') is None else 'has a'} generator, the recipe's model {'has one' if m.generator is not None else 'has none'}")
+        try:
+            if m.generator is not None:
+                load_module_state(m.generator, state["generator"], "generator", path)
+                self.opt_g.load_state_dict(state["opt_g"])
+            load_module_state(m.discriminator, state["discriminator"], "discriminator", path)
+            self.opt_d.load_state_dict(state["opt_d"])
+            for sched, s in zip(self.schedulers, state["schedulers"]):
+                sched.load_state_dict(s)
+            self.step = int(state["step"])
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if state["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+            self.history = [dict(r) for r in state.get("history", [])]
+        except IcezooError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise IcezooError(f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+        if self.step > self.budget:
+            raise IcezooError(f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps")
+
+    # -- pictures -------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self, per_class: int = 2) -> Path | None:
+        """onset / synthesised / apex for ``per_class`` clips of every class, as a PNG."""
+        m = self.model
+        if m.generator is None:
+            return None
+        from ..plots import image_grid
+
+        picks = [i for c in range(len(CLASSES)) for i in np.flatnonzero(self.clips.label == c)[:per_class]]
+        idx = torch.as_tensor(picks, device=self.device)
+        labels = self.labels[idx]
+        z = torch.randn(len(picks), m.noise_dim, generator=torch.Generator().manual_seed(self.cfg.seed)).to(self.device)
+        was = m.training
+        m.eval()
+        with autocast(self.device, self.cfg.precision):
+            fake = m.synthesize(self.onset[idx], labels, z)
+        m.train(was)
+        rows = [[self.onset[i], fake[n], self.apex[i, 0]] for n, i in enumerate(idx)]
+        names = [f"{CLASSES[int(l)]} ({self.clips.subject[int(i)]})" for l, i in zip(labels, idx)]
+        return image_grid(rows, self.out_dir / "samples" / f"step_{self.step:07d}.png", names, ["onset", "synthesised", "apex"],
+                          title=f"{self.recipe.name} step {self.step}")

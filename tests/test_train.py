@@ -1,0 +1,177 @@
+"""Training: Eq. 8's terms, every Table III model steps, exact resumption, safe checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import textwrap
+
+import pytest
+import torch
+import yaml
+
+import icezoo
+from icezoo.errors import IcezooError
+from icezoo.train.checkpoint import load_checkpoint, save_checkpoint
+from icezoo.train.trainer import Trainer
+
+from .conftest import RECIPES
+
+SMALL = RECIPES / "icegan_small.yaml"
+# Narrow any recipe the way icegan_small narrows icegan (64x64, few channels).
+NARROW = [
+    "model.image_size=64", "model.discriminator.trunk.ndf=16", "model.discriminator.head.recon_hidden=[64]",
+    "model.discriminator.head.adv_dim=32", "train.batch_size=8", "train.log_every=1",
+]  # fmt: skip
+
+
+def _recipe(path=SMALL, *overrides: str, steps: int = 3):
+    return icezoo.load_recipe(path, [f"train.max_steps={steps}", "train.log_every=1", *overrides])
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["a_discriminator_only", "b_dcgan", "c_encoder_decoder", "d_skip", "e_se", "f_grm"])
+def test_table_iii_models_train_a_few_steps(name, tmp_path):
+    path = RECIPES / "table3" / f"{name}.yaml"
+    has_g = name != "a_discriminator_only"
+    overrides = NARROW + (["model.generator.width=16", "model.generator.max_width=64"] if has_g else [])
+    trainer = Trainer(_recipe(path, *overrides, steps=2), tmp_path / name, progress=False)
+    before_d = _snapshot(trainer.model.discriminator)
+    before_g = _snapshot(trainer.model.generator) if has_g else None
+    result = trainer.run()
+    row = result.history[-1]
+    assert result.step == 2 and all(torch.isfinite(torch.tensor(v)) for v in row.values())
+    changed = lambda module, before: any(not torch.equal(v, module.state_dict()[k]) for k, v in before.items() if v.is_floating_point())  # noqa: E731
+    assert changed(trainer.model.discriminator, before_d)
+    if has_g:
+        assert changed(trainer.model.generator, before_g)
+        assert {"d_adv", "d_cls_fake", "g_adv", "g_cls"} <= set(row)
+        assert ("g_pixel" in row) == (name != "b_dcgan")  # model B has no onset, hence no L_ip
+    else:
+        assert set(k for k in row if k.startswith("g_")) == set() and "d_adv" not in row
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    full = Trainer(_recipe(steps=6), tmp_path / "full", progress=False)
+    full.run()
+    first = Trainer(_recipe(steps=3), tmp_path / "split", progress=False)
+    first.run()
+    second = Trainer(_recipe(steps=6), tmp_path / "split", resume=True, progress=False)
+    assert second.step == 3
+    second.run()
+    for name in ("generator", "discriminator"):
+        a, b = getattr(full.model, name).state_dict(), getattr(second.model, name).state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}.{key}"
+    assert full.opt_g.state_dict()["state"][0]["exp_avg"].equal(second.opt_g.state_dict()["state"][0]["exp_avg"])
+    assert [r["step"] for r in second.history] == [1, 2, 3, 4, 5, 6]
+    assert [r["d_total"] for r in second.history] == [r["d_total"] for r in full.history]
+
+
+def test_run_folder_contents(tmp_path):
+    out = tmp_path / "run"
+    Trainer(_recipe(steps=2), out, progress=False).run()
+    resolved = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert resolved["train"]["max_steps"] == 2 and resolved["model"]["generator"]["reasoning"]["type"] == "grm"
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2] and float(rows[0]["lr"]) > 0 and "g_pixel" in rows[0]
+    assert (out / "samples" / "step_0000002.png").stat().st_size > 1000
+    assert (out / "curves.png").stat().st_size > 1000
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["step"] == 2 and state["recipe"]["train"]["max_steps"] == 2
+    assert not list(out.glob(".*.tmp"))  # no half-written files left behind
+
+
+def test_existing_run_is_not_overwritten_without_resume(tmp_path):
+    Trainer(_recipe(steps=1), tmp_path, progress=False).run()
+    with pytest.raises(IcezooError, match="pass --resume"):
+        Trainer(_recipe(steps=2), tmp_path, progress=False)
+
+
+def test_corrupt_checkpoints_fail_with_one_clear_line(tmp_path, cli):
+    out = tmp_path / "run"
+    Trainer(_recipe(steps=1), out, progress=False).run()
+    good = (out / "checkpoint.pt").read_bytes()
+    cases = {
+        "random bytes": b"\x00\x01not a checkpoint" * 10,
+        "truncated": good[: len(good) // 2],
+    }
+    for label, data in cases.items():
+        (out / "checkpoint.pt").write_bytes(data)
+        code, _, err = cli("train", SMALL, "--out", out, "--resume", "--set", "train.max_steps=2", "--no-progress")
+        assert code == 2, label
+        assert len(err.strip().splitlines()) == 1 and "not a readable checkpoint" in err and str(out / "checkpoint.pt") in err, label
+    save_checkpoint(out / "checkpoint.pt", {"hello": 1})
+    with pytest.raises(IcezooError, match="incomplete or mismatched checkpoint"):
+        Trainer(_recipe(steps=2), out, resume=True, progress=False)
+    torch.save({"weights": torch.zeros(2)}, out / "checkpoint.pt")
+    with pytest.raises(IcezooError, match="not an icezoo checkpoint"):
+        Trainer(_recipe(steps=2), out, resume=True, progress=False)
+
+
+def test_mismatched_checkpoint_names_the_first_difference(tmp_path):
+    out = tmp_path / "run"
+    Trainer(_recipe(steps=1), out, progress=False).run()
+    with pytest.raises(IcezooError, match=r"generator does not match the recipe's model \(down\.0\.\S+: \(16,.*\) in the checkpoint, \(8,.*\) in the model\)"):
+        Trainer(_recipe(SMALL, "model.generator.width=8", steps=2), out, resume=True, progress=False)
+    with pytest.raises(IcezooError, match="has a generator"):
+        Trainer(_recipe(SMALL, "model.generator=null", steps=2), out, resume=True, progress=False)
+
+
+def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
+    (tmp_path / "nan_loss.py").write_text(textwrap.dedent("""
+        import icezoo
+        import torch
+        from torch import nn
+
+        @icezoo.register("loss", "nan_after_two")
+        class NanAfterTwo(nn.Module):
+            '''L1 that turns into NaN at the third call.'''
+            def __init__(self):
+                super().__init__()
+                self.calls = 0
+            def forward(self, a, b):
+                self.calls += 1
+                loss = (a - b).abs().mean()
+                return loss * float("nan") if self.calls > 2 else loss
+    """))
+    recipe = tmp_path / "nan.yaml"
+    recipe.write_text(f"extends: {SMALL}\nplugins: [nan_loss.py]\nloss: {{pixel: {{type: nan_after_two}}}}\n")
+    trainer = Trainer(icezoo.load_recipe(recipe, ["train.max_steps=5", "train.log_every=1"]), tmp_path / "run", progress=False)
+    with pytest.raises(IcezooError, match="loss g_pixel is nan at step 3"):
+        trainer.run()
+
+
+def test_margin_loss_with_a_cnn_head_is_refused():
+    recipe = _recipe(SMALL, "model.discriminator.head={type: cnn, width: 16}")
+    with pytest.raises(IcezooError, match="loss.classification: the margin loss needs capsule lengths"):
+        Trainer(recipe, None, progress=False)
+
+
+def test_cosine_schedule_spans_the_epochs():
+    trainer = Trainer(_recipe(steps=2, *()), None, progress=False)
+    total = trainer.total_steps
+    assert total == 100 * (442 // 16)
+    assert trainer._lr_factor(0) == 1.0 and trainer._lr_factor(total) == pytest.approx(0.0)
+    assert trainer._lr_factor(total // 2) == pytest.approx(0.5)
+
+
+def test_batches_are_a_function_of_the_step():
+    a = Trainer(_recipe(steps=2), None, progress=False)
+    b = Trainer(_recipe(steps=2), None, progress=False)
+    for step in (0, 5, 100, 27):  # out of order on purpose
+        for x, y in zip(a.batch(step), b.batch(step)):
+            assert torch.equal(x, y)
+    assert not torch.equal(a.batch(0)[0], a.batch(1)[0])
+
+
+def test_full_size_icegan_takes_a_training_step():
+    """The paper-sized recipe (not just the narrow one) steps on the CPU."""
+    trainer = Trainer(_recipe(RECIPES / "icegan.yaml", "train.batch_size=2", steps=1), None, progress=False)
+    before = _snapshot(trainer.model.generator)
+    result = trainer.run()
+    assert result.step == 1 and all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())
+    assert any(not torch.equal(v, trainer.model.generator.state_dict()[k]) for k, v in before.items() if v.is_floating_point())
