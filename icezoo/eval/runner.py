@@ -1,0 +1,174 @@
+"""Run a protocol: train and test each fold, pool the predictions, write the report.
+
+Output folder::
+
+    recipe.yaml        the resolved recipe
+    folds/NAME.csv     each fold's predictions, written when the fold finishes
+    predictions.csv    all folds pooled: fold, dataset, subject, clip, label, pred, class scores
+    metrics.json       UF1 / UAR overall and per dataset (F1 for sde); the per-fold average apart
+    table.md           the paper's table layout with its published numbers beside ours
+    confusion.png      the pooled confusion matrix
+
+Folds are independent and deterministic, so they can be sharded
+(``--shard I/N``) over processes or machines writing into copies of one
+folder: each shard writes its folds' files, and the report is written by
+whichever run finds every fold present (or by ``--merge``). A rerun skips
+folds already done, so an interrupted evaluation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config.loader import recipe_to_yaml
+from ..config.schema import Recipe
+from ..data import CLASSES, ClipSet
+from ..errors import IcezooError
+from ..models import build_model
+from ..train.checkpoint import atomic_write_text
+from ..train.trainer import Trainer, load_clips
+from . import metrics as M
+from .predict import predict
+from .protocols import Fold, make_folds, shard
+from .report import markdown_report
+
+FIELDS = ["fold", "dataset", "subject", "clip", "label", "pred", *(f"score_{c}" for c in CLASSES)]
+
+
+def fold_path(out_dir: Path, fold: Fold) -> Path:
+    return out_dir / "folds" / f"{fold.name}.csv"
+
+
+def _rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def run_fold(recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Train on the fold's training subjects, predict its test subjects' apex frames."""
+    train_idx, test_idx = clips.indices_of(fold.train), clips.indices_of(fold.test)
+    if len(test_idx) == 0:
+        raise IcezooError(f"fold {fold.name}: no clips of its test subjects")
+    trainer = Trainer(recipe, None, clips=clips.subset(train_idx), progress=progress, device=device, leave=False)
+    result = trainer.run()
+    test = clips.subset(test_idx)
+    scores = predict(result.model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)
+    preds = scores.argmax(1)
+    return [
+        {"fold": fold.name, "dataset": test.dataset[i], "subject": test.subject[i], "clip": test.clip[i],
+         "label": CLASSES[int(test.label[i])], "pred": CLASSES[int(preds[i])],
+         **{f"score_{c}": f"{float(scores[i, k]):.6f}" for k, c in enumerate(CLASSES)}}
+        for i in range(len(test))
+    ]  # fmt: skip
+
+
+def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
+    """One folder holds one recipe under one protocol."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = recipe_to_yaml(recipe)
+    marker = out_dir / "recipe.yaml"
+    body = lambda t: t.split("\n", 1)[1] if t.startswith("#") else t  # noqa: E731  (ignore the provenance header)
+    if marker.exists() and body(marker.read_text()) != body(text):
+        raise IcezooError(f"{out_dir}: holds results of a different recipe; choose another --out")
+    atomic_write_text(marker, text)
+    proto = out_dir / "protocol.txt"
+    if proto.exists() and proto.read_text().strip() != protocol:
+        raise IcezooError(f"{out_dir}: holds results of the '{proto.read_text().strip()}' protocol, not '{protocol}'")
+    atomic_write_text(proto, protocol + "\n")
+
+
+def evaluate(recipe: Recipe, protocol: str, out_dir: str | Path, *, shard_of: tuple[int, int] = (1, 1), merge_only: bool = False,
+             progress: bool = True, device: str | None = None, clips: ClipSet | None = None) -> dict[str, Any] | None:
+    """Run this shard's folds, then write the report if every fold is done; returns the metrics or None."""
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, recipe, protocol)
+    clips = clips if clips is not None else load_clips(recipe)
+    folds = make_folds(protocol, clips, recipe.eval)
+    if recipe.eval.max_folds is not None:
+        folds = folds[: recipe.eval.max_folds]
+    if not merge_only:
+        from tqdm.auto import tqdm
+
+        mine = [f for f in shard(folds, *shard_of) if not fold_path(out_dir, f).exists()]
+        bar = tqdm(mine, desc=f"{recipe.name or 'eval'} {protocol} folds", unit="fold", disable=not progress, dynamic_ncols=True)
+        for fold in bar:
+            rows = run_fold(recipe, clips, fold, device=device, progress=progress)
+            atomic_write_text(fold_path(out_dir, fold), _rows_to_csv(rows))
+            bar.set_postfix(fold=fold.name, acc=f"{np.mean([r['label'] == r['pred'] for r in rows]):.2f}")
+    missing = [f.name for f in folds if not fold_path(out_dir, f).exists()]
+    if missing:
+        if merge_only:
+            raise IcezooError(f"{out_dir}: {len(missing)} of {len(folds)} folds have no results yet (first: {missing[0]}); run the other shards first")
+        return None
+    return write_report(recipe, protocol, out_dir, folds)
+
+
+def read_predictions(out_dir: Path, folds: list[Fold]) -> list[dict[str, str]]:
+    rows = []
+    for fold in folds:
+        path = fold_path(out_dir, fold)
+        try:
+            with path.open(newline="") as handle:
+                part = list(csv.DictReader(handle))
+        except OSError as err:
+            raise IcezooError(f"{path}: cannot read fold results ({err})") from None
+        if not part or set(part[0]) != set(FIELDS):
+            raise IcezooError(f"{path}: not a fold result file (columns {sorted(part[0]) if part else 'none'})")
+        rows += part
+    return rows
+
+
+def compute_metrics(rows: list[dict[str, str]], protocol: str) -> dict[str, Any]:
+    """Pooled metrics overall and per dataset, plus the per-fold average apart."""
+    index = {c: k for k, c in enumerate(CLASSES)}
+    y = np.array([index[r["label"]] for r in rows])
+    p = np.array([index[r["pred"]] for r in rows])
+    datasets = sorted({r["dataset"] for r in rows})
+    per_dataset = {}
+    for d in datasets:
+        keep = np.array([r["dataset"] == d for r in rows])
+        per_dataset[d] = M.summary(y[keep], p[keep], len(CLASSES))
+        if protocol == "sde":
+            per_dataset[d]["f1"] = per_dataset[d]["uf1"]  # macro F1 over the pooled predictions
+    by_fold: dict[str, tuple[list[int], list[int]]] = {}
+    for r, yt, yp in zip(rows, y, p):
+        by_fold.setdefault(r["fold"], ([], []))
+        by_fold[r["fold"]][0].append(int(yt))
+        by_fold[r["fold"]][1].append(int(yp))
+    return {
+        "protocol": protocol,
+        "classes": list(CLASSES),
+        "overall": M.summary(y, p, len(CLASSES)),
+        "per_dataset": per_dataset,
+        "folds": len(by_fold),
+        "per_fold_average": M.per_fold_average(by_fold) | {"note": "mean of per-fold scores, for comparison only; not the MEGC2019 metric"},
+    }
+
+
+def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]) -> dict[str, Any]:
+    rows = read_predictions(out_dir, folds)
+    metrics = compute_metrics(rows, protocol)
+    with torch.device("meta"):
+        disc = build_model(recipe).discriminator
+    metrics["discriminator_mb"] = sum(p.numel() for p in disc.parameters()) * 4 / 1e6
+    metrics["recipe"] = recipe.name
+    paper = recipe.to_dict()["paper"]
+    metrics["paper"] = paper
+    atomic_write_text(out_dir / "predictions.csv", _rows_to_csv(rows))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(out_dir / "table.md", markdown_report(protocol, metrics, recipe.name or "recipe", paper))
+    from ..plots import confusion_matrix_plot
+
+    confusion_matrix_plot(np.array(metrics["overall"]["confusion"]), CLASSES, out_dir / "confusion.png",
+                          title=f"{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}")
+    return metrics

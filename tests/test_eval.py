@@ -1,0 +1,195 @@
+"""Evaluation: MEGC2019 metrics, protocols, sharding, outputs, synthesis."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import icezoo
+from icezoo.data import CLASSES
+from icezoo.errors import IcezooError
+from icezoo.eval import metrics as M
+from icezoo.eval.runner import compute_metrics, evaluate
+from icezoo.eval.protocols import make_folds, parse_shard, shard
+from icezoo.train.trainer import load_clips
+
+from .conftest import RECIPES
+
+SMALL = RECIPES / "icegan_small.yaml"
+TINY = [
+    "model.image_size=32", "model.generator.width=4", "model.generator.max_width=16", "model.generator.embed_dim=16",
+    "model.discriminator.trunk.ndf=4", "model.discriminator.head.adv_dim=8", "model.discriminator.head.exp_dim=4",
+    "model.discriminator.head.recon_hidden=[16]", "train.batch_size=8", "train.max_steps=1", "train.log_every=1",
+]  # fmt: skip
+
+
+def test_uf1_uar_hand_computed():
+    y = [0, 0, 1, 1, 2, 2]
+    p = [0, 1, 1, 1, 0, 2]
+    # F1: class 0 = 2*1/(2+1+1) = 0.5, class 1 = 2*2/(4+1) = 0.8, class 2 = 2*1/(2+0+1) = 2/3
+    assert M.uf1(y, p) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    assert M.uar(y, p) == pytest.approx((0.5 + 1.0 + 0.5) / 3)
+
+
+def test_a_class_never_predicted_scores_zero():
+    y, p = [0, 1, 2, 2], [0, 1, 1, 1]
+    # class 2 is never predicted: its F1 and recall are 0; class 1: TP 1, FP 2 -> F1 0.5
+    assert M.uf1(y, p) == pytest.approx((1 + 0.5 + 0) / 3)
+    assert M.uar(y, p) == pytest.approx((1 + 1 + 0) / 3)
+
+
+def test_pooling_differs_from_per_fold_averaging():
+    folds = {"a": ([0, 0, 0], [0, 0, 0]), "b": ([1, 2], [2, 1])}
+    pooled_y = [0, 0, 0, 1, 2]
+    pooled_p = [0, 0, 0, 2, 1]
+    pooled = M.uf1(pooled_y, pooled_p)
+    averaged = M.per_fold_average(folds)
+    assert pooled == pytest.approx(1 / 3)  # class 0 perfect, classes 1 and 2 always wrong
+    assert averaged["uf1"] == pytest.approx((1.0 + 0.0) / 2)  # fold a perfect on its one class
+    assert averaged["folds"] == 2 and averaged["uf1"] != pytest.approx(pooled)
+
+
+def test_metrics_per_dataset_and_sde_f1():
+    rows = [
+        {"fold": "f1", "dataset": "casme2", "label": "positive", "pred": "positive"},
+        {"fold": "f1", "dataset": "casme2", "label": "negative", "pred": "positive"},
+        {"fold": "f2", "dataset": "samm", "label": "surprise", "pred": "surprise"},
+        {"fold": "f2", "dataset": "samm", "label": "negative", "pred": "negative"},
+    ]
+    m = compute_metrics(rows, "sde")
+    assert m["per_dataset"]["samm"]["f1"] == pytest.approx(M.uf1([2, 1], [2, 1]))
+    assert m["per_dataset"]["casme2"]["uar"] == pytest.approx(0.5)
+    assert m["overall"]["n"] == 4 and m["folds"] == 2
+    assert m["overall"]["confusion"][1] == [1, 1, 0]  # true negative: once predicted positive, once negative
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return load_clips(icezoo.load_recipe(SMALL, TINY))
+
+
+def test_loso_folds(clips):
+    folds = make_folds("loso", clips, icezoo.load_recipe(SMALL).eval)
+    assert len(folds) == 68
+    for fold in folds:
+        assert len(fold.test) == 1 and fold.test[0] not in fold.train and len(fold.train) == 67
+
+
+def test_sde_folds_stay_within_one_database(clips):
+    folds = make_folds("sde", clips, icezoo.load_recipe(SMALL).eval)
+    assert len(folds) == 24 + 28
+    for fold in folds:
+        dataset = fold.test[0].split("/")[0]
+        assert dataset in ("casme2", "samm") and all(s.startswith(dataset + "/") for s in fold.train)
+        assert fold.test[0] not in fold.train
+
+
+def test_split_is_48_20_and_seeded(clips):
+    cfg = icezoo.load_recipe(SMALL).eval
+    (fold,) = make_folds("split", clips, cfg)
+    assert len(fold.train) == 48 and len(fold.test) == 20 and not set(fold.train) & set(fold.test)
+    assert make_folds("split", clips, cfg) == [fold]
+    other = icezoo.load_recipe(SMALL, ["eval.split_seed=1"]).eval
+    assert make_folds("split", clips, other)[0].test != fold.test
+
+
+def test_shards_partition_the_folds():
+    folds = list(range(10))
+    parts = [shard(folds, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == folds and parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x", "1-3"):
+        with pytest.raises(IcezooError):
+            parse_shard(bad)
+
+
+def test_fold_trains_without_its_test_subject(clips, monkeypatch, tmp_path):
+    seen = []
+    from icezoo.eval import runner as ev
+
+    original = ev.Trainer
+
+    def spy(recipe, out, *, clips, **kw):
+        seen.append(set(clips.subject))
+        return original(recipe, out, clips=clips, **kw)
+
+    monkeypatch.setattr(ev, "Trainer", spy)
+    recipe = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=2"])
+    evaluate(recipe, "loso", tmp_path, progress=False, clips=clips)
+    folds = make_folds("loso", clips, recipe.eval)[:2]
+    assert len(seen) == 2
+    for fold, subjects in zip(folds, seen):
+        assert fold.test[0] not in subjects and subjects == set(fold.train)
+
+
+def test_sharded_evaluation_equals_unsharded(clips, tmp_path):
+    recipe = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=3"])
+    whole = evaluate(recipe, "loso", tmp_path / "whole", progress=False, clips=clips)
+    assert evaluate(recipe, "loso", tmp_path / "sharded", shard_of=(1, 2), progress=False, clips=clips) is None
+    with pytest.raises(IcezooError, match="1 of 3 folds have no results"):
+        evaluate(recipe, "loso", tmp_path / "sharded", merge_only=True, progress=False, clips=clips)
+    merged = evaluate(recipe, "loso", tmp_path / "sharded", shard_of=(2, 2), progress=False, clips=clips)
+    assert merged == whole
+    assert (tmp_path / "whole" / "predictions.csv").read_text() == (tmp_path / "sharded" / "predictions.csv").read_text()
+    assert evaluate(recipe, "loso", tmp_path / "sharded", merge_only=True, progress=False, clips=clips) == whole
+
+
+def test_every_output_is_written_and_readable(clips, tmp_path, cli):
+    code, out, err = cli("eval", SMALL, *[a for o in TINY for a in ("--set", o)], "--protocol", "split", "--out", tmp_path, "--no-progress")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["overall"]) >= {"uf1", "uar", "n", "confusion"} and set(metrics["per_dataset"]) == {"smic", "casme2", "samm"}
+    assert "for comparison only" in metrics["per_fold_average"]["note"]
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert len(rows) == metrics["overall"]["n"] == sum(np.isin(clips.subject, make_folds("split", clips, icezoo.load_recipe(SMALL).eval)[0].test))
+    assert set(rows[0]) == {"fold", "dataset", "subject", "clip", "label", "pred", "score_positive", "score_negative", "score_surprise"}
+    assert {r["label"] for r in rows} <= set(CLASSES)
+    table = (tmp_path / "table.md").read_text()
+    assert "| Recipe | Paper row | Paper UAR | Paper UF1 | UAR | UF1 |" in table
+    assert (tmp_path / "confusion.png").stat().st_size > 1000
+    assert "UF1" in out
+
+
+def test_loso_report_has_the_papers_table_i(clips, tmp_path):
+    recipe = icezoo.load_recipe(RECIPES / "icegan.yaml", TINY + ["eval.max_folds=2", "model.generator.reasoning.type=skip"])
+    evaluate(recipe, "loso", tmp_path, progress=False, clips=clips)
+    table = (tmp_path / "table.md").read_text()
+    assert "| ME-Recognizer | 0.788 | 0.782 |" in table and "| ICE-GAN (paper) | 0.874 | 0.883 |" in table
+    assert "**ours: icegan**" in table
+
+
+def test_a_folder_holds_one_recipe(clips, tmp_path):
+    evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1"]), "loso", tmp_path, progress=False, clips=clips)
+    with pytest.raises(IcezooError, match="different recipe"):
+        evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1", "train.seed=3"]), "loso", tmp_path, progress=False, clips=clips)
+
+
+def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
+    from PIL import Image
+
+    from icezoo.train.trainer import Trainer
+
+    Trainer(icezoo.load_recipe(SMALL, TINY), tmp_path / "run", progress=False).run()
+    face = (np.random.default_rng(0).random((50, 40)) * 255).astype(np.uint8)
+    Image.fromarray(face).save(tmp_path / "onset.png")
+    code, out, err = cli("synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "onset.png", "--n", "2", "--out", tmp_path / "syn")
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "syn").iterdir())
+    assert files == ["difference.png", "grid.png"] + sorted(f"synth_{c}_{i}.png" for c in CLASSES for i in range(2))
+    with Image.open(tmp_path / "syn" / "synth_positive_0.png") as img:
+        assert img.size == (32, 32) and img.mode == "L"
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    code, _, err = cli("synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "bad.png", "--out", tmp_path / "syn2")
+    assert code == 2 and "not a readable image" in err and len(err.strip().splitlines()) == 1
+
+
+def test_class_code_changes_the_synthesised_face(tmp_path):
+    """Different class codes give different faces from the same onset and noise."""
+    from icezoo.eval.synth import synthesize
+
+    model = icezoo.build_model(icezoo.load_recipe(SMALL, TINY)).eval()
+    faces = synthesize(model, torch.rand(1, 1, 32, 32) * 2 - 1, [0, 1, 2], n=1, seed=0)
+    assert not torch.allclose(faces[0], faces[1]) and not torch.allclose(faces[1], faces[2])
