@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import IcezooError
+from .nn.layers import one_hot
 from .typecheck import ExistingFile
 
 
@@ -45,7 +46,7 @@ class MarginLoss(nn.Module):
         self.m_plus, self.m_minus, self.lambda_, self.squared = m_plus, m_minus, lambda_, squared
 
     def forward(self, lengths: Tensor, labels: Tensor, weight: Tensor | None = None) -> Tensor:
-        t = F.one_hot(labels, lengths.shape[1]).to(lengths.dtype)
+        t = one_hot(labels, lengths.shape[1], lengths.dtype)
         present = F.relu(self.m_plus - lengths)
         absent = F.relu(lengths - self.m_minus)
         if self.squared:
@@ -79,10 +80,10 @@ class AdversarialLoss(nn.Module):
 
     def forward(self, score: Tensor, real: bool, is_probability: bool) -> Tensor:
         score = score.float()
-        target = torch.full_like(score, 1.0 if real else 0.0)
-        if is_probability:
-            return F.binary_cross_entropy(score.clamp(self.eps, 1 - self.eps), target)
-        return F.binary_cross_entropy_with_logits(score, target)
+        if is_probability:  # written out: F.binary_cross_entropy refuses CUDA autocast
+            p = score.clamp(self.eps, 1 - self.eps)
+            return -(p.log() if real else torch.log1p(-p)).mean()
+        return F.binary_cross_entropy_with_logits(score, torch.full_like(score, 1.0 if real else 0.0))
 
 
 def _weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from .config.schema import ModelConfig, Recipe
 from .nn.discriminator import Discriminator, feature_shape
+from .nn.layers import one_hot
 from .registry import registry
 from .typecheck import ValidationError
 
@@ -33,7 +34,7 @@ class GAN(nn.Module):
         b = labels.shape[0]
         if z is None:
             z = torch.randn(b, self.noise_dim, device=labels.device, generator=generator)
-        c = nn.functional.one_hot(labels, self.num_classes).to(z.dtype)
+        c = one_hot(labels, self.num_classes, z.dtype)
         return self.generator(x_on if self.uses_onset else None, z, c)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .capsules import RoutingLayer, RoutingSoftmax, squash
-from .layers import Norm, maybe_spectral, norm2d
+from .layers import Norm, maybe_spectral, norm2d, one_hot
 
 
 @dataclasses.dataclass
@@ -117,7 +117,7 @@ class CapsuleHead(nn.Module):
         if labels is None:
             scores = torch.softmax(cls, dim=0) if self.release_masking else cls
             labels = scores.argmax(dim=1)
-        mask = nn.functional.one_hot(labels, cls.shape[1]).to(exp.dtype)
+        mask = one_hot(labels, cls.shape[1], exp.dtype)
         recon = self.decoder((exp * mask[:, :, None]).flatten(1))
         recon = recon.view(-1, 1, self.image_size, self.image_size)
         return DiscriminatorOutput(adv, cls, recon, adv_is_probability=True, cls_is_probability=True)

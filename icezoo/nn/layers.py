@@ -77,3 +77,8 @@ def power_of_two_depth(image_size: int, minimum: int = 8) -> int:
     if image_size < minimum or image_size & (image_size - 1):
         raise ValueError(f"image_size must be a power of two of at least {minimum}, got {image_size}")
     return image_size.bit_length() - 1
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One-hot rows for class indices, without ``F.one_hot``'s range check (a device-to-host sync on CUDA)."""
+    return (labels[:, None] == torch.arange(num_classes, device=labels.device)).to(dtype)
