@@ -44,14 +44,14 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from .clips import CLASSES, DATASETS, ClipSet
 
-FORMAT_VERSION = "icezoo-synthetic-1"
-"""Bumped whenever the generator's output changes; part of the cache key."""
+FORMAT_VERSION = "icezoo-synthetic-3"
+"""Part of the cache key: bump it with every change to the generator's output, or stale caches are served."""
 
 COUNTS: dict[str, dict[str, int]] = {
     "smic": {"subjects": 16, "negative": 70, "positive": 51, "surprise": 43},
@@ -172,7 +172,9 @@ class Face:
 
 def random_face(rng: np.random.Generator) -> Face:
     """Draw one subject's face."""
-    u = lambda lo, hi: float(rng.uniform(lo, hi))  # noqa: E731
+    def u(lo: float, hi: float) -> float:
+        return float(rng.uniform(lo, hi))
+
     n_tex = 10
     wavelength = rng.uniform(0.22, 1.0, n_tex)
     direction = rng.uniform(0.0, np.pi, n_tex)
@@ -191,7 +193,7 @@ def random_face(rng: np.random.Generator) -> Face:
         edge_shade=u(0.15, 0.35),
         light_angle=u(0.0, 2 * np.pi),
         light_strength=u(0.06, 0.22),
-        tex_k=tuple((float(kk * np.cos(d)), float(kk * np.sin(d))) for kk, d in zip(k, direction)),
+        tex_k=tuple((float(kk * np.cos(d)), float(kk * np.sin(d))) for kk, d in zip(k, direction, strict=True)),
         tex_phase=tuple(float(p) for p in rng.uniform(0.0, 2 * np.pi, n_tex)),
         tex_amp=tuple(float(a) for a in tex_amp),
         hair=u(20.0, 75.0),
@@ -246,15 +248,17 @@ class ClipPose:
     skew: np.ndarray  # inner vs outer brow motion imbalance
 
     @staticmethod
-    def neutral(n: int = 1) -> "ClipPose":
+    def neutral(n: int = 1) -> ClipPose:
         z = np.zeros(n)
         return ClipPose(z, z, np.ones(n), z, z, z, z, z)
 
     @staticmethod
-    def draw(rng: np.random.Generator) -> "ClipPose":
+    def draw(rng: np.random.Generator) -> ClipPose:
         """One clip's pose (arrays of length 1)."""
         shift = 2 * 2.0 / 128  # +-2 px at 128x128
-        v = lambda lo, hi: np.array([rng.uniform(lo, hi)])  # noqa: E731
+        def v(lo: float, hi: float) -> np.ndarray:
+            return np.array([rng.uniform(lo, hi)])
+
         return ClipPose(
             tx=v(-shift, shift),
             ty=v(-shift, shift),
@@ -267,7 +271,7 @@ class ClipPose:
         )
 
     @staticmethod
-    def stack(poses: list["ClipPose"]) -> "ClipPose":
+    def stack(poses: list[ClipPose]) -> ClipPose:
         return ClipPose(*(np.concatenate([getattr(p, f.name) for p in poses]) for f in dataclasses.fields(ClipPose)))
 
 
@@ -333,9 +337,9 @@ def _segment_distance(u, v, x0, y0, x1, y1):
 
 
 def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size: int = 128) -> np.ndarray:
-    """Render C clips x T frames of one face: ``expressions`` is ``[C, T, len(AUS)]``; returns float32 ``[C, T, S, S]`` (0..255, noise-free).
+    """Render C clips x T frames of one face as float32 ``[C, T, S, S]`` gray levels (noise-free).
 
-    All frames of a clip share its pose and lighting; only the expression differs.
+    ``expressions`` is ``[C, T, len(AUS)]``, ``pose`` holds C clips. All frames of a clip share its pose and lighting; only the expression differs.
     """
     expressions = _f32(expressions)
     if expressions.ndim != 3 or expressions.shape[2] != len(AUS):
@@ -379,7 +383,7 @@ def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size
     albedo = f.skin * (1.0 - f.edge_shade * np.square(r2)) + texture
 
     # static nose: bridge shading and tip highlight
-    box = cv.region(-2 * f.nose_w, 2 * f.nose_w, f.eye_y, f.nose_y + 0.02)
+    box = cv.region(-2 * f.nose_w, 2 * f.nose_w, f.eye_y, f.nose_y + 0.1)
     if box is not None:
         rows, cols, bu, bv = box
         along = _ramp(bv - (f.eye_y + 0.03), 0.04) * _ramp((f.nose_y - 0.02) - bv, 0.03)
@@ -451,7 +455,7 @@ def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size
         # cheeks
         cy = f.cheek_y - MOVE["cheek_raise"] * au["cheek_raise"] * sg - 0.3 * MOVE["lip_pull_up"] * au["lip_pull"] * sg
         cx = side * f.cheek_dx
-        rad = 3.0 * f.cheek_r + reach
+        rad = 4.5 * f.cheek_r + reach
         box = cv.region(cx - rad, cx + rad, f.cheek_y - rad, f.cheek_y + rad)
         if box is not None:
             _, _, bu, bv = box
@@ -459,12 +463,12 @@ def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size
             add(box, amp * _gauss(np.hypot(bu - cx, bv - cy), f.cheek_r))
 
     # glabellar lines (AU4) and forehead lines (AU1+2)
-    box = cv.region(-0.06, 0.06, brow_v - 0.06, brow_v + 0.06)
+    box = cv.region(-0.06, 0.06, brow_v - 0.1, brow_v + 0.1)
     if box is not None:
         _, _, bu, bv = box
         along = _gauss(bv - (brow_v + 0.005), 0.025)
         add(box, -MOVE["glabella"] * au["brow_lower"] * along * sum(_gauss(bu - s * 0.022, 0.006) for s in (-1, 1)))
-    box = cv.region(-0.3, 0.3, brow_v - 0.2, brow_v - 0.04)
+    box = cv.region(-0.5, 0.5, brow_v - 0.2, brow_v + 0.01)
     if box is not None:
         _, _, bu, bv = box
         across = _gauss(bu, 0.14)
@@ -473,7 +477,7 @@ def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size
 
     # nose: nostrils (raised by AU9) and bridge wrinkles
     ny = f.nose_y + 0.004 - MOVE["nose_wrinkle"] * au["nose_wrinkle"]
-    box = cv.region(-1.5 * f.nose_w, 1.5 * f.nose_w, f.nose_y - 0.12, f.nose_y + 0.04)
+    box = cv.region(-1.5 * f.nose_w - 0.06, 1.5 * f.nose_w + 0.06, f.eye_y + 0.02, f.nose_y + 0.04)
     if box is not None:
         _, _, bu, bv = box
         nostrils = sum(_ramp(1.0 - np.hypot((bu - s * 0.45 * f.nose_w) / 0.022, (bv - ny) / 0.011), 0.35) for s in (-1, 1))
@@ -571,7 +575,7 @@ def _assign(rng: np.random.Generator, n_subjects: int, class_counts: list[int]) 
         if remaining.sum() == 0:
             break
         clips[s].append(take(exclude=clips[s][0]))
-    weights = rng.dirichlet(np.full(n_subjects, 0.8))  # the rest, unevenly
+    weights = rng.dirichlet(np.full(n_subjects, 1.5))  # the rest, unevenly
     rest = np.repeat(np.arange(len(remaining)), remaining)
     for c in rng.permutation(rest):
         clips[int(rng.choice(n_subjects, p=weights))].append(int(c))
@@ -601,13 +605,18 @@ def _neighbour_offsets(neighbours: int) -> list[int]:
     return [-d for d in range(before, 0, -1)] + list(range(1, neighbours - before + 1))
 
 
+def _frame_key(offset: int) -> int:
+    """A frame's own stream key (the onset is 0), so each frame's draws do not depend on how many neighbours there are."""
+    return 1 + 2 * abs(offset) - (offset < 0)
+
+
 def _generate(image_size: int, seed: int, neighbours: int, motion: float) -> ClipSet:
     offsets = _neighbour_offsets(neighbours)
     frames = 2 + len(offsets)  # onset, apex, neighbours
     onsets, apexes, labels, subjects, datasets, clip_ids = [], [], [], [], [], []
     for d, (dataset, counts) in enumerate(COUNTS.items()):
         assignment = _assign(_rng(seed, 0, d), counts["subjects"], [counts[c] for c in CLASSES])
-        for s, (sid, clip_labels) in enumerate(zip(_subject_ids(dataset, counts["subjects"]), assignment)):
+        for s, (sid, clip_labels) in enumerate(zip(_subject_ids(dataset, counts["subjects"]), assignment, strict=True)):
             face = random_face(_rng(seed, 1, d, s))
             poses, exprs = [], np.zeros((len(clip_labels), frames, len(AUS)))
             for k, label in enumerate(clip_labels):
@@ -615,7 +624,8 @@ def _generate(image_size: int, seed: int, neighbours: int, motion: float) -> Cli
                 poses.append(ClipPose.draw(rng))
                 amount = rng.uniform(0.6, 1.0)
                 jitter = {au: rng.uniform(0.8, 1.2) for au in AUS}
-                scale = [1.0] + [1.0 - NEIGHBOUR_STEP * abs(o) + rng.uniform(-0.015, 0.015) for o in offsets]
+                jitters = [_rng(seed, 4, d, s, k, _frame_key(o)).uniform(-0.015, 0.015) for o in offsets]
+                scale = [1.0] + [1.0 - NEIGHBOUR_STEP * abs(o) + j for o, j in zip(offsets, jitters, strict=True)]
                 for j, sc in enumerate(scale):
                     exprs[k, 1 + j] = expression(int(label), motion * amount * max(sc, 0.0), jitter)
                 labels.append(int(label))
@@ -623,8 +633,10 @@ def _generate(image_size: int, seed: int, neighbours: int, motion: float) -> Cli
                 datasets.append(dataset)
                 clip_ids.append(_clip_id(dataset, sid, k, int(label)))
             img = render_faces(face, ClipPose.stack(poses), exprs, image_size)
+            keys = [0, _frame_key(0)] + [_frame_key(o) for o in offsets]  # onset, apex, neighbours
             for k in range(len(clip_labels)):
-                img[k] += NOISE_STD * _rng(seed, 3, d, s, k).standard_normal(img.shape[1:], dtype=np.float32)
+                for j, key in enumerate(keys):
+                    img[k, j] += NOISE_STD * _rng(seed, 3, d, s, k, key).standard_normal(img.shape[2:], dtype=np.float32)
             img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
             onsets.append(img[:, 0])
             apexes.append(img[:, 1:])
@@ -647,12 +659,14 @@ def _cache_path(folder: str, params: dict) -> tuple[str, str]:
     return os.path.join(folder, f"synthetic-{params['image_size']}px-{digest}.npz"), key
 
 
-def _load(path: str, key: str) -> ClipSet | None:
+def _load(path: str, key: str, shape: tuple[int, int, int]) -> ClipSet | None:
+    """The cached set, or None when the file is missing, unreadable, truncated or not the expected one."""
+    n, k, size = shape
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
                 return None
-            return ClipSet(
+            clips = ClipSet(
                 onset=z["onset"],
                 apex=z["apex"],
                 label=z["label"].astype(np.int64),
@@ -660,8 +674,13 @@ def _load(path: str, key: str) -> ClipSet | None:
                 dataset=[str(x) for x in z["dataset"]],
                 clip=[str(x) for x in z["clip"]],
             )
-    except Exception:  # missing, truncated, corrupt or foreign: regenerate
+    except Exception:  # noqa: BLE001 -- missing, truncated, corrupt or foreign: regenerate
         return None
+    if clips.onset.shape != (n, size, size) or clips.apex.shape != (n, k, size, size):
+        return None
+    if clips.onset.dtype != np.uint8 or clips.apex.dtype != np.uint8:
+        return None
+    return clips
 
 
 def _save(path: str, key: str, clips: ClipSet) -> None:
@@ -716,12 +735,26 @@ def synthetic(image_size: int = 128, seed: int = 0, neighbours: int = 4, motion:
     folder = cache_dir if cache_dir is not None else os.environ.get("ICEZOO_CACHE") or None
     if folder is None:
         return _generate(image_size, seed, neighbours, motion)
-    path, key = _cache_path(os.path.expanduser(folder), {"image_size": image_size, "seed": seed, "neighbours": neighbours, "motion": motion})
-    clips = _load(path, key)
+    params = {"image_size": image_size, "seed": seed, "neighbours": neighbours, "motion": motion}
+    path, key = _cache_path(os.path.expanduser(folder), params)
+    n = sum(counts[c] for counts in COUNTS.values() for c in CLASSES)
+    clips = _load(path, key, (n, 1 + neighbours, image_size))
     if clips is None:
         clips = _generate(image_size, seed, neighbours, motion)
         _save(path, key, clips)
     return clips
 
 
-__all__ = ["AUS", "CLASS_AUS", "COUNTS", "ClipPose", "Face", "FORMAT_VERSION", "expression", "random_face", "render_face", "render_faces", "synthetic"]
+__all__ = [
+    "AUS",
+    "CLASS_AUS",
+    "COUNTS",
+    "FORMAT_VERSION",
+    "ClipPose",
+    "Face",
+    "expression",
+    "random_face",
+    "render_face",
+    "render_faces",
+    "synthetic",
+]
