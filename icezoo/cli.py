@@ -68,12 +68,14 @@ _EXTRA_COMMANDS: dict[str, str] = {
     "ablate": "icezoo.eval.ablate",
     "synth": "icezoo.eval.synth",
     "prepare": "icezoo.data.prepare",
+    "bench": "icezoo.bench.cli",
 }
 _EXTRA_HELP: dict[str, str] = {
     "train": "train a recipe (progress bar, run folder, checkpoints, --resume)",
     "eval": "train and test every fold of a protocol (loso, sde, split); UF1 / UAR report",
     "ablate": "several recipes under one protocol, one comparison table",
     "synth": "synthesise faces from a trained generator, with difference maps",
+    "bench": "time generator, discriminator and training step: images/s, FLOPs, MFU, memory",
     "prepare": "turn a CASME II, SAMM or SMIC-HS release into the megc2019 manifest and 128x128 face crops",
 }
 

@@ -108,8 +108,8 @@ class BenchConfig:
     precision: list[Literal["fp32", "bf16"]] = dataclasses.field(default_factory=lambda: ["fp32", "bf16"])
     compile: bool = False
     what: list[Literal["g", "d", "step"]] = dataclasses.field(default_factory=lambda: ["g", "d", "step"])
-    warmup: int = 5
-    iters: int = 20
+    warmup: int | None = None  # None: 5 on CUDA, 1 on the CPU
+    iters: int | None = None  # None: 20 on CUDA, 3 on the CPU
     device: str = "auto"
 
 

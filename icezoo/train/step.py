@@ -12,9 +12,10 @@ import contextlib
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..models import GAN
+from ..nn.layers import one_hot
 from .objective import Objective
 
 
@@ -41,6 +42,7 @@ class GANStep:
             disc = torch.compile(disc, mode=compile_mode)
         self.gen: Callable | None = gen
         self.disc: Callable = disc
+        self.cudagraphs = compile and compile_mode is not None and "reduce-overhead" in compile_mode
 
     def _prepare(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -51,6 +53,8 @@ class GANStep:
             self.model.discriminator.requires_grad_(not frozen)
 
     def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None) -> dict[str, Tensor]:
+        if self.cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier graph outputs may be reused
         onset, apex = self._prepare(onset), self._prepare(apex)
         obj, model = self.objective, self.model
         if self.gen is None:
@@ -61,7 +65,7 @@ class GANStep:
             self.opt_d.step()
             return {k: v.detach() for k, v in terms.items()}
 
-        c = nn.functional.one_hot(labels, model.num_classes).float()
+        c = one_hot(labels, model.num_classes)
         x_on = onset if model.uses_onset else None
         with autocast(self.device, self.precision):
             fake = self.gen(x_on, z, c)

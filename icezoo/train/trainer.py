@@ -89,6 +89,8 @@ class Trainer:
         self.progress, self.leave = progress, leave
         self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
         self.device = self._setup_device(device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
         clips = clips if clips is not None else load_clips(recipe)
         if clips.image_size != recipe.model.image_size:
             raise IcezooError(f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}")

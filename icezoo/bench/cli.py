@@ -1,0 +1,81 @@
+"""``icezoo bench RECIPE... [--batch-sizes 16,64,256] [--precision fp32,bf16] [--compile] [--device D] [--what g,d,step] [--out FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+
+def _list(kind, choices=None):
+    def parse(text: str):
+        items = [kind(x.strip()) for x in text.split(",") if x.strip()]
+        bad = [x for x in items if choices and x not in choices]
+        if not items or bad:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list{' of ' + ', '.join(choices) if choices else ''}, got {text!r}")
+        return items
+
+    return parse
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipes", nargs="+", help="recipe YAML files")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key in every recipe")
+    p.add_argument("--batch-sizes", type=_list(int), default=None, help="default: the recipe's bench.batch_sizes")
+    p.add_argument("--precision", type=_list(str, ["fp32", "bf16"]), default=None, help="fp32, bf16 or both (default: bench.precision)")
+    p.add_argument("--compile", action="store_true", help="also time the torch.compile'd variant of each")
+    p.add_argument("--compile-mode", default=None, help="torch.compile mode (e.g. reduce-overhead for CUDA graphs)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: bench.device, auto)")
+    p.add_argument("--what", type=_list(str, ["g", "d", "step"]), default=None, help="g, d, step (default: all)")
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--out", default=None, help="JSON file (a Markdown table is written beside it); default runs/bench/DEVICE-TIME.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..config.loader import load_recipe
+    from ..train.checkpoint import atomic_write_text
+    from ..train.trainer import resolve_device
+    from .harness import environment, markdown_table
+    from .recipes import bench_recipe, fast_math
+
+    recipes = [load_recipe(path, args.overrides) for path in args.recipes]
+    cfg = recipes[0].bench
+    device = resolve_device(args.device or cfg.device)
+    settings = {
+        "batch_sizes": args.batch_sizes or cfg.batch_sizes,
+        "precisions": args.precision or cfg.precision,
+        "compile_variants": [False, True] if (args.compile or cfg.compile) else [False],
+        "what": args.what or cfg.what,
+        "warmup": _first(args.warmup, cfg.warmup, 5 if device.type == "cuda" else 1),
+        "iters": _first(args.iters, cfg.iters, 20 if device.type == "cuda" else 3),
+        "channels_last": args.channels_last,
+        "compile_mode": args.compile_mode,
+    }
+    results = []
+    with fast_math(device):
+        env = environment(device)
+        for recipe in recipes:
+            for m in bench_recipe(recipe, device=device, **settings):
+                results.append(m.to_dict())
+                if m.what != "skipped":
+                    print(f"{m.name:>16} {m.what:<11} batch {m.batch:>4} {m.precision} {'compiled' if m.compiled else 'eager   '} "
+                          f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {100 * m.mfu:5.1f}%", flush=True)
+                else:
+                    print(f"{m.name:>16} batch {m.batch} {m.precision}: skipped ({m.extra['reason']})", flush=True)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", env["device"]).strip("-").lower()
+    out = Path(args.out) if args.out else Path("runs") / "bench" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    payload = {"environment": env, "settings": settings, "recipes": [r.source for r in recipes], "results": results}
+    atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), markdown_table(results, env, "icezoo bench " + " ".join(args.recipes)))
+    print(f"wrote {out} and {out.with_suffix('.md')} ({torch.__version__}, {env['device']})")
+    return 0

@@ -1,0 +1,123 @@
+"""Benchmark a recipe: generator forward, discriminator forward, and one whole training step.
+
+The training step is :class:`icezoo.train.step.GANStep`, the very update
+``icezoo train`` runs (D then G, Adam), on random inputs already on the
+device, so the numbers measure the model and not the data pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+
+from ..config.schema import Recipe
+from ..models import GAN, build_model
+from ..nn.layers import one_hot
+from ..train.objective import Objective
+from ..train.step import GANStep, autocast
+from .harness import Measurement, measure
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    return (torch.cuda.OutOfMemoryError,) if torch.cuda.is_available() else ()
+
+
+def _inputs(model: GAN, batch: int, device: torch.device, channels_last: bool):
+    s, c = model.image_size, model.in_channels
+    g = torch.Generator(device="cpu").manual_seed(0)
+    onset = (torch.rand(batch, c, s, s, generator=g) * 2 - 1).to(device)
+    apex = (torch.rand(batch, c, s, s, generator=g) * 2 - 1).to(device)
+    labels = torch.randint(model.num_classes, (batch,), generator=g).to(device)
+    z = torch.randn(batch, model.noise_dim, generator=g).to(device)
+    if channels_last:
+        onset, apex = onset.contiguous(memory_format=torch.channels_last), apex.contiguous(memory_format=torch.channels_last)
+    return onset, apex, labels, z
+
+
+def bench_recipe(recipe: Recipe, *, device: torch.device, batch_sizes: Iterable[int], precisions: Iterable[str],
+                 compile_variants: Iterable[bool] = (False,), what: Iterable[str] = ("g", "d", "step"), warmup: int = 5,
+                 iters: int = 20, channels_last: bool = False, compile_mode: str | None = None, name: str | None = None) -> list[Measurement]:
+    """Measure ``what`` for every batch size, precision and compile variant; a batch that does not fit is skipped."""
+    name = name or recipe.name or recipe.source
+    results: list[Measurement] = []
+    for precision in precisions:
+        for compiled in compile_variants:
+            too_big = False
+            for batch in sorted(batch_sizes):
+                if too_big:
+                    break
+                try:
+                    results += _bench_one(recipe, name, device, batch, precision, compiled, tuple(what), warmup, iters, channels_last, compile_mode)
+                except _oom_errors():
+                    too_big = True
+                    results.append(_skipped(name, batch, precision, compiled, device, "out of memory"))
+                finally:
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+    return results
+
+
+def _skipped(name, batch, precision, compiled, device, reason) -> Measurement:
+    from .harness import device_name
+
+    nan = float("nan")
+    return Measurement(name, "skipped", batch, precision, compiled, device_name(device), nan, nan, nan, nan, 0, nan, 0, nan, nan, None, {"reason": reason})
+
+
+def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, iters, channels_last, compile_mode) -> list[Measurement]:
+    torch.manual_seed(0)
+    model = build_model(recipe).to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    onset, apex, labels, z = _inputs(model, batch, device, channels_last)
+    common = dict(batch=batch, device=device, precision=precision, compiled=compiled, warmup=warmup + (2 if compiled else 0), iters=iters)
+    extra = {"channels_last": channels_last, "compile_mode": compile_mode if compiled else None}
+    out = []
+    wrap = (lambda m: torch.compile(m, mode=compile_mode)) if compiled else (lambda m: m)
+    if "g" in what and model.generator is not None:
+        gen = model.generator.eval()
+        fast = wrap(gen)
+        c = one_hot(labels, model.num_classes)
+        x_on = onset if model.uses_onset else None
+
+        def g_call(module):
+            with torch.no_grad(), autocast(device, precision):
+                return module(x_on, z, c)
+
+        out.append(measure(name, "g forward", lambda: g_call(fast), eager_fn=lambda: g_call(gen), **common, **extra))
+        gen.train()
+    if "d" in what:
+        disc = model.discriminator.eval()
+        fast = wrap(disc)
+
+        def d_call(module):
+            with torch.no_grad(), autocast(device, precision):
+                return module(apex)
+
+        out.append(measure(name, "d forward", lambda: d_call(fast), eager_fn=lambda: d_call(disc), **common, **extra))
+        disc.train()
+    if "step" in what:
+        objective = Objective(recipe.loss, model.discriminator.head, recipe.model.in_channels).to(device)
+        fused = device.type == "cuda"
+        cfg = recipe.train
+        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
+        opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused) if model.generator is not None else None
+        eager = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last)
+        step = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last, compile=compiled, compile_mode=compile_mode) if compiled else eager
+        out.append(measure(name, "train step", lambda: step(onset, apex, labels, z), eager_fn=lambda: eager(onset, apex, labels, z), **common, **extra))
+    del model
+    return out
+
+
+@contextlib.contextmanager
+def fast_math(device: torch.device):
+    """cuDNN autotuning on CUDA, restored afterwards (TF32 stays at PyTorch's defaults)."""
+    saved = torch.backends.cudnn.benchmark
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
