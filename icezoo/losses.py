@@ -7,23 +7,25 @@ The perceptual cost network is kind ``perceptual`` (:class:`TimmPerceptual`).
 
 from __future__ import annotations
 
-import os
+import logging
 from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import IcezooError
+from .nn.backbones import create_timm
 from .nn.layers import one_hot
 from .typecheck import ExistingFile
 
 
 class L1(nn.Module):
-    """Pixel loss L_pixel: mean absolute error (the paper prefers L1 to L2)."""
+    """Pixel loss L_pixel: mean absolute error (the paper prefers L1 to L2); optional per-sample weights."""
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
-        return F.l1_loss(pred, target)
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        if weight is None:
+            return F.l1_loss(pred, target)
+        return _weighted_mean((pred - target).abs().flatten(1).mean(1), weight)
 
 
 class MSE(nn.Module):
@@ -105,20 +107,11 @@ class TimmPerceptual(nn.Module):
     def __init__(self, model: str = "resnet18", weights: Annotated[str | None, ExistingFile()] = None,
                  layers: list[int] = (1, 2), in_channels: int = 1):
         super().__init__()
-        import timm
-
-        if not timm.is_model(model):
-            raise ValueError(f"timm has no model '{model}'")
-        kwargs = dict(features_only=True, out_indices=tuple(layers), in_chans=in_channels)
-        if weights is not None:
-            path = os.path.expanduser(weights)
-            try:
-                self.net = timm.create_model(model, pretrained=True, pretrained_cfg_overlay=dict(file=path), **kwargs)
-            except Exception as err:
-                raise IcezooError(f"perceptual weights {weights}: cannot be loaded into timm '{model}': {str(err).splitlines()[0]}") from None
-        else:
-            self.net = timm.create_model(model, pretrained=False, **kwargs)
+        self.net = create_timm(model, weights, features_only=True, out_indices=tuple(layers), in_chans=in_channels)
         self.pretrained = weights is not None
+        if not self.pretrained:
+            logging.getLogger("icezoo").warning(
+                "the perceptual network timm '%s' has no weights file: randomly initialised features (set weights: PATH for a pretrained one)", model)
         cfg = self.net.pretrained_cfg
         mean, std = torch.tensor(cfg.get("mean", (0.5,))), torch.tensor(cfg.get("std", (0.5,)))
         if in_channels != len(mean):

@@ -14,6 +14,7 @@ from typing import Annotated
 from torch import Tensor, nn
 
 import icezoo
+from icezoo.nn.backbones import create_timm
 from icezoo.typecheck import ExistingFile
 
 
@@ -23,14 +24,7 @@ class TimmTrunk(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 128, model: str = "resnet18", stage: int = 3,
                  weights: Annotated[str | None, ExistingFile()] = None):
         super().__init__()
-        import timm
-
-        if not timm.is_model(model):
-            raise ValueError(f"timm has no model '{model}'")
-        kwargs = dict(features_only=True, out_indices=(stage,), in_chans=in_channels)
-        if weights is not None:
-            kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=weights))
-        self.net = timm.create_model(model, **kwargs)
+        self.net = create_timm(model, weights, features_only=True, out_indices=(stage,), in_chans=in_channels)
         self.out_channels = self.net.feature_info.channels()[-1]
 
     def forward(self, x: Tensor) -> Tensor:
