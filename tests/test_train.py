@@ -175,3 +175,48 @@ def test_full_size_icegan_takes_a_training_step():
     result = trainer.run()
     assert result.step == 1 and all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())
     assert any(not torch.equal(v, trainer.model.generator.state_dict()[k]) for k, v in before.items() if v.is_floating_point())
+
+
+def test_generator_is_asked_for_random_classes_or_the_clips_own():
+    random = Trainer(_recipe(steps=1), None, progress=False)
+    own = Trainer(_recipe(SMALL, "loss.fake_labels=clip", steps=1), None, progress=False)
+    _, _, labels, _, asked = random.batch(0)
+    assert asked.shape == labels.shape and not torch.equal(asked, labels)  # Eq. 7's fake labels
+    _, _, labels, _, asked = own.batch(0)
+    assert torch.equal(asked, labels)
+
+
+def test_pixel_loss_only_where_the_asked_class_is_the_clips_own():
+    from icezoo.nn.heads import DiscriminatorOutput
+    from icezoo.train.objective import Objective
+
+    objective = Objective(icezoo.load_recipe(SMALL).loss)
+    fake = DiscriminatorOutput(torch.full((2,), 0.5), torch.full((2, 3), 0.5), None, True, True)
+    x_fake, target = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    target[1] = 3.0
+    labels = torch.tensor([0, 1])
+    terms = objective.generator_loss(fake, x_fake, labels, x_fake, target, target_weight=torch.tensor([1.0, 0.0]))
+    assert terms["g_pixel"].item() == pytest.approx(1.0)  # only the first face has a target
+    terms = objective.generator_loss(fake, x_fake, labels, x_fake, target, target_weight=torch.tensor([0.0, 0.0]))
+    assert terms["g_pixel"].item() == 0.0
+
+
+def test_class_balance_weights_are_inverse_frequencies():
+    trainer = Trainer(_recipe(SMALL, "loss.class_balance=true", steps=1), None, progress=False)
+    counts = torch.bincount(trainer.labels, minlength=3).float()
+    expected = len(trainer.labels) / (3 * counts)
+    torch.testing.assert_close(trainer.objective.class_weights, expected)
+    assert (trainer.objective.class_weights * counts).sum().item() == pytest.approx(len(trainer.labels))
+
+
+def test_augment_shift_moves_onset_and_apex_together():
+    from icezoo.train.trainer import translate
+
+    frames = torch.zeros(2, 2, 1, 8, 8)
+    frames[:, :, 0, 3, 3] = 1
+    out = translate(frames, torch.tensor([[1.0, 2.0], [0.0, 0.0]]))
+    assert torch.nonzero(out[0, 0, 0]).tolist() == [[5, 4]] and torch.nonzero(out[0, 1, 0]).tolist() == [[5, 4]]
+    torch.testing.assert_close(out[1], frames[1])
+    shifted = Trainer(_recipe(SMALL, "train.augment_shift=1.5", steps=1), None, progress=False)
+    plain = Trainer(_recipe(steps=1), None, progress=False)
+    assert not torch.equal(shifted.batch(0)[0], plain.batch(0)[0])

@@ -30,10 +30,11 @@ def _inputs(model: GAN, batch: int, device: torch.device, channels_last: bool):
     onset = (torch.rand(batch, c, s, s, generator=g) * 2 - 1).to(device)
     apex = (torch.rand(batch, c, s, s, generator=g) * 2 - 1).to(device)
     labels = torch.randint(model.num_classes, (batch,), generator=g).to(device)
+    asked = torch.randint(model.num_classes, (batch,), generator=g).to(device)  # the classes G is asked for
     z = torch.randn(batch, model.noise_dim, generator=g).to(device)
     if channels_last:
         onset, apex = onset.contiguous(memory_format=torch.channels_last), apex.contiguous(memory_format=torch.channels_last)
-    return onset, apex, labels, z
+    return onset, apex, labels, z, asked
 
 
 def bench_recipe(recipe: Recipe, *, device: torch.device, batch_sizes: Iterable[int], precisions: Iterable[str],
@@ -71,7 +72,7 @@ def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, i
     model = build_model(recipe).to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    onset, apex, labels, z = _inputs(model, batch, device, channels_last)
+    onset, apex, labels, z, asked = _inputs(model, batch, device, channels_last)
     common = dict(batch=batch, device=device, precision=precision, compiled=compiled, warmup=warmup + (2 if compiled else 0), iters=iters)
     extra = {"channels_last": channels_last, "compile_mode": compile_mode if compiled else None}
     out = []
@@ -106,7 +107,7 @@ def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, i
         opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused) if model.generator is not None else None
         eager = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last)
         step = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last, compile=compiled, compile_mode=compile_mode) if compiled else eager
-        out.append(measure(name, "train step", lambda: step(onset, apex, labels, z), eager_fn=lambda: eager(onset, apex, labels, z), **common, **extra))
+        out.append(measure(name, "train step", lambda: step(onset, apex, labels, z, asked), eager_fn=lambda: eager(onset, apex, labels, z, asked), **common, **extra))
     del model
     return out
 

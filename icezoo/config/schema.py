@@ -57,7 +57,9 @@ class LossConfig:
     cls_weight: float = 1.0  # lambda_mer
     perceptual_weight: float = 0.1  # alpha
     recon_weight: float = 5e-4  # beta
-    fake_cls_weight: float = 1.0  # synthesised faces as extra labelled samples for D
+    fake_cls_weight: float = 0.2  # synthesised faces as extra labelled samples for D (not in the paper; 1.0 collapsed recognition in short runs)
+    class_balance: bool = False  # weight recognition terms by inverse class frequency (UAR-friendly; not in the paper)
+    fake_labels: Literal["random", "clip"] = "random"  # the class G is asked for: drawn at random (Eq. 7's fake labels) or the clip's own
     pixel: Annotated[Spec, Component("loss")] = _spec({"type": "l1"})
     classification: Annotated[Spec, Component("loss")] = _spec({"type": "margin"})
     reconstruction: Annotated[Spec, Component("loss")] = _spec({"type": "mse"})
@@ -82,6 +84,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the generator and discriminator
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
+    augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
     num_workers: int = 0
     log_every: int = 10  # steps between metric rows
     checkpoint_every: int = 200  # steps between checkpoints (and one at the end)

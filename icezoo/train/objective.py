@@ -4,13 +4,18 @@
     L_ip  = pixel(x_syn, x_apex) + perceptual_weight perceptual(x_on, x_syn)   (Eq. 4)
     L_cls = classification(D(x), y) + recon_weight mse(recon(x), x)   (Eqs. 5, 6)
 
-The discriminator minimises adv_weight (-log D(x_apex) - log(1 - D(x_syn)))
-plus cls_weight L_cls on real apex faces with their labels and, weighted by
-``fake_cls_weight``, on synthesised faces with the labels they were asked for:
-that is how synthesised faces become extra labelled training samples for
-recognition (the paper's data augmentation by synthesis). The generator
+G is asked for class c: drawn at random for each clip (``loss.fake_labels:
+random``, the "fake labels" of Eq. 7, as in ACGAN) or the clip's own class
+(``clip``). The discriminator minimises adv_weight (-log D(x_apex) -
+log(1 - D(x_syn))) plus cls_weight L_cls on real apex faces with their labels
+and, weighted by ``fake_cls_weight``, on synthesised faces with the classes
+they were asked for: that is how synthesised faces become extra labelled
+training samples for recognition (the paper's data augmentation by
+synthesis). With random classes the same identity appears with every
+expression, which teaches D the motion rather than the face. The generator
 minimises adv_weight (-log D(x_syn)) + ip_weight L_ip + cls_weight
-classification(D(x_syn), c) (it must make faces D recognises as class c).
+classification(D(x_syn), c); its pixel loss compares x_syn with the clip's
+apex only where c is the clip's own class (elsewhere there is no target).
 A generator that does not read the onset (model B) has no L_ip: without an
 identity there is no face to preserve.
 """
@@ -38,6 +43,7 @@ class Objective(nn.Module):
         self.reconstruction = registry.build("loss", config.reconstruction)
         self.adversarial = registry.build("loss", config.adversarial)
         self.perceptual = registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
+        self.class_weights: Tensor | None = None
         if head is not None:
             self._check_head(head)
 
@@ -53,37 +59,51 @@ class Objective(nn.Module):
                 f"loss.classification: cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}"
             )
 
+    def set_class_weights(self, weights: Tensor | None) -> None:
+        """Per-class weights of the recognition terms (``loss.class_balance``), or None."""
+        self.class_weights = weights
+
+    def _classify(self, scores: Tensor, labels: Tensor) -> Tensor:
+        weight = self.class_weights[labels] if self.class_weights is not None else None
+        return self.classification(scores.float(), labels, weight=weight)
+
     def recognition(self, out: DiscriminatorOutput, images: Tensor, labels: Tensor) -> Tensor:
         """L_cls (Eq. 6): classification + recon_weight * MSE of the reconstruction (images in [-1, 1])."""
-        loss = self.classification(out.cls.float(), labels)
+        loss = self._classify(out.cls, labels)
         if out.recon is not None and self.config.recon_weight:
             target = (images.float() + 1) / 2  # the reconstruction net ends in a sigmoid
             loss = loss + self.config.recon_weight * self.reconstruction(out.recon.float(), target)
         return loss
 
-    def discriminator_loss(self, real: DiscriminatorOutput, x_real: Tensor, labels: Tensor,
-                           fake: DiscriminatorOutput | None = None, x_fake: Tensor | None = None) -> dict[str, Tensor]:
-        """D's loss terms and their weighted total under ``"d_total"``."""
+    def discriminator_loss(self, real: DiscriminatorOutput, x_real: Tensor, labels: Tensor, fake: DiscriminatorOutput | None = None,
+                           x_fake: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
+        """D's loss terms and their weighted total under ``"d_total"``; ``fake_labels`` default to ``labels``."""
         c = self.config
         terms: dict[str, Any] = {"d_cls_real": self.recognition(real, x_real, labels)}
         total = c.cls_weight * terms["d_cls_real"]
         if fake is not None:
             terms["d_adv"] = self.adversarial(real.adv, True, real.adv_is_probability) + self.adversarial(fake.adv, False, fake.adv_is_probability)
-            terms["d_cls_fake"] = self.recognition(fake, x_fake, labels)
+            terms["d_cls_fake"] = self.recognition(fake, x_fake, labels if fake_labels is None else fake_labels)
             total = total + c.adv_weight * terms["d_adv"] + c.cls_weight * c.fake_cls_weight * terms["d_cls_fake"]
         terms["d_total"] = total
         return terms
 
-    def generator_loss(self, fake: DiscriminatorOutput, x_fake: Tensor, labels: Tensor, x_on: Tensor | None, x_target: Tensor | None) -> dict[str, Tensor]:
-        """G's loss terms and their weighted total under ``"g_total"``."""
+    def generator_loss(self, fake: DiscriminatorOutput, x_fake: Tensor, labels: Tensor, x_on: Tensor | None, x_target: Tensor | None,
+                       target_weight: Tensor | None = None) -> dict[str, Tensor]:
+        """G's loss terms and their weighted total under ``"g_total"``.
+
+        ``labels`` are the classes G was asked for; ``target_weight`` [B] (1 where that
+        class is the clip's own, whose apex is then the pixel target; 0 elsewhere)
+        restricts the pixel loss to faces that have a target.
+        """
         c = self.config
         terms = {
             "g_adv": self.adversarial(fake.adv, True, fake.adv_is_probability),
-            "g_cls": self.classification(fake.cls.float(), labels),
+            "g_cls": self._classify(fake.cls, labels),
         }
         total = c.adv_weight * terms["g_adv"] + c.cls_weight * terms["g_cls"]
         if x_on is not None and x_target is not None:
-            terms["g_pixel"] = self.pixel(x_fake.float(), x_target.float())
+            terms["g_pixel"] = self.pixel(x_fake.float(), x_target.float(), weight=target_weight)
             ip = terms["g_pixel"]
             if self.perceptual is not None and c.perceptual_weight:
                 terms["g_perceptual"] = self.perceptual(x_on, x_fake)

@@ -52,7 +52,8 @@ class GANStep:
         if not self.distributed:
             self.model.discriminator.requires_grad_(not frozen)
 
-    def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None) -> dict[str, Tensor]:
+    def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
+        """One update. ``fake_labels``: the classes G is asked for (default: ``labels``)."""
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier graph outputs may be reused
         onset, apex = self._prepare(onset), self._prepare(apex)
@@ -65,12 +66,13 @@ class GANStep:
             self.opt_d.step()
             return {k: v.detach() for k, v in terms.items()}
 
-        c = one_hot(labels, model.num_classes)
+        asked = labels if fake_labels is None else fake_labels
+        c = one_hot(asked, model.num_classes)
         x_on = onset if model.uses_onset else None
         with autocast(self.device, self.precision):
             fake = self.gen(x_on, z, c)
             fake_d = fake.detach()
-            d_terms = obj.discriminator_loss(self.disc(apex, labels), apex, labels, self.disc(fake_d, labels), fake_d)
+            d_terms = obj.discriminator_loss(self.disc(apex, labels), apex, labels, self.disc(fake_d, asked), fake_d, fake_labels=asked)
         self.opt_d.zero_grad(set_to_none=True)
         d_terms["d_total"].backward()
         self.opt_d.step()
@@ -78,7 +80,8 @@ class GANStep:
         self._freeze_d(True)
         try:
             with autocast(self.device, self.precision):
-                g_terms = obj.generator_loss(self.disc(fake, labels), fake, labels, x_on, apex if x_on is not None else None)
+                own = (asked == labels).to(fake.dtype) if fake_labels is not None else None
+                g_terms = obj.generator_loss(self.disc(fake, asked), fake, asked, x_on, apex if x_on is not None else None, target_weight=own)
             self.opt_g.zero_grad(set_to_none=True)
             g_terms["g_total"].backward()
             self.opt_g.step()

@@ -67,6 +67,20 @@ def load_clips(recipe: Recipe) -> ClipSet:
         raise IcezooError(f"{recipe.source}: data: {err}") from None
 
 
+def translate(frames: Tensor, shift: Tensor) -> Tensor:
+    """Shift each sample's frames [B, F, C, S, S] by ``shift`` [B, 2] pixels (x, y), bilinear, edges repeated.
+
+    One shift per sample for all its frames, so an onset and its apex stay aligned.
+    """
+    b, f, c, s, _ = frames.shape
+    theta = torch.zeros(b, 2, 3, device=frames.device, dtype=frames.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, :, 2] = -2 * shift.to(frames.dtype) / s  # normalised coordinates span 2 over S pixels
+    grid = torch.nn.functional.affine_grid(theta, (b, f * c, s, s), align_corners=False)
+    out = torch.nn.functional.grid_sample(frames.reshape(b, f * c, s, s), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.view(b, f, c, s, s)
+
+
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
 
@@ -124,6 +138,9 @@ class Trainer:
         self.onset = to_unit_range(clips.onset).to(self.device)
         self.apex = to_unit_range(clips.apex).to(self.device)  # [N, K, 1, S, S]
         self.labels = torch.as_tensor(clips.label, dtype=torch.long).to(self.device)
+        if recipe.loss.class_balance:
+            counts = torch.bincount(self.labels, minlength=recipe.model.num_classes).float()
+            self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
         self.apex_choices = min(clips.apex.shape[1], 1 + cfg.apex_neighbours)
         self._perm_epoch, self._perm = -1, None
 
@@ -163,8 +180,8 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
 
     # -- data -----------------------------------------------------------------
-    def batch(self, step: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(onset, apex, labels, z) of ``step``, the same whichever way the run got there."""
+    def batch(self, step: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(onset, apex, labels, z, classes G is asked for) of ``step``, the same whichever way the run got there."""
         cfg = self.cfg
         epoch, position = divmod(step, self.steps_per_epoch)
         if epoch != self._perm_epoch:
@@ -175,8 +192,15 @@ class Trainer:
         g = torch.Generator().manual_seed(_seed(cfg.seed, 0x57E, step))
         which = torch.randint(self.apex_choices, (len(idx),), generator=g)
         z = torch.randn(len(idx), self.model.noise_dim, generator=g)
+        asked = torch.randint(self.model.num_classes, (len(idx),), generator=g) if self.recipe.loss.fake_labels == "random" else None
+        shift = (torch.rand(len(idx), 2, generator=g) * 2 - 1) * cfg.augment_shift if cfg.augment_shift else None
         idx, which = idx.to(self.device, non_blocking=True), which.to(self.device, non_blocking=True)
-        return self.onset[idx], self.apex[idx, which], self.labels[idx], z.to(self.device, non_blocking=True)
+        onset, apex = self.onset[idx], self.apex[idx, which]
+        if shift is not None:
+            onset, apex = translate(torch.stack([onset, apex], 1), shift.to(self.device, non_blocking=True)).unbind(1)
+        labels = self.labels[idx]
+        asked = asked.to(self.device, non_blocking=True) if asked is not None else labels
+        return onset, apex, labels, z.to(self.device, non_blocking=True), asked
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> TrainResult:
