@@ -45,11 +45,11 @@ def main() -> None:
             x = torch.rand(batch, 1, s, s, device=device) * 2 - 1
             labels = torch.arange(batch, device=device) % 3
             for precision in ("fp32", "bf16"):
-                def forward(precision=precision):
+                def forward(precision=precision, disc=disc, x=x):
                     with torch.no_grad(), autocast(device, precision):
                         return disc.eval()(x)
 
-                def train(precision=precision):
+                def train(precision=precision, disc=disc, x=x, labels=labels):
                     with autocast(device, precision):
                         out = disc.train()(x, labels)
                     loss = out.cls.float().square().mean() + out.adv.float().mean()

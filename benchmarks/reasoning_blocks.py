@@ -77,7 +77,7 @@ def main() -> None:
         z = torch.randn(gen_batch, 100, device=device)
         c = torch.eye(3, device=device)[torch.arange(gen_batch, device=device) % 3]
         for precision in precisions:
-            def call(precision=precision):
+            def call(precision=precision, gen=gen, x_on=x_on, z=z, c=c):
                 with autocast(device, precision):
                     out = gen(x_on, z, c)
                 out.float().square().mean().backward()
