@@ -57,6 +57,11 @@ class _GraphReasoningBase(nn.Module):
         self.T_inv = nn.Conv2d(nodes, channels, 1, bias=False)
         self.norm = norm2d(norm, channels)
         self.act = make_activation(activation)
+        self._build_graph_convolution()
+
+    def _build_graph_convolution(self) -> None:
+        """Create W of Eq. 2 (each implementation stores it its own way)."""
+        raise NotImplementedError
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, nodes={self.nodes}, supernodes={self.supernodes}, layer={self.layer!r}"
@@ -91,18 +96,8 @@ class GraphReasoning(_GraphReasoningBase):
     :class:`GraphReasoningEinsum` computes the same in plain tensor code.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        reduction: int = 1,
-        supernodes: int | None = None,
-        activation: Activation = "relu",
-        layer: GraphLayer = "gin",
-        norm: Norm = "instance",
-        adjacency_std: float | None = None,
-    ):
-        super().__init__(channels, reduction, supernodes, activation, layer, norm, adjacency_std)
-        if layer == "gin":
+    def _build_graph_convolution(self) -> None:
+        if self.layer == "gin":
             self.gcn = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
         else:
             self.gcn = DenseGCNConv(self.nodes, self.nodes)
@@ -139,21 +134,11 @@ class GraphReasoning(_GraphReasoningBase):
 class GraphReasoningEinsum(_GraphReasoningBase):
     """The GRM in plain tensor code (einsum), the reference for ``grm``; same parameters, same math."""
 
-    def __init__(
-        self,
-        channels: int,
-        reduction: int = 1,
-        supernodes: int | None = None,
-        activation: Activation = "relu",
-        layer: GraphLayer = "gin",
-        norm: Norm = "instance",
-        adjacency_std: float | None = None,
-    ):
-        super().__init__(channels, reduction, supernodes, activation, layer, norm, adjacency_std)
+    def _build_graph_convolution(self) -> None:
         # W of Eq. 2, stored (in, out) as written in the equation
         self.weight = nn.Parameter(torch.empty(self.nodes, self.nodes))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        self.bias = nn.Parameter(torch.zeros(self.nodes)) if layer == "gcn" else None
+        self.bias = nn.Parameter(torch.zeros(self.nodes)) if self.layer == "gcn" else None
 
     @classmethod
     def from_module(cls, grm: GraphReasoning) -> "GraphReasoningEinsum":
