@@ -21,8 +21,8 @@ REPO = ROOT.parent
 sys.path.insert(0, str(REPO))
 
 from icezoo.bench.harness import environment, markdown_table  # noqa: E402
-from icezoo.train.checkpoint import atomic_write_text  # noqa: E402
-from icezoo.train.trainer import resolve_device  # noqa: E402
+from icezoo.io import atomic_write_text  # noqa: E402
+from icezoo.devices import resolve_device  # noqa: E402
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -122,17 +122,13 @@ def _describe(args: argparse.Namespace) -> int:
 
 @command("build")
 def _build(args: argparse.Namespace) -> int:
-    import torch
-
     from .config.loader import load_recipe
+    from .devices import resolve_device
     from .models import build_model
     from .summary import format_table, summarize
 
     recipe = load_recipe(args.recipe, args.overrides)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as err:
-        raise IcezooError(f"--device {args.device}: {err}") from None
+    device = resolve_device(args.device, "--device")
     model = build_model(recipe).to(device)
     nodes = summarize(model, depth=args.depth)
     if args.json:

@@ -7,7 +7,6 @@ The perceptual cost network is kind ``perceptual`` (:class:`TimmPerceptual`).
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import torch
@@ -100,7 +99,7 @@ class TimmPerceptual(nn.Module):
     L_per(a, b) = mean over ``layers`` of mean |phi_l(a) - phi_l(b)|. Weights
     come from a local file (timm's ``pretrained_cfg_overlay=dict(file=...)``;
     nothing is downloaded). ``weights: null`` leaves the network randomly
-    initialised (random-feature perceptual loss) and says so once.
+    initialised (a random-feature perceptual loss; the trainer says so).
     Inputs are faces in [-1, 1]; they are mapped to the network's normalisation.
     """
 
@@ -109,9 +108,7 @@ class TimmPerceptual(nn.Module):
         super().__init__()
         self.net = create_timm(model, weights, features_only=True, out_indices=tuple(layers), in_chans=in_channels)
         self.pretrained = weights is not None
-        if not self.pretrained:
-            logging.getLogger("icezoo").warning(
-                "the perceptual network timm '%s' has no weights file: randomly initialised features (set weights: PATH for a pretrained one)", model)
+        self.model_name = model
         cfg = self.net.pretrained_cfg
         mean, std = torch.tensor(cfg.get("mean", (0.5,))), torch.tensor(cfg.get("std", (0.5,)))
         if in_channels != len(mean):

@@ -76,7 +76,7 @@ def build_model(config: Recipe | ModelConfig) -> GAN:
     return GAN(generator, Discriminator(trunk, head), image_size=m.image_size, in_channels=m.in_channels, noise_dim=m.noise_dim, num_classes=m.num_classes)
 
 
-def check_buildable(config: Recipe | ModelConfig) -> None:
+def check_buildable(config: Recipe | ModelConfig) -> GAN:
     """Build the model on the ``meta`` device (no memory, no compute) to surface constructor errors."""
     with torch.device("meta"):
-        build_model(config)
+        return build_model(config)

@@ -20,6 +20,7 @@ rolled back, and the other plugins are unaffected.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -83,7 +84,8 @@ class PluginHost:
                 continue
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ep.value
             try:
-                module = ep.load()
+                with self.registry.registering_as(ep.name):  # decorators run at import count as this plugin's
+                    module = ep.load()
             except Exception as err:  # a broken plugin must not take the others down
                 self._fail(ep.name, f"could not be imported ({type(err).__name__}: {err})")
                 continue
@@ -116,13 +118,15 @@ class PluginHost:
                 path = Path(base_dir) / path
             if not path.is_file():
                 raise IcezooError(f"plugin file '{spec}' not found (looked for {path})")
-            name = path.stem
-            if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):
-                return name, sys.modules[name]
-            module_spec = importlib.util.spec_from_file_location(name, path)
+            resolved = path.resolve()
+            # a private module name per file: a plugin called utils.py must not replace another utils
+            name = f"icezoo_local_{path.stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
+            if name in sys.modules:
+                return str(resolved), sys.modules[name]
+            module_spec = importlib.util.spec_from_file_location(name, resolved)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[name] = module
-            with self.registry.registering_as(f"module {name}"):
+            with self.registry.registering_as(f"module {path.stem}"):
                 try:
                     module_spec.loader.exec_module(module)
                 except IcezooError:
@@ -131,7 +135,7 @@ class PluginHost:
                 except Exception as err:
                     sys.modules.pop(name, None)
                     raise IcezooError(f"plugin file '{spec}' failed to import: {type(err).__name__}: {err}") from err
-            return name, module
+            return str(resolved), module
         cwd = os.getcwd()
         added = cwd not in sys.path
         if added:

@@ -29,7 +29,7 @@ KINDS: dict[str, str] = {
     "reasoning": "bridges an encoder level to the decoder: [B,C,H,W] -> [B,C,H,W]",
     "trunk": "discriminator feature extractor: [B,1,S,S] -> [B,C,h,w]",
     "head": "discriminator head: adversarial score, class scores, reconstruction",
-    "loss": "a term of the training objective",
+    "loss": "a term of the training objective: forward(prediction, target, weight=None) -> scalar (weight: per sample)",
     "perceptual": "cost network of the perceptual loss",
     "dataset": "a source of labelled onset / apex clips",
 }
@@ -103,6 +103,8 @@ class Entry:
 
 
 def _signature(obj: Callable[..., Any]) -> inspect.Signature:
+    if inspect.isclass(obj) and getattr(obj.__init__, "__qualname__", "") == "Module.__init__":
+        return inspect.Signature()  # torch's Module(*args, **kwargs): the component takes no parameters
     return inspect.signature(obj)
 
 

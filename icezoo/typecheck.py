@@ -1,7 +1,7 @@
 """Check (and gently coerce) plain YAML values against Python type annotations.
 
 Used twice: for the recipe's own sections (dataclasses in
-:mod:`icezoo.recipe.schema`) and for the parameters of every component spec
+:mod:`icezoo.config.schema`) and for the parameters of every component spec
 (the annotations of the registered class or factory). Nested component specs
 are marked with :class:`Component` inside ``typing.Annotated`` and handed back
 to the caller, which knows the registry.

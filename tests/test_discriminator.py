@@ -84,7 +84,7 @@ def test_capsule_head_outputs():
     feats = torch.randn(4, 512, 15, 15)
     out = head(feats)
     assert out.adv.shape == (4,) and out.cls.shape == (4, 3) and out.recon.shape == (4, 1, 128, 128)
-    assert out.adv_is_probability and out.cls_is_probability
+    assert out.adv_is_probability and CapsuleHead.outputs_probabilities and not CNNHead.outputs_probabilities
     for lengths in (out.adv, out.cls):
         assert torch.all((lengths > 0) & (lengths < 1))
     assert torch.all((out.recon >= 0) & (out.recon <= 1))
@@ -115,7 +115,8 @@ def test_release_masking_takes_a_softmax_over_the_batch():
     {"type": "capsule"}, {"type": "capsule", "routing_softmax": "in", "release_masking": True}, {"type": "cnn", "width": 32},
 ], ids=["capsule", "capsule-release", "cnn"])  # fmt: skip
 def test_gradients_reach_every_discriminator_parameter(head):
-    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", [f"model.discriminator.head={head}".replace("'", "")])
+    loss = ["loss.classification={type: cross_entropy}"] if head["type"] == "cnn" else []
+    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", [f"model.discriminator.head={head}".replace("'", ""), *loss])
     disc = icezoo.build_model(recipe).discriminator
     x = torch.rand(4, 1, 64, 64) * 2 - 1
     out = disc(x, labels=torch.tensor([0, 1, 2, 0]))

@@ -69,7 +69,7 @@ def test_every_grm_gets_gradients_for_a_and_w():
     weighted_sum(gen(x, z, c)).backward()
     for block in gen.bridges:
         assert block.adjacency.grad is not None and block.adjacency.grad.abs().sum() > 0
-        assert block.gcn.nn.weight.grad.abs().sum() > 0
+        assert block.graph_conv.nn.weight.grad.abs().sum() > 0
 
 
 def test_none_removes_the_bridge():
@@ -118,6 +118,7 @@ def test_user_block_drops_in_through_a_recipe(tmp_path):
     assert all(type(b).__name__ == "ScaledSkip" and float(b.scale.detach().mean()) == 2.0 for b in gen.bridges)
     assert gen(*_inputs(2, 64)).shape == (2, 1, 64, 64)
     assert registry.get("reasoning", "scaled_skip_test").source == "module my_blocks"
+    assert recipe.plugins == [str((tmp_path / "my_blocks.py").resolve())]  # the resolved recipe finds the file from anywhere
 
 
 def test_dcgan_generator_ignores_the_onset():

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from icezoo.data.clips import CLASSES
-from icezoo.data.megc2019 import MANIFEST_COLUMNS, megc2019, neighbour_offsets
+from icezoo.data.clips import neighbour_offsets
+from icezoo.data.megc2019 import MANIFEST_COLUMNS, megc2019
 from icezoo.errors import IcezooError
 from icezoo.registry import registry
 
@@ -52,8 +53,8 @@ def manifest(tmp_path) -> Path:
 
 def test_neighbour_offsets_surround_the_apex():
     assert neighbour_offsets(0) == []
-    assert neighbour_offsets(4) == [-2, -1, 1, 2]
-    assert neighbour_offsets(3) == [-2, -1, 1]
+    assert neighbour_offsets(4) == [-1, 1, -2, 2]  # nearest first
+    assert neighbour_offsets(3) == [-1, 1, -2]
 
 
 def test_reads_clips_labels_subjects_and_apex_neighbours(manifest):
@@ -64,8 +65,8 @@ def test_reads_clips_labels_subjects_and_apex_neighbours(manifest):
     assert clips.subject == ["casme2/sub01", "casme2/sub02", "samm/006"]
     assert clips.dataset == ["casme2", "casme2", "samm"] and clips.clip == ["EP02_01f", "EP03_02", "006_1_2"]
     assert [int(clips.onset[i, 0, 0]) for i in range(3)] == [10, 30, 50]
-    # apex first, then apex-2, apex-1, apex+1, apex+2, clamped to the folder's first and last frame
-    assert clips.apex[:, :, 0, 0].tolist() == [[22, 20, 21, 23, 24], [35, 33, 34, 36, 37], [55, 53, 54, 55, 55]]
+    # apex first, then apex-1, apex+1, apex-2, apex+2 (nearest first), clamped to the folder's first and last frame
+    assert clips.apex[:, :, 0, 0].tolist() == [[22, 21, 23, 20, 24], [35, 34, 36, 33, 37], [55, 54, 55, 53, 55]]
 
 
 def test_resizes_crops_and_filters_datasets(manifest):

@@ -166,7 +166,7 @@ def test_casme2_manifest_crops_and_megc2019_read_back(casme2_root, tmp_path):
     assert clips.subjects() == ["casme2/sub01", "casme2/sub02", "casme2/sub05"]
     saved = lambda n: np.asarray(Image.open(out / f"casme2/sub02/EP01_11f/frame_{n:06d}.png"))  # noqa: E731
     assert np.array_equal(clips.onset[2], saved(5))
-    for j, n in enumerate([8, 6, 7, 9, 9]):  # apex, apex-2, apex-1, apex+1, apex+2 clamped to the last frame 9
+    for j, n in enumerate([8, 7, 9, 6, 9]):  # apex, apex-1, apex+1, apex-2, apex+2 clamped to the last frame 9
         assert np.array_equal(clips.apex[2, j], saved(n))
 
 

@@ -41,7 +41,7 @@ def test_gradients_reach_every_parameter(spec):
 
 
 def test_grm_exposes_learnable_adjacency_and_weight():
-    for layer, w_name in (("gin", "gcn.nn.weight"), ("gcn", "gcn.lin.weight")):
+    for layer, w_name in (("gin", "graph_conv.nn.weight"), ("gcn", "graph_conv.lin.weight")):
         grm = GraphReasoning(16, layer=layer)
         names = dict(grm.named_parameters())
         assert names["adjacency"].shape == (16, 16) and names[w_name].shape == (16, 16)
@@ -70,7 +70,7 @@ def test_pyg_grm_equals_einsum_grm(layer, reduction, supernodes, seed):
     weights = torch.randn_like(out)
     (out * weights).sum().backward()
     (out_ref * weights).sum().backward()
-    w_pyg = pyg.gcn.nn.weight if layer == "gin" else pyg.gcn.lin.weight
+    w_pyg = pyg.graph_conv.nn.weight if layer == "gin" else pyg.graph_conv.lin.weight
     for a, b in ((x.grad, x_ref.grad), (pyg.adjacency.grad, ref.adjacency.grad), (w_pyg.grad.t(), ref.weight.grad)):
         assert relative_error(a, b) < 1e-5
 
@@ -91,7 +91,7 @@ def test_gin_form_is_exactly_eq2():
     grm = randomize_(GraphReasoning(6, norm="none", activation="identity"), seed=5)
     x = torch.randn(2, 6, 3, 3)
     m, q = grm.channel_graph(x)
-    a, w = grm.adjacency, grm.gcn.nn.weight.t()
+    a, w = grm.adjacency, grm.graph_conv.nn.weight.t()
     m_hat = (a + torch.eye(6)) @ m @ w
     expected = x + grm.T_inv((m_hat @ q).view(2, 6, 3, 3))
     torch.testing.assert_close(grm(x), expected, rtol=1e-5, atol=1e-6)

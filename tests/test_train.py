@@ -112,13 +112,53 @@ def test_corrupt_checkpoints_fail_with_one_clear_line(tmp_path, cli):
         Trainer(_recipe(steps=2), out, resume=True, progress=False)
 
 
-def test_mismatched_checkpoint_names_the_first_difference(tmp_path):
+def test_resume_refuses_a_different_recipe_naming_the_key(tmp_path):
     out = tmp_path / "run"
     Trainer(_recipe(steps=1), out, progress=False).run()
-    with pytest.raises(IcezooError, match=r"generator does not match the recipe's model \(down\.0\.\S+: \(16,.*\) in the checkpoint, \(8,.*\) in the model\)"):
+    with pytest.raises(IcezooError, match=r"trained with model.generator.width = 16, this recipe says 8"):
         Trainer(_recipe(SMALL, "model.generator.width=8", steps=2), out, resume=True, progress=False)
-    with pytest.raises(IcezooError, match="has a generator"):
+    with pytest.raises(IcezooError, match=r"trained with train.lr = 0.001, this recipe says 0.0005"):
+        Trainer(_recipe(SMALL, "train.lr=5e-4", steps=2), out, resume=True, progress=False)
+    with pytest.raises(IcezooError, match=r"trained with model.generator = .*this recipe says None"):
         Trainer(_recipe(SMALL, "model.generator=null", steps=2), out, resume=True, progress=False)
+    resumed = Trainer(_recipe(SMALL, "train.log_every=5", steps=3), out, resume=True, progress=False)  # allowed changes
+    assert resumed.step == 1
+
+
+def test_mismatched_weights_name_the_first_difference():
+    from icezoo.train.checkpoint import load_module_state
+
+    small = icezoo.build_model(_recipe()).generator
+    narrow = icezoo.build_model(_recipe(SMALL, "model.generator.width=8")).generator
+    with pytest.raises(IcezooError, match=r"ckpt.pt: the checkpoint's generator does not match the recipe's model \(down\.0\.\S+: \(16,.*\) in the checkpoint, \(8,.*\) in the model\)"):
+        load_module_state(narrow, small.state_dict(), "generator", "ckpt.pt")
+    with pytest.raises(IcezooError, match=r"missing .*unexpected keys"):
+        load_module_state(narrow, {"x": torch.zeros(1)}, "generator", "ckpt.pt")
+
+
+def test_an_interrupt_stops_between_steps_and_resumes_exactly(tmp_path):
+    import os
+    import signal
+
+    full = Trainer(_recipe(steps=4), tmp_path / "full", progress=False)
+    full.run()
+    cut = Trainer(_recipe(steps=4), tmp_path / "cut", progress=False)
+    inner = cut.step_fn
+
+    def step_then_interrupt(*batch):
+        out = inner(*batch)  # half-way through step 2 the user presses Ctrl-C
+        if cut.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    cut.step_fn = step_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        cut.run()
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 2  # the whole step 2, saved
+    resumed = Trainer(_recipe(steps=4), tmp_path / "cut", resume=True, progress=False)
+    resumed.run()
+    for key, value in full.model.generator.state_dict().items():
+        assert torch.equal(value, resumed.model.generator.state_dict()[key]), key
 
 
 def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
@@ -133,7 +173,7 @@ def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
             def __init__(self):
                 super().__init__()
                 self.calls = 0
-            def forward(self, a, b):
+            def forward(self, a, b, weight=None):
                 self.calls += 1
                 loss = (a - b).abs().mean()
                 return loss * float("nan") if self.calls > 2 else loss
@@ -145,10 +185,15 @@ def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
         trainer.run()
 
 
-def test_margin_loss_with_a_cnn_head_is_refused():
-    recipe = _recipe(SMALL, "model.discriminator.head={type: cnn, width: 16}")
+def test_loss_section_is_checked_when_the_recipe_is_read():
     with pytest.raises(IcezooError, match="loss.classification: the margin loss needs capsule lengths"):
-        Trainer(recipe, None, progress=False)
+        _recipe(SMALL, "model.discriminator.head={type: cnn, width: 16}")
+    with pytest.raises(IcezooError, match="loss.perceptual: cannot build perceptual 'timm': timm has no model 'resnet181'"):
+        _recipe(SMALL, "loss.perceptual={type: timm, model: resnet181}")
+    with pytest.raises(IcezooError, match=r"loss.pixel.foo: unknown parameter 'foo' for loss 'l1'"):
+        _recipe(SMALL, "loss.pixel={type: l1, foo: 1}")
+    with pytest.raises(IcezooError, match="train.batch_size: must be at least 1, got 0"):
+        _recipe(SMALL, "train.batch_size=0")
 
 
 def test_cosine_schedule_spans_the_epochs():
@@ -191,7 +236,7 @@ def test_pixel_loss_only_where_the_asked_class_is_the_clips_own():
     from icezoo.train.objective import Objective
 
     objective = Objective(icezoo.load_recipe(SMALL).loss)
-    fake = DiscriminatorOutput(torch.full((2,), 0.5), torch.full((2, 3), 0.5), None, True, True)
+    fake = DiscriminatorOutput(torch.full((2,), 0.5), torch.full((2, 3), 0.5), None, True)
     x_fake, target = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
     target[1] = 3.0
     labels = torch.tensor([0, 1])

@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..config.loader import load_recipe
-    from ..train.checkpoint import atomic_write_text
-    from ..train.trainer import resolve_device
+    from ..io import atomic_write_text
+    from ..devices import resolve_device
     from .harness import environment, markdown_table
-    from .recipes import bench_recipe, fast_math
+    from .recipes import bench_recipe, cudnn_autotune
 
     recipes = [load_recipe(path, args.overrides) for path in args.recipes]
     cfg = recipes[0].bench
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         "compile_mode": args.compile_mode,
     }
     results = []
-    with fast_math(device):
+    with cudnn_autotune(device):
         env = environment(device)
         for recipe in recipes:
             for m in bench_recipe(recipe, device=device, **settings):
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{m.name:>16} batch {m.batch} {m.precision}: skipped ({m.extra['reason']})", flush=True)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", env["device"]).strip("-").lower()
     out = Path(args.out) if args.out else Path("runs") / "bench" / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    payload = {"environment": env, "settings": settings, "recipes": [r.source for r in recipes], "results": results}
+    payload = {
+        "environment": env, "settings": settings, "results": results,
+        "recipes": [{"source": r.source, "overrides": r.overrides, "resolved": r.to_dict()} for r in recipes],
+    }  # fmt: skip
     atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
     atomic_write_text(out.with_suffix(".md"), markdown_table(results, env, "icezoo bench " + " ".join(args.recipes)))
     print(f"wrote {out} and {out.with_suffix('.md')} ({torch.__version__}, {env['device']})")

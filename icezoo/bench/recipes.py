@@ -16,7 +16,7 @@ from ..config.schema import Recipe
 from ..models import GAN, build_model
 from ..nn.layers import one_hot
 from ..train.objective import Objective
-from ..train.step import GANStep, autocast
+from ..train.step import GANStep, autocast, make_optimizers
 from .harness import Measurement, measure
 
 
@@ -101,10 +101,7 @@ def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, i
         disc.train()
     if "step" in what:
         objective = Objective(recipe.loss, model.discriminator.head, recipe.model.in_channels).to(device)
-        fused = device.type == "cuda"
-        cfg = recipe.train
-        opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
-        opt_g = torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused) if model.generator is not None else None
+        opt_g, opt_d = make_optimizers(model, recipe.train)
         eager = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last)
         step = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last, compile=compiled, compile_mode=compile_mode) if compiled else eager
         out.append(measure(name, "train step", lambda: step(onset, apex, labels, z, asked), eager_fn=lambda: eager(onset, apex, labels, z, asked), **common, **extra))
@@ -113,7 +110,7 @@ def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, i
 
 
 @contextlib.contextmanager
-def fast_math(device: torch.device):
+def cudnn_autotune(device: torch.device):
     """cuDNN autotuning on CUDA, restored afterwards (TF32 stays at PyTorch's defaults)."""
     saved = torch.backends.cudnn.benchmark
     if device.type == "cuda":

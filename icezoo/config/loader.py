@@ -204,6 +204,8 @@ def load_recipe(
             registry.plugins.load_modules([module], base_dir=declared_in.parent)
         except IcezooError as err:
             raise RecipeError(str(declared_in), f"plugins[{i}]", str(err)) from None
+        if module.endswith(".py"):  # the resolved recipe names the file wherever it is read again
+            plugins[i] = str((declared_in.parent / module).resolve())
 
     try:
         recipe = from_data(Recipe, data, "", registry.check_nested)
@@ -212,9 +214,11 @@ def load_recipe(
     recipe.source, recipe.overrides = source, overrides
     if check_build:
         from ..models import check_buildable
+        from ..train.objective import check_objective
 
         try:
-            check_buildable(recipe)
+            model = check_buildable(recipe)
+            check_objective(recipe.loss, model.discriminator.head, recipe.model.in_channels)
         except ValidationError as err:
             raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
     return recipe
@@ -227,17 +231,3 @@ def recipe_to_yaml(recipe: Recipe) -> str:
         header += " with " + " ".join(f"--set {o}" for o in recipe.overrides)
     body = yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=None, width=100)
     return f"{header}\n{body}"
-
-
-def parse_recipe_text(text: str, source: str = "<string>", registry: Registry = default_registry) -> Recipe:
-    """Validate a recipe given as YAML text (for tests and notebooks); no ``extends``."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise RecipeError(source, "", f"invalid YAML: {str(err).splitlines()[0]}") from None
-    try:
-        recipe = from_data(Recipe, data, "", registry.check_nested)
-    except ValidationError as err:
-        raise RecipeError(source, err.path, err.message) from None
-    recipe.source = source
-    return recipe

@@ -18,6 +18,16 @@ from ..typecheck import Component, ComponentChecker, ValidationError, check_valu
 Spec = dict[str, Any]
 
 
+def _at_least(obj: Any, minimum: float, *names: str, strict: bool = False) -> None:
+    """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``)."""
+    for name in names:
+        value = getattr(obj, name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v is not None and (v <= minimum if strict else v < minimum):
+                raise ValidationError(name, f"must be {'greater than' if strict else 'at least'} {minimum}, got {value!r}")
+
+
 def _spec(default: Spec):
     """A dataclass field whose default is (a fresh copy of) the component spec ``default``."""
     return dataclasses.field(default_factory=lambda: dict(default))
@@ -41,6 +51,10 @@ class ModelConfig:
     in_channels: int = 1
     noise_dim: int = 100  # N_z
     num_classes: int = 3  # N_c: positive, negative, surprise
+
+    def check(self) -> None:
+        _at_least(self, 1, "image_size", "in_channels", "noise_dim")
+        _at_least(self, 2, "num_classes")
 
 
 @dataclasses.dataclass
@@ -66,6 +80,9 @@ class LossConfig:
     adversarial: Annotated[Spec, Component("loss")] = _spec({"type": "gan"})
     perceptual: Annotated[Spec | None, Component("perceptual", optional=True)] = None
 
+    def check(self) -> None:
+        _at_least(self, 0, "adv_weight", "ip_weight", "cls_weight", "perceptual_weight", "recon_weight", "fake_cls_weight")
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -85,10 +102,16 @@ class TrainConfig:
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
-    num_workers: int = 0
     log_every: int = 10  # steps between metric rows
     checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
     sample_every: int = 500  # steps between face grids
+
+    def check(self) -> None:
+        _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
+        _at_least(self, 0, "lr", strict=True)
+        _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValidationError("betas", f"must lie in [0, 1), got {list(self.betas)}")
 
 
 @dataclasses.dataclass
@@ -102,6 +125,9 @@ class EvalConfig:
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
 
+    def check(self) -> None:
+        _at_least(self, 1, "test_subjects", "batch_size", "max_folds")
+
 
 @dataclasses.dataclass
 class BenchConfig:
@@ -114,6 +140,10 @@ class BenchConfig:
     warmup: int | None = None  # None: 5 on CUDA, 1 on the CPU
     iters: int | None = None  # None: 20 on CUDA, 3 on the CPU
     device: str = "auto"
+
+    def check(self) -> None:
+        _at_least(self, 1, "batch_sizes", "iters")
+        _at_least(self, 0, "warmup")
 
 
 @dataclasses.dataclass
@@ -195,7 +225,13 @@ def from_data(cls: type, data: Any, path: str, on_component: ComponentChecker) -
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             # Fill the defaults of component specs too, so the resolved recipe is complete.
             values[name] = check_value(default, annotation, where, on_component) if isinstance(default, dict) else default
-    return cls(**values)
+    obj = cls(**values)
+    if hasattr(obj, "check"):
+        try:
+            obj.check()
+        except ValidationError as err:
+            raise ValidationError(_join(path, err.path), err.message) from None
+    return obj
 
 
 def _join(path: str, key: str) -> str:

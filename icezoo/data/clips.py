@@ -2,8 +2,9 @@
 
 A dataset component (kind ``dataset``) is a factory returning a :class:`ClipSet`:
 for each clip its onset frame, its apex frame and the frames around the apex
-(128x128 grayscale, uint8), its label, subject, source dataset and clip id.
-:class:`FaceClips` wraps a ClipSet as a ``torch.utils.data.Dataset``.
+(128x128 grayscale, uint8; nearest neighbours first), its label, subject,
+source dataset and clip id. The trainer holds a ClipSet on the device as
+tensors, so no ``torch.utils.data`` loader is involved.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 CLASSES: tuple[str, ...] = ("positive", "negative", "surprise")
 """The three MEGC2019 composite classes; a label is an index into this tuple."""
@@ -22,12 +22,20 @@ DATASETS: tuple[str, ...] = ("smic", "casme2", "samm")
 """The composite's source datasets (SMIC-HS, CASME II, SAMM)."""
 
 
+def neighbour_offsets(neighbours: int) -> list[int]:
+    """Frame offsets of the apex's neighbours, nearest first: 4 -> [-1, 1, -2, 2].
+
+    ``apex[:, 1:1 + k]`` of a ClipSet are then always the k nearest frames.
+    """
+    return [sign * (i // 2 + 1) for i, sign in zip(range(neighbours), [-1, 1] * neighbours)]
+
+
 @dataclasses.dataclass
 class ClipSet:
     """N clips. ``apex[:, 0]`` is the apex frame, ``apex[:, 1:]`` its neighbours."""
 
     onset: np.ndarray  # [N, S, S] uint8
-    apex: np.ndarray  # [N, K, S, S] uint8, K >= 1
+    apex: np.ndarray  # [N, K, S, S] uint8, K >= 1: the apex, then its neighbours nearest first
     label: np.ndarray  # [N] int64, index into CLASSES
     subject: list[str]  # [N] subject ids, unique across datasets ("casme2/sub01")
     dataset: list[str]  # [N] one of DATASETS (or another source name)
@@ -70,29 +78,3 @@ class ClipSet:
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:
     """uint8 frames -> float32 tensor in [-1, 1] with a channel axis ([..., S, S] -> [..., 1, S, S])."""
     return torch.from_numpy(frames).float().div_(127.5).sub_(1.0).unsqueeze(-3)
-
-
-class FaceClips(Dataset):
-    """A ClipSet as a torch Dataset of ``dict(onset, apex, label, index)``.
-
-    In training (``random_apex=True``) the real face is the apex frame or one of
-    its neighbours, uniformly (the paper's augmentation); otherwise the apex frame.
-    """
-
-    def __init__(self, clips: ClipSet, random_apex: bool = False, neighbours: int | None = None):
-        self.clips = clips
-        k = clips.apex.shape[1]
-        self.choices = k if neighbours is None else min(k, 1 + neighbours)
-        self.random_apex = random_apex
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        j = int(torch.randint(self.choices, ())) if self.random_apex and self.choices > 1 else 0
-        return {
-            "onset": to_unit_range(self.clips.onset[i]),
-            "apex": to_unit_range(self.clips.apex[i, j]),
-            "label": torch.tensor(int(self.clips.label[i])),
-            "index": torch.tensor(i),
-        }

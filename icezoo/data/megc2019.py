@@ -14,7 +14,7 @@ writes ``frame_{N:06d}.png`` (:data:`FRAME_NAME`). A hand-written manifest may
 point at other crops as long as they follow that rule.
 
 The apex neighbours are the frames ``apex + d`` for the offsets of
-:func:`neighbour_offsets` (-2, -1, +1, +2 for four), clamped to the first and
+:func:`~icezoo.data.clips.neighbour_offsets` (-1, +1, -2, +2 for four), clamped to the first and
 last frame of the folder, so an apex at the end of a clip repeats itself.
 """
 
@@ -31,7 +31,7 @@ from PIL import Image
 
 from ..errors import IcezooError
 from ..typecheck import ExistingFile
-from .clips import CLASSES, DATASETS, ClipSet
+from .clips import CLASSES, DATASETS, ClipSet, neighbour_offsets
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("dataset", "subject", "clip", "label", "onset_frame", "apex_frame", "frame_folder")
 """The manifest's columns, in the order ``prepare`` writes them (extra columns are ignored)."""
@@ -46,12 +46,6 @@ RESAMPLE = Image.Resampling.LANCZOS
 
 _FRAME_NUMBER = re.compile(r"(\d+)\D*$")
 _INTEGER = re.compile(r"^\d+$")
-
-
-def neighbour_offsets(neighbours: int) -> list[int]:
-    """Offsets of the apex neighbours from the apex, nearest last before and first after (4 -> [-2, -1, 1, 2])."""
-    before = (neighbours + 1) // 2
-    return [-d for d in range(before, 0, -1)] + list(range(1, neighbours - before + 1))
 
 
 def frame_files(folder: Path, where: str) -> dict[int, Path]:

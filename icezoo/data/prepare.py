@@ -52,9 +52,10 @@ from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from ..errors import IcezooError
-from ..train.checkpoint import atomic_write, atomic_write_text
+from ..io import atomic_write, atomic_write_text
 from .clips import CLASSES
-from .megc2019 import FRAME_NAME, MANIFEST_COLUMNS, RESAMPLE, ManifestRow, frame_files, neighbour_offsets, open_image, read_manifest
+from .clips import neighbour_offsets
+from .megc2019 import FRAME_NAME, MANIFEST_COLUMNS, RESAMPLE, ManifestRow, frame_files, open_image, read_manifest
 
 log = logging.getLogger("icezoo.prepare")
 
@@ -365,7 +366,7 @@ def _prepare_clip(source: SourceClip, dataset: str, cropper: FaceCropper, out: P
     relative = f"{dataset}/{source.subject}/{source.clip}"
     folder = out / relative
     for number, face in keep.items():
-        atomic_write(folder / FRAME_NAME.format(number), lambda h, face=face: Image.fromarray(face).save(h, format="PNG"))
+        atomic_write(folder / FRAME_NAME.format(number), lambda h, face=face: Image.fromarray(face).save(h, format="PNG"), fsync=False)
     written = {FRAME_NAME.format(n) for n in keep}
     for stale in folder.glob("frame_*.png"):  # from an earlier run with another apex or --neighbours
         if stale.name not in written:
@@ -442,7 +443,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coding", default=None, help="coding spreadsheet, if not at its release name under --root (CASME II, SAMM)")
     parser.add_argument("--no-align", action="store_true", help="centre square crop instead of face detection and 68 landmarks")
     parser.add_argument("--limit", type=int, default=None, help="prepare only the first N clips (a quick try)")
-    parser.add_argument("--neighbours", type=int, default=4, help="apex neighbours to save (default 4: apex-2..apex+2)")
+    parser.add_argument("--neighbours", type=int, default=4, help="apex neighbours to save (default 4: apex-1, apex+1, apex-2, apex+2)")
 
 
 def run(args: argparse.Namespace) -> int:

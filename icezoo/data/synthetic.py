@@ -43,14 +43,14 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 
 import numpy as np
 
-from .clips import CLASSES, DATASETS, ClipSet
+from ..io import atomic_write
+from .clips import CLASSES, DATASETS, ClipSet, neighbour_offsets
 
-FORMAT_VERSION = "icezoo-synthetic-3"
+FORMAT_VERSION = "icezoo-synthetic-4"
 """Part of the cache key: bump it with every change to the generator's output, or stale caches are served."""
 
 COUNTS: dict[str, dict[str, int]] = {
@@ -600,18 +600,13 @@ def _clip_id(dataset: str, subject: str, k: int, label: int) -> str:
     return f"{subject}_{k + 1}"
 
 
-def _neighbour_offsets(neighbours: int) -> list[int]:
-    before = (neighbours + 1) // 2
-    return [-d for d in range(before, 0, -1)] + list(range(1, neighbours - before + 1))
-
-
 def _frame_key(offset: int) -> int:
     """A frame's own stream key (the onset is 0), so each frame's draws do not depend on how many neighbours there are."""
     return 1 + 2 * abs(offset) - (offset < 0)
 
 
 def _generate(image_size: int, seed: int, neighbours: int, motion: float) -> ClipSet:
-    offsets = _neighbour_offsets(neighbours)
+    offsets = neighbour_offsets(neighbours)
     frames = 2 + len(offsets)  # onset, apex, neighbours
     onsets, apexes, labels, subjects, datasets, clip_ids = [], [], [], [], [], []
     for d, (dataset, counts) in enumerate(COUNTS.items()):
@@ -684,27 +679,10 @@ def _load(path: str, key: str, shape: tuple[int, int, int]) -> ClipSet | None:
 
 
 def _save(path: str, key: str, clips: ClipSet) -> None:
-    folder = os.path.dirname(path)
+    arrays = dict(key=np.array(key), onset=clips.onset, apex=clips.apex, label=clips.label,
+                  subject=np.array(clips.subject), dataset=np.array(clips.dataset), clip=np.array(clips.clip))
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".synthetic-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    key=np.array(key),
-                    onset=clips.onset,
-                    apex=clips.apex,
-                    label=clips.label,
-                    subject=np.array(clips.subject),
-                    dataset=np.array(clips.dataset),
-                    clip=np.array(clips.clip),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda handle: np.savez(handle, **arrays), fsync=False)
     except OSError:  # a read-only or full cache folder only costs the next call a regeneration
         pass
 

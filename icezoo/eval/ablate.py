@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config.loader import load_recipe
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
     from .runner import evaluate
     from .report import table_ablation
 

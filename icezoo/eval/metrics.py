@@ -2,9 +2,11 @@
 
 MEGC2019 pools the predictions of all folds first, then averages the
 per-class F1 (UF1) and per-class recall (UAR) over the classes. A class with
-no prediction has F1 0 (2 TP / (2 TP + FP + FN) with TP = 0). Some papers
-instead average per-fold scores; :func:`per_fold_average` gives that, for
-comparison only, averaging each fold over the classes present in it.
+no prediction has F1 0 (2 TP / (2 TP + FP + FN) with TP = 0). Classes that
+occur neither in the truth nor in the predictions (a subset without them)
+leave the F1 average, and classes absent from the truth leave the recall
+average, where their scores are undefined. Some papers instead average
+per-fold scores; :func:`per_fold_average` gives that, for comparison only.
 """
 
 from __future__ import annotations
@@ -15,32 +17,30 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, recall_score
 
 
-def uf1(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) -> float:
-    """Unweighted F1: the mean of the per-class F1 over all ``num_classes`` classes."""
-    return float(f1_score(y_true, y_pred, labels=list(range(num_classes)), average="macro", zero_division=0))
+def uf1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Unweighted F1: the mean per-class F1 over the classes that occur (in the truth or the predictions)."""
+    seen = sorted({int(y) for y in y_true} | {int(y) for y in y_pred})
+    return float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0))
 
 
-def uar(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) -> float:
-    """Unweighted average recall: the mean of the per-class recall (accuracy within each true class)."""
-    present = sorted(set(int(y) for y in y_true))
+def uar(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Unweighted average recall: the mean recall (accuracy within each true class) over the true classes."""
+    present = sorted({int(y) for y in y_true})
     return float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
 
 
 def per_fold_average(folds: dict[str, tuple[Sequence[int], Sequence[int]]]) -> dict[str, float]:
     """The mean over folds of each fold's UF1 and UAR (classes absent from a fold left out of its average)."""
-    f1s, recalls = [], []
-    for y_true, y_pred in folds.values():
-        seen = sorted(set(int(y) for y in y_true) | set(int(y) for y in y_pred))
-        f1s.append(float(f1_score(y_true, y_pred, labels=seen, average="macro", zero_division=0)))
-        recalls.append(uar(y_true, y_pred))
+    f1s = [uf1(y_true, y_pred) for y_true, y_pred in folds.values()]
+    recalls = [uar(y_true, y_pred) for y_true, y_pred in folds.values()]
     return {"uf1": float(np.mean(f1s)), "uar": float(np.mean(recalls)), "folds": len(folds)}
 
 
 def summary(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) -> dict:
     """UF1, UAR, sample count and confusion matrix (rows: true class)."""
     return {
-        "uf1": uf1(y_true, y_pred, num_classes),
-        "uar": uar(y_true, y_pred, num_classes),
+        "uf1": uf1(y_true, y_pred),
+        "uar": uar(y_true, y_pred),
         "n": len(y_true),
         "confusion": confusion_matrix(y_true, y_pred, labels=list(range(num_classes))).tolist(),
     }

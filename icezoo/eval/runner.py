@@ -32,7 +32,7 @@ from ..config.schema import Recipe
 from ..data import CLASSES, ClipSet
 from ..errors import IcezooError
 from ..models import build_model
-from ..train.checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from ..train.trainer import Trainer, load_clips
 from . import metrics as M
 from .predict import predict

@@ -59,7 +59,7 @@ def load_generator(checkpoint: str | Path, device: str = "cpu"):
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{checkpoint}: the checkpoint holds no recipe")
-    registry.plugins.load_modules([m for m in data.get("plugins", []) if not m.endswith(".py")])
+    registry.plugins.load_modules(list(data.get("plugins", [])))
     try:
         recipe = from_data(Recipe, data, "", registry.check_nested)
     except ValidationError as err:
@@ -85,12 +85,13 @@ def synthesize(model, onset: torch.Tensor, labels: list[int], n: int, seed: int)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..devices import resolve_device
+    from ..io import atomic_write
     from ..plots import image_grid
-    from ..train.checkpoint import atomic_write
 
     if args.n < 1:
         raise IcezooError("--n must be at least 1")
-    model, recipe = load_generator(args.checkpoint, args.device)
+    model, recipe = load_generator(args.checkpoint, str(resolve_device(args.device, "--device")))
     onset = read_face(args.onset, model.image_size)
     labels = list(range(len(CLASSES))) if args.label == "all" else [CLASSES.index(args.label)]
     faces = synthesize(model, onset, labels, args.n, args.seed)

@@ -22,7 +22,8 @@ class DiscriminatorOutput:
 
     adv: adversarial score [B]; a probability in (0, 1) when
     ``adv_is_probability`` (capsule length), else a logit. cls: class scores
-    [B, Nc] (capsule lengths or logits). recon: reconstruction [B, 1, S, S] in
+    [B, Nc] (capsule lengths or logits, as the head's class attribute
+    ``outputs_probabilities`` says). recon: reconstruction [B, 1, S, S] in
     [0, 1], or None for heads without one.
     """
 
@@ -30,7 +31,6 @@ class DiscriminatorOutput:
     cls: Tensor
     recon: Tensor | None = None
     adv_is_probability: bool = False
-    cls_is_probability: bool = False
 
 
 def _length(v: Tensor) -> Tensor:
@@ -120,7 +120,7 @@ class CapsuleHead(nn.Module):
         mask = one_hot(labels, cls.shape[1], exp.dtype)
         recon = self.decoder((exp * mask[:, :, None]).flatten(1))
         recon = recon.view(-1, 1, self.image_size, self.image_size)
-        return DiscriminatorOutput(adv, cls, recon, adv_is_probability=True, cls_is_probability=True)
+        return DiscriminatorOutput(adv, cls, recon, adv_is_probability=True)
 
 
 class CNNHead(nn.Module):

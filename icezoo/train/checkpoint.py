@@ -10,41 +10,16 @@ at any moment leaves the previous checkpoint whole. It is read with
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import IcezooError
+from ..io import atomic_write
 
 FORMAT = "icezoo-checkpoint/1"
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file through ``write(handle)`` into a temporary sibling, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda h: h.write(text.encode("utf-8")))
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

@@ -22,14 +22,17 @@ identity there is no face to preserve.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..config.schema import LossConfig
 from ..errors import IcezooError
 from ..nn.heads import DiscriminatorOutput
 from ..registry import registry
+from ..typecheck import ValidationError
 
 
 class Objective(nn.Module):
@@ -43,21 +46,14 @@ class Objective(nn.Module):
         self.reconstruction = registry.build("loss", config.reconstruction)
         self.adversarial = registry.build("loss", config.adversarial)
         self.perceptual = registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
+        if self.perceptual is not None and getattr(self.perceptual, "pretrained", True) is False:
+            logging.getLogger("icezoo").warning("loss.perceptual has no weights file: its network's features are random (set weights: PATH)")
         self.class_weights: Tensor | None = None
         if head is not None:
             self._check_head(head)
 
     def _check_head(self, head: nn.Module) -> None:
-        probabilities = getattr(head, "outputs_probabilities", None)
-        kind = self.config.classification["type"]
-        if kind == "margin" and probabilities is False:
-            raise IcezooError(
-                f"loss.classification: the margin loss needs capsule lengths, but the head '{type(head).__name__}' gives logits; use {{type: cross_entropy}}"
-            )
-        if kind == "cross_entropy" and probabilities is True:
-            raise IcezooError(
-                f"loss.classification: cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}"
-            )
+        check_head_and_classification(self.config, head)
 
     def set_class_weights(self, weights: Tensor | None) -> None:
         """Per-class weights of the recognition terms (``loss.class_balance``), or None."""
@@ -111,3 +107,36 @@ class Objective(nn.Module):
             total = total + c.ip_weight * ip
         terms["g_total"] = total
         return terms
+
+
+def check_head_and_classification(config: LossConfig, head: nn.Module) -> None:
+    """The margin loss needs a head that gives capsule lengths, cross-entropy one that gives logits."""
+    probabilities = getattr(head, "outputs_probabilities", None)
+    kind = config.classification["type"]
+    if kind == "margin" and probabilities is False:
+        raise ValidationError("loss.classification", f"the margin loss needs capsule lengths, but the head '{type(head).__name__}' gives logits; use {{type: cross_entropy}}")
+    if kind == "cross_entropy" and probabilities is True:
+        raise ValidationError("loss.classification", f"cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}")
+
+
+def check_objective(config: LossConfig, head: nn.Module, in_channels: int = 1) -> None:
+    """Build every loss term (the perceptual network on the meta device) and check it against the head.
+
+    Run at recipe validation, so that a bad loss section fails before any data
+    is read, not at step 1.
+    """
+    for key in ("pixel", "classification", "reconstruction", "adversarial", "perceptual"):
+        spec = getattr(config, key)
+        if spec is None:
+            continue
+        kind = "perceptual" if key == "perceptual" else "loss"
+        if "weights" in spec:  # the file exists (checked); whether it fits is checked when the trainer loads it
+            spec = {**spec, "weights": None}
+        try:
+            with torch.device("meta"):
+                registry.build(kind, spec, **({"in_channels": in_channels} if kind == "perceptual" else {}))
+        except ValidationError as err:
+            raise ValidationError(f"loss.{key}.{err.path}".rstrip("."), err.message) from None
+        except (ValueError, TypeError, IcezooError) as err:
+            raise ValidationError(f"loss.{key}", f"cannot build {kind} '{spec['type']}': {err}") from None
+    check_head_and_classification(config, head)

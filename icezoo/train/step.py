@@ -14,9 +14,20 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..config.schema import TrainConfig
 from ..models import GAN
 from ..nn.layers import one_hot
 from .objective import Objective
+
+
+def make_optimizers(model: GAN, cfg: TrainConfig) -> tuple[torch.optim.Optimizer | None, torch.optim.Optimizer]:
+    """Adam for G (None for model A) and for D with the recipe's settings; fused on CUDA."""
+    fused = next(model.parameters()).device.type == "cuda"
+
+    def adam(module: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)
+
+    return (adam(model.generator) if model.generator is not None else None), adam(model.discriminator)
 
 
 def autocast(device: torch.device, precision: str):

@@ -21,11 +21,14 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,25 +41,14 @@ from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
 from ..data import CLASSES, ClipSet
 from ..data.clips import to_unit_range
+from ..devices import resolve_device
 from ..errors import IcezooError
 from ..models import GAN, build_model
 from ..registry import registry
-from .checkpoint import atomic_write_text, load_checkpoint, load_module_state, save_checkpoint
+from ..io import atomic_write_text
+from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from .objective import Objective
-from .step import GANStep, autocast
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when there is one, else the CPU; anything else as torch reads it."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as err:
-        raise IcezooError(f"train.device: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise IcezooError(f"train.device: '{spec}' asked for, but CUDA is not available here")
-    return device
+from .step import GANStep, autocast, make_optimizers
 
 
 def load_clips(recipe: Recipe) -> ClipSet:
@@ -65,6 +57,25 @@ def load_clips(recipe: Recipe) -> ClipSet:
         return registry.build("dataset", recipe.data, image_size=recipe.model.image_size)
     except (ValueError, OSError) as err:
         raise IcezooError(f"{recipe.source}: data: {err}") from None
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold SIGINT and SIGTERM until the step in flight is complete; yields the list of signals received.
+
+    A checkpoint then never holds half a step (D updated, G not). Outside the
+    main thread, signals cannot be caught and the list stays empty.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def translate(frames: Tensor, shift: Tensor) -> Tensor:
@@ -83,6 +94,34 @@ def translate(frames: Tensor, shift: Tensor) -> Tensor:
 
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+# Settings that do not change what is computed, so a resumed run may change them.
+RESUME_MAY_CHANGE = ("train.max_steps", "train.device", "train.log_every", "train.checkpoint_every", "train.sample_every",
+                     "train.compile", "name", "description", "paper", "plugins")
+
+
+def _resumable(recipe: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in recipe.items() if k not in ("eval", "bench", "name", "description", "paper", "plugins")}
+    out["train"] = {k: v for k, v in recipe.get("train", {}).items() if f"train.{k}" not in RESUME_MAY_CHANGE}
+    return out
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """(key path, a's value, b's value) of the first place where two plain structures differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else (path, a, b)
 
 
 @dataclasses.dataclass
@@ -123,10 +162,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        fused = self.device.type == "cuda"
-        adam = lambda params: torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)  # noqa: E731
-        self.opt_d = adam(self.model.discriminator.parameters())
-        self.opt_g = adam(self.model.generator.parameters()) if self.model.generator is not None else None
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(self.model, self.objective, self.opt_g, self.opt_d, precision=cfg.precision,
@@ -154,7 +190,7 @@ class Trainer:
     # -- set-up ---------------------------------------------------------------
     def _setup_device(self, device: str | None) -> torch.device:
         if self.world == 1:
-            return resolve_device(device or self.cfg.device)
+            return resolve_device(device or self.cfg.device, "train.device")
         import torch.distributed as dist
 
         if not dist.is_initialized():
@@ -169,9 +205,10 @@ class Trainer:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
+        wrap = torch.compile if self.cfg.compile else (lambda module: module)  # compile the DDP-wrapped module
         if self.model.generator is not None:
-            self.step_fn.gen = DDP(self.model.generator, device_ids=ids)
-        self.step_fn.disc = DDP(self.model.discriminator, device_ids=ids, find_unused_parameters=True)
+            self.step_fn.gen = wrap(DDP(self.model.generator, device_ids=ids))
+        self.step_fn.disc = wrap(DDP(self.model.discriminator, device_ids=ids, find_unused_parameters=True))
 
     def _lr_factor(self, step: int) -> float:
         """Cosine annealing over the whole schedule (train.epochs), stepped per iteration."""
@@ -184,23 +221,24 @@ class Trainer:
         """(onset, apex, labels, z, classes G is asked for) of ``step``, the same whichever way the run got there."""
         cfg = self.cfg
         epoch, position = divmod(step, self.steps_per_epoch)
+        device = self.device
         if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(_seed(cfg.seed, 0xE0C, epoch))
-            self._perm, self._perm_epoch = torch.randperm(len(self.clips), generator=g), epoch
+            g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0xE0C, epoch))
+            self._perm, self._perm_epoch = torch.randperm(len(self.clips), generator=g, device=device), epoch
         idx = self._perm[position * cfg.batch_size : (position + 1) * cfg.batch_size]
         idx = idx[self.rank :: self.world]
-        g = torch.Generator().manual_seed(_seed(cfg.seed, 0x57E, step))
-        which = torch.randint(self.apex_choices, (len(idx),), generator=g)
-        z = torch.randn(len(idx), self.model.noise_dim, generator=g)
-        asked = torch.randint(self.model.num_classes, (len(idx),), generator=g) if self.recipe.loss.fake_labels == "random" else None
-        shift = (torch.rand(len(idx), 2, generator=g) * 2 - 1) * cfg.augment_shift if cfg.augment_shift else None
-        idx, which = idx.to(self.device, non_blocking=True), which.to(self.device, non_blocking=True)
-        onset, apex = self.onset[idx], self.apex[idx, which]
-        if shift is not None:
-            onset, apex = translate(torch.stack([onset, apex], 1), shift.to(self.device, non_blocking=True)).unbind(1)
+        b = len(idx)
+        # drawn on the device by a generator seeded by the step: no host-to-device copies in the loop
+        g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0x57E, step))
+        which = torch.randint(self.apex_choices, (b,), generator=g, device=device)
+        z = torch.randn(b, self.model.noise_dim, generator=g, device=device)
         labels = self.labels[idx]
-        asked = asked.to(self.device, non_blocking=True) if asked is not None else labels
-        return onset, apex, labels, z.to(self.device, non_blocking=True), asked
+        asked = torch.randint(self.model.num_classes, (b,), generator=g, device=device) if self.recipe.loss.fake_labels == "random" else labels
+        onset, apex = self.onset[idx], self.apex[idx, which]
+        if cfg.augment_shift:
+            shift = (torch.rand(b, 2, generator=g, device=device) * 2 - 1) * cfg.augment_shift
+            onset, apex = translate(torch.stack([onset, apex], 1), shift).unbind(1)
+        return onset, apex, labels, z, asked
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -214,7 +252,7 @@ class Trainer:
                    disable=not (self.progress and main), dynamic_ncols=True, leave=self.leave)
         window: dict[str, Tensor] = {}
         window_steps, tick = 0, time.perf_counter()
-        try:
+        with bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 for sched in self.schedulers:
@@ -225,22 +263,19 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
-                if self.step % cfg.log_every == 0 or last:
+                if self.step % cfg.log_every == 0 or last or received:
                     row = self._log(window, window_steps, time.perf_counter() - tick)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                     window, window_steps, tick = {}, 0, time.perf_counter()
                 if main and self.out_dir is not None:
-                    if self.step % cfg.checkpoint_every == 0 or last:
+                    if self.step % cfg.checkpoint_every == 0 or last or received:
                         self.save()
                     if self.step % cfg.sample_every == 0 or last:
                         self.sample_grid()
-        except KeyboardInterrupt:
-            if main and self.out_dir is not None and self.step > 0:
-                self.save()
-                bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
-            raise
-        finally:
-            bar.close()
+                if received:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
+                    if main and self.out_dir is not None:
+                        bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
+                    raise KeyboardInterrupt if received[0] == signal.SIGINT else SystemExit(128 + received[0])
         if main and self.out_dir is not None:
             from ..plots import training_curves
 
@@ -248,7 +283,8 @@ class Trainer:
         return TrainResult(self.model, self.step, self.out_dir, self.history)
 
     def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
-        values = {k: float(v) / steps for k, v in window.items()}  # one host sync per log
+        totals = torch.stack([v.float() for v in window.values()]).div(steps).tolist()  # one transfer per log
+        values = dict(zip(window, totals))
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise IcezooError(f"training diverged: loss {bad[0]} is {values[bad[0]]} at step {self.step} (last finite log at step {self.history[-1]['step'] if self.history else 0}); lower train.lr or check the data")
@@ -299,9 +335,14 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any], path: str | Path) -> None:
         m = self.model
-        missing = [k for k in ("step", "generator", "discriminator", "opt_g", "opt_d", "schedulers", "rng") if k not in state]
+        missing = [k for k in ("step", "recipe", "generator", "discriminator", "opt_g", "opt_d", "schedulers", "rng") if k not in state]
         if missing:
             raise IcezooError(f"{path}: incomplete or mismatched checkpoint (no {', '.join(repr(k) for k in missing)})")
+        difference = _first_difference(_resumable(state["recipe"]), _resumable(self.recipe.to_dict()))
+        if difference:
+            key, then, now = difference
+            raise IcezooError(f"{path}: the run was trained with {key} = {then!r}, this recipe says {now!r}; "
+                              f"on --resume only {', '.join(RESUME_MAY_CHANGE)} and the eval and bench sections may change")
         if (state.get("generator") is None) != (m.generator is None):
             raise IcezooError(f"{path}: the checkpoint {'has no' if state.get('generator') is None else 'has a'} generator, the recipe's model {'has one' if m.generator is not None else 'has none'}")
         try:
@@ -339,9 +380,11 @@ class Trainer:
         z = torch.randn(len(picks), m.noise_dim, generator=torch.Generator().manual_seed(self.cfg.seed)).to(self.device)
         was = m.training
         m.eval()
-        with autocast(self.device, self.cfg.precision):
-            fake = m.synthesize(self.onset[idx], labels, z)
-        m.train(was)
+        try:
+            with autocast(self.device, self.cfg.precision):
+                fake = m.synthesize(self.onset[idx], labels, z)
+        finally:
+            m.train(was)
         rows = [[self.onset[i], fake[n], self.apex[i, 0]] for n, i in enumerate(idx)]
         names = [f"{CLASSES[int(l)]} ({self.clips.subject[int(i)]})" for l, i in zip(labels, idx)]
         return image_grid(rows, self.out_dir / "samples" / f"step_{self.step:07d}.png", names, ["onset", "synthesised", "apex"],

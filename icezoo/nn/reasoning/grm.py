@@ -98,9 +98,9 @@ class GraphReasoning(_GraphReasoningBase):
 
     def _build_graph_convolution(self) -> None:
         if self.layer == "gin":
-            self.gcn = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
+            self.graph_conv = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
         else:
-            self.gcn = DenseGCNConv(self.nodes, self.nodes)
+            self.graph_conv = DenseGCNConv(self.nodes, self.nodes)
 
     def channel_graph(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Eq. 1: the channel graph M [B, C', C'] and the projected features Q [B, C', HW]."""
@@ -118,9 +118,9 @@ class GraphReasoning(_GraphReasoningBase):
     def reason(self, m: Tensor) -> Tensor:
         """Eq. 2 through torch-geometric: M^ = sigma(graph_conv(M, A))."""
         if self.layer == "gin":
-            out = self.gcn(m, self.adjacency)  # nn((1 + 0) M + A M) = (A + I) M W
+            out = self.graph_conv(m, self.adjacency)  # nn((1 + 0) M + A M) = (A + I) M W
         else:
-            out = self.gcn(m, F.softplus(self.adjacency))  # diagonal set to 1, degree-normalised
+            out = self.graph_conv(m, F.softplus(self.adjacency))  # diagonal set to 1, degree-normalised
         return self.act(out)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -146,12 +146,12 @@ class GraphReasoningEinsum(_GraphReasoningBase):
         norm = "instance" if isinstance(grm.norm, nn.GroupNorm) else "batch" if isinstance(grm.norm, nn.BatchNorm2d) else "none"
         act = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.GELU: "gelu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}[type(grm.act)]
         out = cls(grm.channels, grm.channels // grm.nodes, grm.supernodes, act, grm.layer, norm)
-        state = {k: v for k, v in grm.state_dict().items() if not k.startswith("gcn.")}
+        state = {k: v for k, v in grm.state_dict().items() if not k.startswith("graph_conv.")}
         if grm.layer == "gin":
-            state["weight"] = grm.gcn.nn.weight.detach().t()
+            state["weight"] = grm.graph_conv.nn.weight.detach().t()
         else:
-            state["weight"] = grm.gcn.lin.weight.detach().t()
-            state["bias"] = grm.gcn.bias.detach()
+            state["weight"] = grm.graph_conv.lin.weight.detach().t()
+            state["bias"] = grm.graph_conv.bias.detach()
         out.load_state_dict(state)
         return out.to(device=grm.adjacency.device, dtype=grm.adjacency.dtype)
 

@@ -1,0 +1,23 @@
+"""Where to run: one place that turns a device name into a ``torch.device`` or a clear error."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import IcezooError
+
+
+def resolve_device(spec: str, where: str = "device") -> torch.device:
+    """``auto`` -> CUDA when there is one, else the CPU; anything else as torch reads it, checked."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as err:
+        raise IcezooError(f"{where}: {err}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise IcezooError(f"{where}: '{spec}' asked for, but CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise IcezooError(f"{where}: '{spec}' asked for, but there are {torch.cuda.device_count()} CUDA devices")
+    return device

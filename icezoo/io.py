@@ -1,0 +1,45 @@
+"""Files written atomically: a temporary sibling renamed into place, so a kill never leaves half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None], *, fsync: bool = True) -> Path:
+    """Write a file through ``write(handle)`` into a temporary sibling, then rename it into place.
+
+    The file gets the usual permissions (0666 less the umask), not ``mkstemp``'s
+    private 0600. ``fsync=False`` skips the flush to disk (bulk data that can be
+    regenerated, such as thousands of face crops).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda h: h.write(text.encode("utf-8")))
