@@ -178,7 +178,7 @@ def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
     code, out, err = cli("synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "onset.png", "--n", "2", "--out", tmp_path / "syn")
     assert code == 0, err
     files = sorted(p.name for p in (tmp_path / "syn").iterdir())
-    assert files == ["difference.png", "grid.png"] + sorted(f"synth_{c}_{i}.png" for c in CLASSES for i in range(2))
+    assert files == ["difference.png", "grid.png", "recipe.yaml"] + sorted(f"synth_{c}_{i}.png" for c in CLASSES for i in range(2))
     with Image.open(tmp_path / "syn" / "synth_positive_0.png") as img:
         assert img.size == (32, 32) and img.mode == "L"
     (tmp_path / "bad.png").write_bytes(b"not an image")
@@ -193,3 +193,17 @@ def test_class_code_changes_the_synthesised_face(tmp_path):
     model = icezoo.build_model(icezoo.load_recipe(SMALL, TINY)).eval()
     faces = synthesize(model, torch.rand(1, 1, 32, 32) * 2 - 1, [0, 1, 2], n=1, seed=0)
     assert not torch.allclose(faces[0], faces[1]) and not torch.allclose(faces[1], faces[2])
+
+
+def test_ablate_writes_one_comparison_table(tmp_path, cli):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"extends: {SMALL}\nname: small_grm\n")
+    b.write_text(f"extends: {SMALL}\nname: small_skip\nmodel: {{generator: {{reasoning: {{type: skip}}}}}}\n")
+    code, out, err = cli("ablate", a, b, *[x for o in TINY for x in ("--set", o)], "--out", tmp_path / "ablation", "--no-progress")
+    assert code == 0, err
+    table = (tmp_path / "ablation" / "comparison.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| small_")]
+    assert [r.split("|")[1].strip() for r in rows] == ["small_grm", "small_skip"]
+    assert (tmp_path / "ablation" / "small_skip" / "metrics.json").exists()
+    code, _, err = cli("ablate", a, a, "--out", tmp_path / "again")
+    assert code == 2 and "distinct names" in err

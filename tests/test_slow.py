@@ -37,3 +37,11 @@ def test_every_reasoning_block_compiles_on_the_cpu(spec):
     torch.testing.assert_close(out, block(x), rtol=1e-4, atol=1e-5)
     out.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_compiled_training_on_the_cpu(tmp_path):
+    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", ["train.max_steps=2", "train.log_every=1", "train.compile=true", "model.image_size=32"])
+    from icezoo.train.trainer import Trainer
+
+    result = Trainer(recipe, tmp_path, progress=False).run()
+    assert result.step == 2 and all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())

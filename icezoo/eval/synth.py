@@ -1,6 +1,6 @@
 """``icezoo synth CHECKPOINT --onset IMAGE``: faces from a trained generator, and Fig. 5's difference maps.
 
-Writes into ``--out``: ``synth_<label>_<i>.png`` (each synthesised face),
+Writes into ``--out``: ``recipe.yaml`` (the checkpoint's recipe), ``synth_<label>_<i>.png`` (each synthesised face),
 ``grid.png`` (onset, then N faces per class) and ``difference.png`` (the
 |x_syn - x_on| heat maps of Fig. 5, where the micro-movements show).
 """
@@ -86,7 +86,7 @@ def synthesize(model, onset: torch.Tensor, labels: list[int], n: int, seed: int)
 
 def run(args: argparse.Namespace) -> int:
     from ..devices import resolve_device
-    from ..io import atomic_write
+    from ..io import atomic_write, atomic_write_text
     from ..plots import image_grid
 
     if args.n < 1:
@@ -97,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     faces = synthesize(model, onset, labels, args.n, args.seed)
     out = Path(args.out)
     from PIL import Image
+
+    from ..config.loader import recipe_to_yaml
+
+    recipe.source = str(args.checkpoint)
+    atomic_write_text(out / "recipe.yaml", recipe_to_yaml(recipe))  # what made these faces
 
     for label, batch in faces.items():
         for i, face in enumerate(batch):

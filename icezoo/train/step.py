@@ -42,10 +42,10 @@ class GANStep:
 
     def __init__(self, model: GAN, objective: Objective, opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer,
                  *, precision: str = "fp32", compile: bool = False, compile_mode: str | None = None,
-                 channels_last: bool = False, distributed: bool = False):
+                 channels_last: bool = False):
         self.model, self.objective = model, objective
         self.opt_g, self.opt_d = opt_g, opt_d
-        self.precision, self.channels_last, self.distributed = precision, channels_last, distributed
+        self.precision, self.channels_last = precision, channels_last
         self.device = next(model.parameters()).device
         gen, disc = model.generator, model.discriminator
         if compile:
@@ -59,9 +59,8 @@ class GANStep:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _freeze_d(self, frozen: bool) -> None:
-        # no weight gradients for D while G learns (not under DDP, whose reducer wants a fixed set)
-        if not self.distributed:
-            self.model.discriminator.requires_grad_(not frozen)
+        # no weight gradients for D while G learns
+        self.model.discriminator.requires_grad_(not frozen)
 
     def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
         """One update. ``fake_labels``: the classes G is asked for (default: ``labels``)."""

@@ -26,7 +26,6 @@ import csv
 import dataclasses
 import io
 import math
-import os
 import signal
 import threading
 import time
@@ -140,8 +139,7 @@ class Trainer:
         self.recipe, self.cfg = recipe, recipe.train
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress, self.leave = progress, leave
-        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-        self.device = self._setup_device(device)
+        self.device = resolve_device(device or self.cfg.device, "train.device")
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
         clips = clips if clips is not None else load_clips(recipe)
@@ -149,8 +147,6 @@ class Trainer:
             raise IcezooError(f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}")
         self.clips = clips
         cfg = self.cfg
-        if cfg.batch_size % self.world:
-            raise IcezooError(f"{recipe.source}: train.batch_size ({cfg.batch_size}) must be divisible by the {self.world} processes")
         self.steps_per_epoch = len(clips) // cfg.batch_size
         if self.steps_per_epoch < 1:
             raise IcezooError(f"{recipe.source}: train.batch_size ({cfg.batch_size}) is larger than the {len(clips)} training clips")
@@ -166,9 +162,7 @@ class Trainer:
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(self.model, self.objective, self.opt_g, self.opt_d, precision=cfg.precision,
-                               compile=cfg.compile, channels_last=cfg.channels_last, distributed=self.world > 1)
-        if self.world > 1:
-            self._wrap_ddp()
+                               compile=cfg.compile, channels_last=cfg.channels_last)
 
         # the data, on the device
         self.onset = to_unit_range(clips.onset).to(self.device)
@@ -188,28 +182,6 @@ class Trainer:
             raise IcezooError(f"{self.out_dir}: holds a run already; pass --resume to continue it, or choose another --out")
 
     # -- set-up ---------------------------------------------------------------
-    def _setup_device(self, device: str | None) -> torch.device:
-        if self.world == 1:
-            return resolve_device(device or self.cfg.device, "train.device")
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
-            local = int(os.environ.get("LOCAL_RANK", 0))
-            torch.cuda.set_device(local)
-            return torch.device("cuda", local)
-        return torch.device("cpu")
-
-    def _wrap_ddp(self) -> None:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        wrap = torch.compile if self.cfg.compile else (lambda module: module)  # compile the DDP-wrapped module
-        if self.model.generator is not None:
-            self.step_fn.gen = wrap(DDP(self.model.generator, device_ids=ids))
-        self.step_fn.disc = wrap(DDP(self.model.discriminator, device_ids=ids, find_unused_parameters=True))
-
     def _lr_factor(self, step: int) -> float:
         """Cosine annealing over the whole schedule (train.epochs), stepped per iteration."""
         if self.cfg.schedule == "constant":
@@ -226,7 +198,6 @@ class Trainer:
             g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0xE0C, epoch))
             self._perm, self._perm_epoch = torch.randperm(len(self.clips), generator=g, device=device), epoch
         idx = self._perm[position * cfg.batch_size : (position + 1) * cfg.batch_size]
-        idx = idx[self.rank :: self.world]
         b = len(idx)
         # drawn on the device by a generator seeded by the step: no host-to-device copies in the loop
         g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0x57E, step))
@@ -242,14 +213,14 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> TrainResult:
-        cfg, main = self.cfg, self.rank == 0
-        if self.out_dir is not None and main:
+        cfg = self.cfg
+        if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
-                   disable=not (self.progress and main), dynamic_ncols=True, leave=self.leave)
+                   disable=not self.progress, dynamic_ncols=True, leave=self.leave)
         window: dict[str, Tensor] = {}
         window_steps, tick = 0, time.perf_counter()
         with bar, deferred_interrupts() as received:
@@ -267,16 +238,16 @@ class Trainer:
                     row = self._log(window, window_steps, time.perf_counter() - tick)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                     window, window_steps, tick = {}, 0, time.perf_counter()
-                if main and self.out_dir is not None:
+                if self.out_dir is not None:
                     if self.step % cfg.checkpoint_every == 0 or last or received:
                         self.save()
                     if self.step % cfg.sample_every == 0 or last:
                         self.sample_grid()
                 if received:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
-                    if main and self.out_dir is not None:
+                    if self.out_dir is not None:
                         bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
                     raise KeyboardInterrupt if received[0] == signal.SIGINT else SystemExit(128 + received[0])
-        if main and self.out_dir is not None:
+        if self.out_dir is not None:
             from ..plots import training_curves
 
             training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
@@ -292,7 +263,7 @@ class Trainer:
         row |= values
         row["img_per_s"] = steps * self.cfg.batch_size / max(seconds, 1e-9)
         self.history.append(row)
-        if self.out_dir is not None and self.rank == 0:
+        if self.out_dir is not None:
             self._write_metrics()
         return row
 
