@@ -127,8 +127,8 @@ class CNNHead(nn.Module):
     """Two-layer CNN head (Table IV's DCNN): two convolutions in place of the two capsule layers.
 
     conv(k, stride) to ``width`` channels, norm, LeakyReLU(0.2); then a
-    convolution spanning the whole remaining grid to 1 + Nc outputs: an
-    adversarial logit and class logits. ``width`` widens it (the "comparable
+    convolution spanning the whole remaining grid (a fully connected layer) to
+    1 + Nc outputs: an adversarial logit and class logits. ``width`` widens it (the "comparable
     size" row of Table IV).
     """
 
@@ -151,9 +151,11 @@ class CNNHead(nn.Module):
         if grid < 1:
             raise ValueError(f"the CNN head's grid is empty ({feature_size}x{feature_size} features)")
         self.conv1 = nn.Sequential(nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=norm == "none"), norm2d(norm, width), nn.LeakyReLU(0.2))
-        self.conv2 = nn.Conv2d(width, 1 + num_classes, grid)
+        # the second layer's kernel is the whole grid: a fully connected layer, written as one
+        # (PyTorch's CPU bf16 convolution backward corrupts memory for this shape at width 3933)
+        self.conv2 = nn.Sequential(nn.Flatten(1), nn.Linear(width * grid * grid, 1 + num_classes))
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
-        out = self.conv2(self.conv1(features)).flatten(1)
+        out = self.conv2(self.conv1(features))
         return DiscriminatorOutput(out[:, 0], out[:, 1:], None)
 
