@@ -197,7 +197,7 @@ def test_loss_section_is_checked_when_the_recipe_is_read():
 
 
 def test_cosine_schedule_spans_the_epochs():
-    trainer = Trainer(_recipe(steps=2, *()), None, progress=False)
+    trainer = Trainer(_recipe(steps=2), None, progress=False)
     total = trainer.total_steps
     assert total == 100 * (442 // 16)
     assert trainer._lr_factor(0) == 1.0 and trainer._lr_factor(total) == pytest.approx(0.0)

@@ -47,7 +47,8 @@ class Objective(nn.Module):
         self.adversarial = registry.build("loss", config.adversarial)
         self.perceptual = registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
         if self.perceptual is not None and getattr(self.perceptual, "pretrained", True) is False:
-            logging.getLogger("icezoo").warning("loss.perceptual has no weights file: its network's features are random (set weights: PATH)")
+            logging.getLogger("icezoo").warning(
+                "loss.perceptual has no weights file: the features of timm '%s' are random (set weights: PATH)", self.perceptual.model_name)
         self.class_weights: Tensor | None = None
         if head is not None:
             self._check_head(head)

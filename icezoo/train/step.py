@@ -63,7 +63,7 @@ class GANStep:
         self.model.discriminator.requires_grad_(not frozen)
 
     def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
-        """One update. ``fake_labels``: the classes G is asked for (default: ``labels``)."""
+        """One update. ``z``: G's noise (drawn here if None); ``fake_labels``: the classes G is asked for (default: ``labels``)."""
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier graph outputs may be reused
         onset, apex = self._prepare(onset), self._prepare(apex)
@@ -77,6 +77,8 @@ class GANStep:
             return {k: v.detach() for k, v in terms.items()}
 
         asked = labels if fake_labels is None else fake_labels
+        if z is None:
+            z = torch.randn(labels.shape[0], model.noise_dim, device=labels.device)
         c = one_hot(asked, model.num_classes)
         x_on = onset if model.uses_onset else None
         with autocast(self.device, self.precision):
