@@ -265,3 +265,28 @@ def test_augment_shift_moves_onset_and_apex_together():
     shifted = Trainer(_recipe(SMALL, "train.augment_shift=1.5", steps=1), None, progress=False)
     plain = Trainer(_recipe(steps=1), None, progress=False)
     assert not torch.equal(shifted.batch(0)[0], plain.batch(0)[0])
+
+
+def test_only_real_faces_update_the_discriminators_batch_norm_statistics():
+    import copy
+
+    from icezoo.models import build_model
+    from icezoo.train.objective import Objective
+    from icezoo.train.step import GANStep, make_optimizers
+
+    recipe = _recipe()
+    torch.manual_seed(0)
+    model = build_model(recipe)
+    before = copy.deepcopy(model.discriminator)
+    opt_g, opt_d = make_optimizers(model, recipe.train)
+    step = GANStep(model, Objective(recipe.loss, model.discriminator.head), opt_g, opt_d)
+    onset, apex = torch.rand(4, 1, 64, 64) * 2 - 1, torch.rand(4, 1, 64, 64) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 0])
+    step(onset, apex, labels, fake_labels=torch.tensor([2, 2, 1, 0]))
+    before(apex, labels)  # the one real pass, as the step's D update made it
+    norms = [(n, b) for n, b in model.discriminator.named_buffers() if "running" in n]
+    assert norms, "the discriminator has batch norms"
+    expected = dict(before.named_buffers())
+    for name, buf in norms:
+        torch.testing.assert_close(buf, expected[name], msg=name)
+    assert all(m.momentum == 0.1 for m in model.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d))
