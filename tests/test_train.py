@@ -267,6 +267,18 @@ def test_augment_shift_moves_onset_and_apex_together():
     assert not torch.equal(shifted.batch(0)[0], plain.batch(0)[0])
 
 
+def test_augment_flip_mirrors_onset_and_apex_together():
+    plain = Trainer(_recipe(steps=1), None, progress=False)
+    flipped = Trainer(_recipe(SMALL, "train.augment_flip=true", steps=1), None, progress=False)
+    (onset, apex, labels, z, _), (f_onset, f_apex, f_labels, f_z, _) = plain.batch(0), flipped.batch(0)
+    assert torch.equal(labels, f_labels) and torch.equal(z, f_z)  # same clips and noise, only mirrored
+    mirrored = [bool(torch.equal(f_onset[i], onset[i].flip(-1))) for i in range(len(labels))]
+    kept = [bool(torch.equal(f_onset[i], onset[i])) for i in range(len(labels))]
+    assert any(mirrored) and any(kept) and all(m or k for m, k in zip(mirrored, kept))
+    for i, m in enumerate(mirrored):  # the apex goes with its onset
+        torch.testing.assert_close(f_apex[i], apex[i].flip(-1) if m else apex[i])
+
+
 def test_only_real_faces_update_the_discriminators_batch_norm_statistics():
     import copy
 

@@ -102,6 +102,7 @@ class TrainConfig:
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
+    augment_flip: bool = False  # mirror half of the onset/apex pairs left to right (not in the paper)
     log_every: int = 10  # steps between metric rows
     checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
     sample_every: int = 500  # steps between face grids

@@ -209,6 +209,9 @@ class Trainer:
         if cfg.augment_shift:
             shift = (torch.rand(b, 2, generator=g, device=device) * 2 - 1) * cfg.augment_shift
             onset, apex = translate(torch.stack([onset, apex], 1), shift).unbind(1)
+        if cfg.augment_flip:
+            flip = (torch.rand(b, generator=g, device=device) < 0.5).view(b, 1, 1, 1)
+            onset, apex = torch.where(flip, onset.flip(-1), onset), torch.where(flip, apex.flip(-1), apex)
         return onset, apex, labels, z, asked
 
     # -- the loop -------------------------------------------------------------
