@@ -2,7 +2,7 @@
 
 Discriminator forward (inference) and forward + backward of its losses, for
 the capsule discriminator of icegan.yaml with 1, 3 and 5 routing iterations,
-Table IV's DCNN and the DCNN of comparable size.
+with the trunk's max-pooled downsampling (``downsample: max``), Table IV's DCNN and the DCNN of comparable size.
 
     python benchmarks/discriminator_heads.py [--smoke]
 """
@@ -20,6 +20,7 @@ CONFIGS = {
     "capsule, 1 routing iteration": ("recipes/icegan.yaml", ["model.discriminator.head.routing_iterations=1"]),
     "capsule, 3 routing iterations": ("recipes/icegan.yaml", []),
     "capsule, 5 routing iterations": ("recipes/icegan.yaml", ["model.discriminator.head.routing_iterations=5"]),
+    "capsule, max-pooled trunk": ("recipes/icegan.yaml", ["model.discriminator.trunk.downsample=max"]),
     "DCNN": ("recipes/table4/dcnn.yaml", []),
     "DCNN, comparable size": ("recipes/table4/dcnn_comparable.yaml", []),
 }

@@ -33,6 +33,16 @@ def test_patchgan70_shapes_and_receptive_field():
     assert rows.max() - rows.min() + 1 == 70
 
 
+@pytest.mark.parametrize("size", [64, 128])
+def test_max_pooled_patchgan_keeps_the_shapes_and_parameters_and_trains(size):
+    strided, pooled = PatchGAN70(ndf=8, image_size=size), PatchGAN70(ndf=8, image_size=size, downsample="max")
+    x = torch.randn(2, 1, size, size)
+    assert pooled(x).shape == strided(x).shape
+    assert [p.shape for p in pooled.parameters()] == [p.shape for p in strided.parameters()]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in pooled.modules()) == 3  # the three stride-2 layers
+    assert not params_without_grad(pooled, weighted_sum(pooled(x)))
+
+
 def test_release_trunk():
     trunk = ReleasePatchGAN()
     assert trunk(torch.randn(2, 1, 128, 128)).shape == (2, 128, 8, 8)
