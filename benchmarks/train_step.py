@@ -2,7 +2,7 @@
 
 Variants, all in one process: eager fp32 (TF32 matrix units allowed, the
 PyTorch default for convolutions), eager bf16 autocast, bf16 + channels_last,
-bf16 + torch.compile, and bf16 + torch.compile with CUDA graphs
+fp32 + torch.compile, bf16 + torch.compile, and bf16 + torch.compile with CUDA graphs
 (mode reduce-overhead). The summary gives each variant's images/s over eager
 fp32 at batch 16 and at the largest batch that fits.
 
@@ -21,6 +21,7 @@ VARIANTS = [
     ("eager fp32", dict(precisions=["fp32"], compile_variants=[False])),
     ("eager bf16", dict(precisions=["bf16"], compile_variants=[False])),
     ("eager bf16 channels_last", dict(precisions=["bf16"], compile_variants=[False], channels_last=True)),
+    ("compiled fp32", dict(precisions=["fp32"], compile_variants=[True])),
     ("compiled bf16", dict(precisions=["bf16"], compile_variants=[True])),
     ("compiled bf16 cudagraphs", dict(precisions=["bf16"], compile_variants=[True], compile_mode="reduce-overhead")),
 ]
