@@ -14,16 +14,27 @@ from .conftest import RECIPES
 pytestmark = pytest.mark.slow
 
 
-def test_icegan_small_recognises_held_out_subjects(tmp_path):
-    """The README's command: icegan_small, 100 epochs on 48 subjects, tested on 20 unseen ones (about 6 minutes).
+def _split(recipe: str, tmp_path) -> dict:
+    metrics = evaluate(icezoo.load_recipe(RECIPES / recipe), "split", tmp_path, progress=False)
+    assert metrics["overall"]["n"] > 100
+    return metrics["overall"]
 
-    Chance is 1/3 for three classes; the number reached is in the README.
+
+def test_icegan_small_pooled_recognises_held_out_subjects(tmp_path):
+    """The README's command: 100 epochs on 48 subjects, tested on 20 unseen ones (about 7 minutes on 2 cores).
+
+    Chance is 1/3 for three classes; the numbers reached are in the README
+    (UAR 0.77 with seed 0 on 2 threads).
     """
-    metrics = evaluate(icezoo.load_recipe(RECIPES / "icegan_small.yaml"), "split", tmp_path, progress=False)
-    overall = metrics["overall"]
-    assert overall["n"] > 100
-    # a collapsed classifier scores UAR 1/3 exactly; this run reaches 0.41 (README), short of the 0.6 hoped for
-    assert overall["uar"] >= 0.37 and overall["uf1"] >= 0.33, overall
+    overall = _split("icegan_small_pooled.yaml", tmp_path)
+    assert overall["uar"] >= 0.6 and overall["uf1"] >= 0.6, overall
+
+
+def test_icegan_small_learns_something(tmp_path):
+    """The paper's strided discriminator, narrowed: well short of the pooled one, but it must not collapse."""
+    overall = _split("icegan_small.yaml", tmp_path)
+    # a collapsed classifier scores UAR 1/3 exactly; this run reaches 0.48 (README)
+    assert overall["uar"] >= 0.4 and overall["uf1"] >= 0.38, overall
 
 
 @pytest.mark.parametrize("spec", [{"type": "se"}, {"type": "grm"}, {"type": "grm", "layer": "gcn"}, {"type": "grm_einsum"}, {"type": "grm_release"}],
