@@ -32,7 +32,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=str(ROOT / "results"), help="where the JSON and Markdown go")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     p.add_argument("--tag", default="", help="added to the result file names (keeps separate runs apart)")
+    p.add_argument("--warmup", type=int, help="untimed calls before each measurement (default: the script's)")
+    p.add_argument("--iters", type=int, help="timed calls per measurement (default: the script's)")
     return p
+
+
+def timing(args: argparse.Namespace, full: tuple[int, int], smoke: tuple[int, int] = (1, 2)) -> tuple[int, int]:
+    """(warm-up calls, timed calls): the script's defaults for ``--smoke`` or a full run, unless given."""
+    warmup, iters = smoke if args.smoke else full
+    return (warmup if args.warmup is None else args.warmup, iters if args.iters is None else args.iters)
 
 
 class Results:

@@ -10,7 +10,7 @@ with the trunk's max-pooled downsampling (``downsample: max``), Table IV's DCNN 
 from __future__ import annotations
 
 import torch
-from common import Results, device_from, parser, recipe
+from common import Results, device_from, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.harness import measure
@@ -33,7 +33,7 @@ def main() -> None:
     device = device_from(args)
     smoke = ["model.image_size=32", "model.discriminator.trunk.ndf=8"] if args.smoke else []
     batches = [2] if args.smoke else [int(b) for b in args.batch_sizes.split(",")]
-    warmup, iters = (1, 2) if args.smoke else (5, 20)
+    warmup, iters = timing(args, full=(5, 20))
     results = Results("discriminator_heads", device, args.out_dir, tag=args.tag, notes="D forward is inference (eval, no grad); D fwd+bwd is the classification and adversarial loss, backward.")
     for label, (path, overrides) in CONFIGS.items():
         capsule_smoke = ["model.discriminator.head.recon_hidden=[16]"] if args.smoke and "dcnn" not in path else []

@@ -12,7 +12,7 @@ generator.
 from __future__ import annotations
 
 import torch
-from common import Results, device_from, parser, recipe
+from common import Results, device_from, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.harness import measure
@@ -42,12 +42,13 @@ def fwd_bwd(module, x, grad, device, precision):
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--generator-batch", type=int, default=16)
     p.add_argument("--compile-levels", default="1,4", help="encoder levels (1-6) where the two GRMs are also timed compiled (bf16)")
     args = p.parse_args()
     device = device_from(args)
     levels = [(8, 8), (16, 4)] if args.smoke else LEVELS
     batch = 2 if args.smoke else args.batch
-    warmup, iters = (1, 2) if args.smoke else (5, 20)
+    warmup, iters = timing(args, full=(5, 20))
     results = Results("reasoning_blocks", device, args.out_dir, tag=args.tag, notes="Forward + backward per block; the generator rows are forward + backward of identity_unet.")
     precisions = ["fp32", "bf16"]
     compile_levels = {int(i) for i in args.compile_levels.split(",")} if not args.no_compile else set()
@@ -67,7 +68,7 @@ def main() -> None:
                                         precision=precision, compiled=compiled, warmup=warmup + 2 * compiled, iters=iters))
     # the whole generator with each block
     overrides = ["model.image_size=32", "model.generator.width=8"] if args.smoke else []
-    gen_batch = 2 if args.smoke else 16
+    gen_batch = 2 if args.smoke else args.generator_batch
     for label in ["none", "skip", "se", "grm", "grm_einsum", "grm_release"]:
         rec = icezoo.load_recipe(recipe("recipes/icegan.yaml"), overrides + [f"model.generator.reasoning.type={label}"])
         torch.manual_seed(0)

@@ -12,7 +12,7 @@ fp32 at batch 16 and at the largest batch that fits.
 
 from __future__ import annotations
 
-from common import Results, device_from, parser, recipe
+from common import Results, device_from, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.recipes import bench_recipe
@@ -39,7 +39,7 @@ def main() -> None:
     rec = icezoo.load_recipe(recipe(args.recipe), overrides)
     batches = [2] if args.smoke else [int(b) for b in args.batch_sizes.split(",")]
     compiled_batches = [2] if args.smoke else [int(b) for b in args.compiled_batch_sizes.split(",")]
-    warmup, iters = (1, 2) if args.smoke else (3, 10)
+    warmup, iters = timing(args, full=(3, 10))
     results = Results("train_step", device, args.out_dir, tag=args.tag, notes=f"Recipe {args.recipe}; random inputs on the device; Adam (fused on CUDA).")
     wanted = [v.strip() for v in args.variants.split(",")]
     for label, variant in VARIANTS:
