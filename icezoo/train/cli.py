@@ -1,4 +1,4 @@
-"""``icezoo train RECIPE [--set ...] [--out DIR] [--resume]``."""
+"""``icezoo train RECIPE [--set ...] [--out DIR] [--resume]``, also as ``torchrun --nproc-per-node N -m icezoo train ...``."""
 
 from __future__ import annotations
 
@@ -19,14 +19,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config.loader import load_recipe
     from ..errors import IcezooError
+    from .distributed import from_environment
     from .trainer import Trainer
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.resume and args.out is None:
         raise IcezooError("--resume needs --out DIR, the run folder to continue")
+    distributed = from_environment()  # several processes under torchrun, else one
     out = Path(args.out) if args.out else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    out = distributed.broadcast_object(out)  # process 0's clock names the folder
+    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed)
     result = trainer.run()
+    if not distributed.main:
+        return 0
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k.endswith("_total"))
     print(f"trained {result.step} steps ({losses}); run folder: {out}")

@@ -48,10 +48,11 @@ class GANStep:
 
     def __init__(self, model: GAN, objective: Objective, opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer,
                  *, precision: str = "fp32", compile: bool = False, compile_mode: str | None = None,
-                 channels_last: bool = False):
+                 channels_last: bool = False, after_backward: Callable[[torch.nn.Module], None] | None = None):
         self.model, self.objective = model, objective
         self.opt_g, self.opt_d = opt_g, opt_d
         self.precision, self.channels_last = precision, channels_last
+        self.after_backward = after_backward  # called with the module whose gradients are complete (multi-process averaging)
         self.device = next(model.parameters()).device
         gen, disc = model.generator, model.discriminator
         if compile:
@@ -61,6 +62,10 @@ class GANStep:
         self.disc: Callable = disc
         self.d_statistics = norm_statistics(model.discriminator)
         self.cudagraphs = compile and compile_mode is not None and "reduce-overhead" in compile_mode
+
+    def _gradients_done(self, module: torch.nn.Module) -> None:
+        if self.after_backward is not None:
+            self.after_backward(module)
 
     def _restore_d_statistics(self, saved: list[Tensor]) -> None:
         """Put back D's batch-norm running statistics as the real pass left them.
@@ -94,6 +99,7 @@ class GANStep:
                 terms = obj.discriminator_loss(self.disc(apex, labels), apex, labels)
             self.opt_d.zero_grad(set_to_none=True)
             terms["d_total"].backward()
+            self._gradients_done(model.discriminator)
             self.opt_d.step()
             return {k: v.detach() for k, v in terms.items()}
 
@@ -110,6 +116,7 @@ class GANStep:
             d_terms = obj.discriminator_loss(real_out, apex, labels, self.disc(fake_d, asked), fake_d, fake_labels=asked)
         self.opt_d.zero_grad(set_to_none=True)
         d_terms["d_total"].backward()
+        self._gradients_done(model.discriminator)
         self.opt_d.step()
         self._restore_d_statistics(real_stats)
 
@@ -120,6 +127,7 @@ class GANStep:
                 g_terms = obj.generator_loss(self.disc(fake, asked), fake, asked, x_on, apex if x_on is not None else None, target_weight=own)
             self.opt_g.zero_grad(set_to_none=True)
             g_terms["g_total"].backward()
+            self._gradients_done(model.generator)
             self.opt_g.step()
         finally:
             self._freeze_d(False)

@@ -47,7 +47,8 @@ from ..registry import registry
 from ..io import atomic_write_text
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from .objective import Objective
-from .step import GANStep, autocast, make_optimizers
+from .distributed import Distributed, check_batch
+from .step import GANStep, autocast, make_optimizers, norm_statistics
 
 
 def load_clips(recipe: Recipe) -> ClipSet:
@@ -135,11 +136,18 @@ class Trainer:
     """Trains one recipe on one set of clips (all of the dataset, or a fold's training subjects)."""
 
     def __init__(self, recipe: Recipe, out_dir: str | Path | None = None, *, clips: ClipSet | None = None,
-                 resume: bool = False, progress: bool = True, device: str | None = None, leave: bool = True):
+                 resume: bool = False, progress: bool = True, device: str | None = None, leave: bool = True,
+                 distributed: Distributed | None = None):
         self.recipe, self.cfg = recipe, recipe.train
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress, self.leave = progress, leave
+        self.dist = distributed or Distributed()
+        self.writes = self.out_dir is not None and self.dist.main  # process 0 writes the run folder
+        self.progress, self.leave = progress and self.dist.main, leave
         self.device = resolve_device(device or self.cfg.device, "train.device")
+        if self.dist.active:
+            check_batch(self.cfg.batch_size, self.dist.world, recipe.source)
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", self.dist.local_rank)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
         clips = clips if clips is not None else load_clips(recipe)
@@ -155,6 +163,7 @@ class Trainer:
 
         torch.manual_seed(_seed(cfg.seed, 0x1CE))  # deterministic initial weights
         self.model = build_model(recipe).to(self.device)
+        self.dist.broadcast_module(self.model)
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
@@ -162,7 +171,9 @@ class Trainer:
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(self.model, self.objective, self.opt_g, self.opt_d, precision=cfg.precision,
-                               compile=cfg.compile, channels_last=cfg.channels_last)
+                               compile=cfg.compile, channels_last=cfg.channels_last,
+                               after_backward=self.dist.average_gradients if self.dist.active else None)
+        self.norm_statistics = norm_statistics(self.model)
 
         # the data, on the device
         self.onset = to_unit_range(clips.onset).to(self.device)
@@ -212,12 +223,15 @@ class Trainer:
         if cfg.augment_flip:
             flip = (torch.rand(b, generator=g, device=device) < 0.5).view(b, 1, 1, 1)
             onset, apex = torch.where(flip, onset.flip(-1), onset), torch.where(flip, apex.flip(-1), apex)
+        if self.dist.active:  # every process drew the same global batch; each trains on its share
+            share = slice(self.dist.rank * b // self.dist.world, (self.dist.rank + 1) * b // self.dist.world)
+            return onset[share], apex[share], labels[share], z[share], asked[share]
         return onset, apex, labels, z, asked
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg = self.cfg
-        if self.out_dir is not None:
+        if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
         from tqdm.auto import tqdm
@@ -229,6 +243,10 @@ class Trainer:
         with bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
+                if self.dist.active:
+                    self.dist.average_statistics(self.norm_statistics)
+                    if self.dist.any(bool(received), self.device):  # all processes stop after the same step
+                        received = received or [signal.SIGTERM]
                 for sched in self.schedulers:
                     sched.step()
                 for key, value in terms.items():
@@ -241,23 +259,23 @@ class Trainer:
                     row = self._log(window, window_steps, time.perf_counter() - tick)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                     window, window_steps, tick = {}, 0, time.perf_counter()
-                if self.out_dir is not None:
+                if self.writes:
                     if self.step % cfg.checkpoint_every == 0 or last or received:
                         self.save()
                     if self.step % cfg.sample_every == 0 or last:
                         self.sample_grid()
                 if received:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
-                    if self.out_dir is not None:
+                    if self.writes:
                         bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
                     raise KeyboardInterrupt if received[0] == signal.SIGINT else SystemExit(128 + received[0])
-        if self.out_dir is not None:
+        if self.writes:
             from ..plots import training_curves
 
             training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
         return TrainResult(self.model, self.step, self.out_dir, self.history)
 
     def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
-        totals = torch.stack([v.float() for v in window.values()]).div(steps).tolist()  # one transfer per log
+        totals = self.dist.mean(torch.stack([v.float() for v in window.values()]).div(steps)).tolist()  # one transfer per log
         values = dict(zip(window, totals))
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
@@ -266,7 +284,7 @@ class Trainer:
         row |= values
         row["img_per_s"] = steps * self.cfg.batch_size / max(seconds, 1e-9)
         self.history.append(row)
-        if self.out_dir is not None:
+        if self.writes:
             self._write_metrics()
         return row
 
