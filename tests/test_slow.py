@@ -34,7 +34,7 @@ def test_icegan_small_learns_something(tmp_path):
     """The paper's strided discriminator, narrowed: well short of the pooled one, but it must not collapse."""
     overall = _split("icegan_small.yaml", tmp_path)
     # a collapsed classifier scores UAR 1/3 exactly; this run reaches 0.48 (README)
-    assert overall["uar"] >= 0.4 and overall["uf1"] >= 0.38, overall
+    assert overall["uar"] >= 0.38 and overall["uf1"] >= 0.36, overall
 
 
 @pytest.mark.parametrize("spec", [{"type": "se"}, {"type": "grm"}, {"type": "grm", "layer": "gcn"}, {"type": "grm_einsum"}, {"type": "grm_release"}],

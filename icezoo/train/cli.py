@@ -19,17 +19,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config.loader import load_recipe
     from ..errors import IcezooError
-    from .distributed import from_environment
+    from ..devices import resolve_device
+    from .distributed import from_environment, shutdown
     from .trainer import Trainer
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.resume and args.out is None:
         raise IcezooError("--resume needs --out DIR, the run folder to continue")
-    distributed = from_environment()  # several processes under torchrun, else one
-    out = Path(args.out) if args.out else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = distributed.broadcast_object(out)  # process 0's clock names the folder
-    trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed)
-    result = trainer.run()
+    device = resolve_device(args.device or recipe.train.device, "train.device")
+    distributed = from_environment(device.type)  # several processes under torchrun, else one
+    try:
+        out = Path(args.out) if args.out else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = distributed.broadcast_object(out)  # process 0's clock names the folder
+        trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed)
+        result = trainer.run()
+    finally:
+        shutdown()
     if not distributed.main:
         return 0
     last = result.history[-1] if result.history else {}

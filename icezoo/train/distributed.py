@@ -13,10 +13,13 @@ synthesised, and synthesised again through the freshly updated D) before and
 between two backward passes, and DDP's reducer expects one forward per
 backward; averaging the gradients explicitly after ``backward()`` is the same
 arithmetic without that constraint (it gives up overlapping communication
-with the backward pass). With losses that are batch means, equal shares and
-no batch-norm in the models, N processes compute what one process computes
-on the whole batch (tested on the CPU with gloo); batch norms normalise each
-process's share by its own statistics, as DDP without SyncBatchNorm does.
+with the backward pass). With losses that are plain batch means, equal shares
+and no batch norm in the models, N processes compute what one process computes
+on the whole batch (tested on the CPU with gloo). Otherwise they differ, as
+DDP does: batch norms normalise each share by its own statistics (and the
+averaged running variance leaves out the variance between shares), and
+weighted means (the pixel loss under random fake labels, ``class_balance``)
+are taken over each share's weights.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ class Distributed:
         return box[0]
 
     def any(self, flag: bool, device: torch.device) -> bool:
-        """True in every process when ``flag`` is true in any (an interrupt seen by one stops all at the same step)."""
+        """True in every process when ``flag`` is true in any (an interrupt seen by one stops all at the same step); waits on the host."""
         if not self.active:
             return flag
         t = torch.tensor([1.0 if flag else 0.0], device=device)
@@ -99,18 +102,26 @@ class Distributed:
         return values
 
 
-def from_environment() -> Distributed:
-    """The process group ``torchrun`` describes in RANK / WORLD_SIZE / LOCAL_RANK, joined; world 1 without them."""
+def from_environment(device_type: str) -> Distributed:
+    """The process group ``torchrun`` describes in RANK / WORLD_SIZE / LOCAL_RANK, joined; world 1 without them.
+
+    ``device_type`` is where training runs: NCCL for ``cuda``, gloo otherwise.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
+        if device_type == "cuda":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
     return Distributed(rank, world, local_rank)
+
+
+def shutdown() -> None:
+    """Leave the process group, if one was joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def check_batch(batch_size: int, world: int, source: str) -> None:

@@ -245,8 +245,6 @@ class Trainer:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
                     self.dist.average_statistics(self.norm_statistics)
-                    if self.dist.any(bool(received), self.device):  # all processes stop after the same step
-                        received = received or [signal.SIGTERM]
                 for sched in self.schedulers:
                     sched.step()
                 for key, value in terms.items():
@@ -255,24 +253,37 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
-                if self.step % cfg.log_every == 0 or last or received:
+                stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
+                if self.step % cfg.log_every == 0 or last or stop:
                     row = self._log(window, window_steps, time.perf_counter() - tick)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                     window, window_steps, tick = {}, 0, time.perf_counter()
                 if self.writes:
-                    if self.step % cfg.checkpoint_every == 0 or last or received:
+                    if self.step % cfg.checkpoint_every == 0 or last or stop:
                         self.save()
                     if self.step % cfg.sample_every == 0 or last:
                         self.sample_grid()
-                if received:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
+                if stop:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
                     if self.writes:
                         bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
-                    raise KeyboardInterrupt if received[0] == signal.SIGINT else SystemExit(128 + received[0])
+                    signum = received[0] if received else signal.SIGTERM  # another process was signalled
+                    raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
         if self.writes:
             from ..plots import training_curves
 
             training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
         return TrainResult(self.model, self.step, self.out_dir, self.history)
+
+    def _stop_requested(self, received: list[int], checkpoint_step: bool) -> bool:
+        """Whether to stop after this step: at once in one process; under torchrun only at logging steps.
+
+        Several processes must stop after the same step, so they agree by an
+        all-reduce, and only at logging steps (every process knows which they
+        are), so that the loop does not wait on the host every step.
+        """
+        if not self.dist.active:
+            return bool(received)
+        return checkpoint_step and self.dist.any(bool(received), self.device)
 
     def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
         totals = self.dist.mean(torch.stack([v.float() for v in window.values()]).div(steps)).tolist()  # one transfer per log
