@@ -76,3 +76,34 @@ def _with_rank(recipe, rank):
     trainer = Trainer(recipe, None, progress=False)
     trainer.dist = Distributed(rank=rank, world=2)
     return trainer
+
+
+def _average_in_group(rank: int, world: int, init_file: str, results) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        d = Distributed(rank=rank, world=world)
+        net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+        for p in net.parameters():
+            p.grad = torch.full_like(p, float(rank + 1))  # 1 in process 0, 2 in process 1
+        net[1].running_mean.fill_(10.0 * rank)
+        net[1].num_batches_tracked.fill_(7 + rank)  # an integer buffer: left alone
+        d.average_gradients(net)
+        d.average_statistics(list(net.buffers()))
+        results[rank] = ([p.grad.clone() for p in net.parameters()], net[1].running_mean.clone(), int(net[1].num_batches_tracked))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gradients_and_statistics_are_averaged_over_the_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_average_in_group, args=(2, str(tmp_path / "rendezvous"), results), nprocs=2)
+        results = dict(results)
+    for rank, (grads, running_mean, batches) in results.items():
+        assert all(torch.equal(g, torch.full_like(g, 1.5)) for g in grads)
+        assert torch.equal(running_mean, torch.full((3,), 5.0))
+        assert batches == 7 + rank
