@@ -61,13 +61,19 @@ class GANStep:
         self.gen: Callable | None = gen
         self.disc: Callable = disc
         self.d_statistics = norm_statistics(model.discriminator)
+        self._real_statistics = [b.clone() for b in self.d_statistics]  # kept across steps: no allocation per step
         self.cudagraphs = compile and compile_mode is not None and "reduce-overhead" in compile_mode
 
     def _gradients_done(self, module: torch.nn.Module) -> None:
         if self.after_backward is not None:
             self.after_backward(module)
 
-    def _restore_d_statistics(self, saved: list[Tensor]) -> None:
+    def _save_d_statistics(self) -> None:
+        with torch.no_grad():
+            for saved, buffer in zip(self._real_statistics, self.d_statistics):
+                saved.copy_(buffer)
+
+    def _restore_d_statistics(self) -> None:
         """Put back D's batch-norm running statistics as the real pass left them.
 
         D recognises real faces in eval mode with its running statistics; were
@@ -78,8 +84,8 @@ class GANStep:
         copies, no host sync, and nothing for ``torch.compile`` to specialise on.
         """
         with torch.no_grad():
-            for buffer, value in zip(self.d_statistics, saved):
-                buffer.copy_(value)
+            for buffer, saved in zip(self.d_statistics, self._real_statistics):
+                buffer.copy_(saved)
 
     def _prepare(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -112,13 +118,13 @@ class GANStep:
             fake = self.gen(x_on, z, c)
             fake_d = fake.detach()
             real_out = self.disc(apex, labels)
-            real_stats = [b.clone() for b in self.d_statistics]
+            self._save_d_statistics()
             d_terms = obj.discriminator_loss(real_out, apex, labels, self.disc(fake_d, asked), fake_d, fake_labels=asked)
         self.opt_d.zero_grad(set_to_none=True)
         d_terms["d_total"].backward()
         self._gradients_done(model.discriminator)
         self.opt_d.step()
-        self._restore_d_statistics(real_stats)
+        self._restore_d_statistics()
 
         self._freeze_d(True)
         try:
@@ -131,5 +137,5 @@ class GANStep:
             self.opt_g.step()
         finally:
             self._freeze_d(False)
-            self._restore_d_statistics(real_stats)
+            self._restore_d_statistics()
         return {k: v.detach() for k, v in (d_terms | g_terms).items()}

@@ -274,7 +274,7 @@ class Trainer:
             training_curves(self.history, self.out_dir / "curves.png", title=self.recipe.name)
         return TrainResult(self.model, self.step, self.out_dir, self.history)
 
-    def _stop_requested(self, received: list[int], checkpoint_step: bool) -> bool:
+    def _stop_requested(self, received: list[int], logging_step: bool) -> bool:
         """Whether to stop after this step: at once in one process; under torchrun only at logging steps.
 
         Several processes must stop after the same step, so they agree by an
@@ -283,7 +283,7 @@ class Trainer:
         """
         if not self.dist.active:
             return bool(received)
-        return checkpoint_step and self.dist.any(bool(received), self.device)
+        return logging_step and self.dist.any(bool(received), self.device)
 
     def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
         totals = self.dist.mean(torch.stack([v.float() for v in window.values()]).div(steps)).tolist()  # one transfer per log
