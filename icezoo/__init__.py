@@ -9,11 +9,12 @@ or from a package through the ``icezoo.plugins`` entry point and a function
 marked ``@icezoo.hookimpl`` named ``icezoo_register(registry)``.
 """
 
-from .config.loader import load_recipe
+from .api import load_recipe
 from .config.schema import Recipe
 from .errors import IcezooError, RecipeError
 from .models import GAN, build_model
-from .plugins import hookimpl, hookspec
+from .hookspecs import hookimpl, hookspec
+from . import plugins as _plugins  # installs the plugin host on the default registry
 from .registry import Registry, register, registry
 
 __version__ = "0.1.0"

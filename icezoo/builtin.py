@@ -5,7 +5,7 @@ This table is the one place that names them; ``icezoo list`` shows it.
 
 from __future__ import annotations
 
-from .plugins import hookimpl
+from .hookspecs import hookimpl
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from .config.schema import ModelConfig, Recipe
 from .nn.discriminator import Discriminator, feature_shape
 from .nn.layers import one_hot
 from .registry import registry
-from .typecheck import ValidationError
+from .typecheck import ValidationError, located
 
 
 class GAN(nn.Module):
@@ -38,15 +38,10 @@ class GAN(nn.Module):
         return self.generator(x_on if self.uses_onset else None, z, c)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if key else path
-
-
 def _build(kind: str, spec: Any, path: str, **builder_args: Any) -> Any:
     try:
-        return registry.build(kind, spec, **builder_args)
-    except ValidationError as err:
-        raise ValidationError(_join(path, err.path), err.message) from None
+        with located(path):
+            return registry.build(kind, spec, **builder_args)
     except (ValueError, TypeError) as err:
         name = spec.get("type") if isinstance(spec, dict) else spec
         raise ValidationError(path, f"cannot build {kind} '{name}': {err}") from err

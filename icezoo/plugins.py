@@ -29,37 +29,33 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
+from . import builtin
 from .errors import IcezooError
+from .hookspecs import PROJECT, HookSpecs, hookimpl, hookspec
+from .registry import Registry, registry
 
-if TYPE_CHECKING:
-    from .registry import Registry
+__all__ = ["ENTRY_POINT_GROUP", "ENV_VAR", "PluginHost", "create_registry", "hookimpl", "hookspec"]
 
 ENTRY_POINT_GROUP = "icezoo.plugins"
 ENV_VAR = "ICEZOO_PLUGINS"
 
-hookspec = pluggy.HookspecMarker("icezoo")
-hookimpl = pluggy.HookimplMarker("icezoo")
 log = logging.getLogger("icezoo")
 
 
-class HookSpecs:
-    """The hooks a plugin may implement."""
-
-    @hookspec
-    def icezoo_register(self, registry: "Registry") -> None:
-        """Register components: ``registry.register(kind, name, obj)``."""
-
-
 class PluginHost:
-    """Discovers, validates and calls plugins for one registry, lazily and once."""
+    """Discovers, validates and calls plugins for one registry, lazily and once.
 
-    def __init__(self, registry: "Registry"):
+    It installs itself as the registry's loader (:meth:`Registry.attach_loader`).
+    """
+
+    def __init__(self, registry: Registry):
         self.registry = registry
-        self.manager = pluggy.PluginManager("icezoo")
+        registry.attach_loader(self)
+        self.manager = pluggy.PluginManager(PROJECT)
         self.manager.add_hookspecs(HookSpecs)
         self.loaded: dict[str, str] = {}  # name -> where it came from
         self.failed: dict[str, str] = {}  # name -> one-line reason
@@ -72,11 +68,14 @@ class PluginHost:
         if self._started:
             return
         self._started = True
-        from . import builtin
-
         self.add("core", builtin, origin="icezoo", strict=True)
         allowed = _allowed_from_env()
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        installed = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        unknown = sorted((allowed or set()) - {ep.name for ep in installed})
+        if unknown:
+            log.warning("%s names plugins that are not installed: %s (installed: %s)",
+                        ENV_VAR, ", ".join(unknown), ", ".join(ep.name for ep in installed) or "none")
+        for ep in installed:
             if ep.name in self.loaded or ep.name in self.failed:
                 continue
             if allowed is not None and ep.name not in allowed:
@@ -207,9 +206,19 @@ class PluginHost:
         return text + ")"
 
 
+def create_registry() -> Registry:
+    """A new, empty registry fed by its own plugin host (core, then installed plugins), as the default one is."""
+    fresh = Registry()
+    PluginHost(fresh)
+    return fresh
+
+
 def _allowed_from_env() -> set[str] | None:
     """Names allowed by ``ICEZOO_PLUGINS`` (None: all installed plugins)."""
     value = os.environ.get(ENV_VAR)
     if value is None or value.strip() == "*":
         return None
     return {name.strip() for name in value.split(",") if name.strip()}
+
+
+PluginHost(registry)  # the process-wide registry is filled by plugins, lazily, on first use

@@ -7,8 +7,11 @@ types, nested specs) *before* anything is built, fills in defaults, and adds
 the arguments the builder owns (``channels`` for a reasoning block, the image
 size for a generator...), which a recipe may not set.
 
-Plugins (:mod:`icezoo.plugins`) are loaded lazily, once, the first time a name
-is looked up.
+The registry is the lowest layer: it knows nothing of how it gets filled. A
+loader (for the process-wide :data:`registry`, the plugin host of
+:mod:`icezoo.plugins`, which installs itself) is attached with
+:meth:`Registry.attach_loader` and runs lazily, once, the first time a name is
+looked up.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import dataclasses
 import difflib
 import fnmatch
 import inspect
+import re
 import typing
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from .errors import IcezooError, UnknownComponentError
-from .typecheck import Component, ValidationError, check_value, describe_type
+from .typecheck import REQUIRED, Component, Field, ValidationError, check_fields, describe_type, join_path
 
 KINDS: dict[str, str] = {
     "generator": "synthesises a face from (onset face or None, noise, one-hot class)",
@@ -46,26 +50,31 @@ BUILDER_ARGS: dict[str, tuple[str, ...]] = {
     "dataset": ("image_size",),
 }
 
-MISSING = inspect.Parameter.empty
+
+class Loader(Protocol):
+    """What fills a registry (the plugin host): ``load()`` once, and a status line for error messages."""
+
+    def load(self) -> None: ...
+
+    def status_line(self) -> str: ...
 
 
 @dataclasses.dataclass(frozen=True)
-class Param:
-    """One constructor parameter of a registered component."""
+class Param(Field):
+    """One constructor parameter of a registered component, with its documented meaning."""
 
-    name: str
-    annotation: Any
-    default: Any
-    builder: bool  # passed by icezoo, not set in a recipe
+    doc: str = ""
 
     @property
-    def required(self) -> bool:
-        return self.default is MISSING
+    def builder(self) -> bool:
+        """Passed by icezoo when it builds the component, not set in a recipe."""
+        return not self.settable
 
     def describe(self) -> str:
         default = "required" if self.required else f"default {self.default!r}"
         who = ", set by icezoo" if self.builder else ""
-        return f"{self.name}: {describe_type(self.annotation)} ({default}{who})"
+        text = f"{self.name}: {describe_type(self.annotation)} ({default}{who})"
+        return f"{text}\n      {self.doc}" if self.doc else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +100,16 @@ class Entry:
         return any(p.kind is p.VAR_KEYWORD for p in _signature(self.obj).parameters.values())
 
     def params(self) -> list[Param]:
-        """The keyword parameters a spec may (or must) give, plus the builder's."""
+        """The keyword parameters a spec may (or must) give, plus those icezoo gives (``BUILDER_ARGS``)."""
+        builder_args = BUILDER_ARGS.get(self.kind, ())
         hints = _type_hints(self.obj)
-        builder = set(BUILDER_ARGS.get(self.kind, ()))
+        docs = parameter_docs(self.obj)
         out = []
         for p in _signature(self.obj).parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name == "self":
                 continue
-            out.append(Param(p.name, hints.get(p.name, Any), p.default, p.name in builder))
+            default = REQUIRED if p.default is inspect.Parameter.empty else p.default
+            out.append(Param(p.name, hints.get(p.name, Any), default, p.name not in builder_args, docs.get(p.name, "")))
         return out
 
 
@@ -121,53 +132,29 @@ def _source_of(obj: Any) -> str:
     return "core" if module == "icezoo" or module.startswith("icezoo.") else f"module {module}"
 
 
-def _plain(value: Any) -> Any:
-    """A default value as YAML would write it (tuples become lists)."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return False
-
-
 class Registry:
     """Holds every component kind; see the module docstring."""
 
-    def __init__(self, *, autoload: bool = True):
+    def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
-        self._descriptions = dict(KINDS)
-        self._builder_args = dict(BUILDER_ARGS)
         self._source: str | None = None
         self._recording: list[tuple[str, str]] | None = None
-        self._autoload = autoload
-        self._plugins = None
+        self._loader: Loader | None = None
 
-    # -- plugins ------------------------------------------------------------
+    # -- filling --------------------------------------------------------------
+    def attach_loader(self, loader: Loader) -> None:
+        """Let ``loader`` fill this registry, lazily, the first time a name is looked up."""
+        self._loader = loader
+
     @property
-    def plugins(self):
-        """The :class:`icezoo.plugins.PluginHost` that feeds this registry."""
-        if self._plugins is None:
-            from .plugins import PluginHost
-
-            self._plugins = PluginHost(self)
-        return self._plugins
+    def plugins(self) -> Loader | None:
+        """The loader that fills this registry (for the default one, an :class:`icezoo.plugins.PluginHost`)."""
+        return self._loader
 
     def ensure_loaded(self) -> None:
-        """Load core and installed plugins, once (a no-op afterwards)."""
-        if self._autoload:
-            self.plugins.load()
+        """Run the loader, if any (it loads once; a no-op afterwards)."""
+        if self._loader is not None:
+            self._loader.load()
 
     @contextlib.contextmanager
     def registering_as(self, source: str) -> Iterator[list[tuple[str, str]]]:
@@ -186,15 +173,7 @@ class Registry:
             if outer_rec is not None:
                 outer_rec.extend(added)
 
-    # -- registration -------------------------------------------------------
-    def add_kind(self, kind: str, description: str, builder_args: tuple[str, ...] = ()) -> None:
-        """Add a component kind (for plugins that bring a new family of parts)."""
-        if kind in self._entries:
-            raise IcezooError(f"component kind '{kind}' already exists")
-        self._entries[kind] = {}
-        self._descriptions[kind] = description
-        self._builder_args[kind] = tuple(builder_args)
-
+    # -- registration ---------------------------------------------------------
     def register(self, kind: str, name: str | None = None, obj: Callable[..., Any] | None = None, *, source: str | None = None):
         """Register ``obj`` as ``(kind, name)``; without ``obj``, return a decorator.
 
@@ -221,17 +200,10 @@ class Registry:
             self._recording.append((kind, name))
         return obj
 
-    def unregister(self, kind: str, name: str) -> None:
-        """Remove a registration (tests and plugin roll-back)."""
-        self._entries[kind].pop(name, None)
-
-    # -- look-up ------------------------------------------------------------
+    # -- look-up --------------------------------------------------------------
     @property
     def kinds(self) -> dict[str, str]:
-        return dict(self._descriptions)
-
-    def builder_args(self, kind: str) -> tuple[str, ...]:
-        return self._builder_args.get(kind, ())
+        return dict(KINDS)
 
     def _check_kind(self, kind: str) -> None:
         if kind not in self._entries:
@@ -250,7 +222,8 @@ class Registry:
         known = sorted(self._entries[kind])
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
         hint = f"; did you mean {_quoted(close)}?" if close else f" (known: {', '.join(known) or 'none'})"
-        raise UnknownComponentError(f"unknown {kind} '{name}'{hint} {self.plugins.status_line()}")
+        status = self._loader.status_line() if self._loader is not None else "(plugins loaded: none)"
+        raise UnknownComponentError(f"unknown {kind} '{name}'{hint} {status}")
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         self.ensure_loaded()
@@ -263,17 +236,12 @@ class Registry:
         if kind is not None:
             self._check_kind(kind)
         kinds = [kind] if kind else list(self._entries)
-        return [
-            e
-            for k in kinds
-            for n, e in sorted(self._entries[k].items())
-            if fnmatch.fnmatchcase(n, pattern)
-        ]
+        return [e for k in kinds for n, e in sorted(self._entries[k].items()) if fnmatch.fnmatchcase(n, pattern)]
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         return [e.name for e in self.entries(kind, pattern)]
 
-    # -- specs --------------------------------------------------------------
+    # -- specs ----------------------------------------------------------------
     def validate(self, kind: str, spec: Any, path: str = "") -> dict[str, Any]:
         """Check a spec and return it resolved: ``type`` first, then every parameter.
 
@@ -288,43 +256,19 @@ class Registry:
             raise ValidationError(path, f"a {kind} spec needs 'type' (one of: {', '.join(self.names(kind))})")
         name = spec["type"]
         if not isinstance(name, str):
-            raise ValidationError(_join(path, "type"), f"expected a {kind} name, got {name!r}")
+            raise ValidationError(join_path(path, "type"), f"expected a {kind} name, got {name!r}")
         try:
             entry = self.get(kind, name)
         except UnknownComponentError as err:
-            raise ValidationError(_join(path, "type"), str(err)) from None
-        params = {p.name: p for p in entry.params()}
-        resolved: dict[str, Any] = {"type": name}
-        for key, value in spec.items():
-            if key == "type":
-                continue
-            where = _join(path, key)
-            param = params.get(key)
-            if param is not None and param.builder:
-                raise ValidationError(where, f"'{key}' is set by icezoo when it builds the {kind}; remove it from the spec")
-            if param is None:
-                if entry.accepts_any_kwargs:
-                    resolved[key] = value
-                    continue
-                accepted = [p for p in params if not params[p].builder]
-                close = difflib.get_close_matches(key, accepted, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ValidationError(
-                    where, f"unknown parameter '{key}' for {kind} '{name}'{hint} (accepted: {', '.join(accepted) or 'none'})"
-                )
-        for pname, param in params.items():
-            if param.builder:
-                continue
-            where = _join(path, pname)
-            if pname in spec:
-                resolved[pname] = check_value(spec[pname], param.annotation, where, self.check_nested)
-            elif param.required:
-                raise ValidationError(where, f"missing required parameter of {kind} '{name}' ({describe_type(param.annotation)})")
-            elif _is_plain(param.default):
-                resolved[pname] = _plain(param.default)
-        return resolved
+            raise ValidationError(join_path(path, "type"), str(err)) from None
+        params = {k: v for k, v in spec.items() if k != "type"}
+        resolved = check_fields(
+            entry.params(), params, path, self.check_nested, owner=f"{kind} '{name}'", open_keys=entry.accepts_any_kwargs
+        )
+        return {"type": name, **resolved}
 
     def check_nested(self, value: Any, marker: Component, path: str) -> Any:
+        """Validate a component spec nested in a recipe section or in another spec."""
         if marker.many and isinstance(value, list):
             return [self.validate(marker.kind, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return self.validate(marker.kind, value, path)
@@ -342,10 +286,10 @@ class Registry:
         return entry.obj(**extra, **resolved)
 
     def describe(self, kind: str, name: str) -> str:
-        """A multi-line description: name, source, summary, parameters."""
+        """A multi-line description: name, source, summary, parameters with their meaning."""
         entry = self.get(kind, name)
         lines = [f"{kind} '{name}' from {entry.source} ({entry.qualname})"]
-        doc = inspect.getdoc(entry.obj) or ""
+        doc = _without_args_section(inspect.getdoc(entry.obj) or "")
         if doc:
             lines += ["", doc, ""]
         lines.append("parameters:")
@@ -356,8 +300,45 @@ class Registry:
         return "\n".join(lines)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+_ARGS_HEADER = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
+_ARG_LINE = re.compile(r"^(\s*)(\**\w+)(\s*\([^)]*\))?:\s*(.*)$")
+
+
+def _args_block(doc: str) -> tuple[int, int, list[str]]:
+    """(first line, end line, lines) of the Google-style ``Args:`` section of ``doc``; (0, 0, lines) if none."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        header = _ARGS_HEADER.match(line)
+        if header:
+            indent, end = len(header.group(1)), i + 1
+            while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+                end += 1
+            return i, end, lines
+    return 0, 0, lines
+
+
+def parameter_docs(obj: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> meaning, from the ``Args:`` section of the docstring of ``obj`` (or its ``__init__``)."""
+    docs: dict[str, str] = {}
+    for source in (obj, getattr(obj, "__init__", None) if inspect.isclass(obj) else None):
+        start, end, lines = _args_block(inspect.getdoc(source) or "") if source is not None else (0, 0, [])
+        name, first_indent = None, None
+        for line in lines[start + 1 : end]:
+            match = _ARG_LINE.match(line)
+            indent = len(line) - len(line.lstrip())
+            if match and (first_indent is None or indent <= first_indent):
+                first_indent, name = indent, match.group(2).lstrip("*")
+                docs.setdefault(name, match.group(4).strip())
+            elif name is not None and line.strip() and docs.get(name) is not None:
+                docs[name] = f"{docs[name]} {line.strip()}".strip()
+    return docs
+
+
+def _without_args_section(doc: str) -> str:
+    start, end, lines = _args_block(doc)
+    if not end:
+        return doc
+    return "\n".join(lines[:start] + lines[end:]).strip()
 
 
 def _quoted(names: list[str]) -> str:
@@ -365,6 +346,6 @@ def _quoted(names: list[str]) -> str:
 
 
 registry = Registry()
-"""The process-wide registry that recipes, the CLI and plugins use."""
+"""The process-wide registry that recipes, the CLI and plugins use (filled by :mod:`icezoo.plugins`)."""
 
 register = registry.register

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from icezoo.errors import IcezooError
+from icezoo.plugins import create_registry
 from icezoo.registry import Registry
 
 from .conftest import RECIPES, run_icezoo
@@ -24,7 +25,7 @@ def _host(monkeypatch, tmp_path, plugins: dict[str, str]) -> Registry:
     monkeypatch.syspath_prepend(str(tmp_path))
     eps = [importlib.metadata.EntryPoint(name=n, value=v, group="icezoo.plugins") for n, v in plugins.items()]
     monkeypatch.setattr("icezoo.plugins.importlib.metadata.entry_points", lambda group: eps if group == "icezoo.plugins" else [])
-    return Registry()
+    return create_registry()
 
 
 GOOD = """

@@ -7,7 +7,8 @@ import textwrap
 import pytest
 import yaml
 
-from icezoo.config.loader import load_recipe, recipe_to_yaml
+from icezoo.api import load_recipe
+from icezoo.config.loader import recipe_to_yaml
 from icezoo.errors import RecipeError
 
 from .conftest import RECIPES, run_icezoo

@@ -22,7 +22,7 @@ class Block(nn.Module):
 
 @pytest.fixture
 def reg() -> Registry:
-    r = Registry(autoload=False)
+    r = Registry()
     r.register("reasoning", "block", Block)
     return r
 

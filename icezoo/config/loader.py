@@ -10,25 +10,29 @@ Merging rules (child wins):
 
 Every key remembers the file (or ``--set``) it came from, so an error names
 the file that actually holds the bad value.
+
+This module reads and validates; it builds nothing. A check that needs the
+built model (six reasoning specs for six encoder levels, say) is passed in as
+``check`` by :func:`icezoo.api.load_recipe`, the function users call.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
 from ..errors import IcezooError, RecipeError
-from ..registry import Registry, registry as default_registry
-from ..typecheck import ValidationError
-from .schema import Recipe, from_data
+from ..registry import registry
+from ..typecheck import ValidationError, check_dataclass
+from .schema import Recipe
 
 KeyPath = tuple[str, ...]
 
 
-class _Origins(dict):
+class Origins(dict):
     """Maps a key path to the file (or override) it came from."""
 
     def set_subtree(self, path: KeyPath, value: Any, source: str) -> None:
@@ -70,7 +74,7 @@ def read_yaml(path: Path) -> Any:
         raise RecipeError(str(path), "", f"invalid YAML: {where}{problem}") from None
 
 
-def _merge(base: Any, child: Any, origins: _Origins, path: KeyPath, source: str) -> Any:
+def _merge(base: Any, child: Any, origins: Origins, path: KeyPath, source: str) -> Any:
     if isinstance(base, dict) and isinstance(child, dict):
         if "type" in base and "type" in child and base["type"] != child["type"]:
             origins.set_subtree(path, child, source)
@@ -88,7 +92,7 @@ def _merge(base: Any, child: Any, origins: _Origins, path: KeyPath, source: str)
     return copy.deepcopy(child)
 
 
-def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict[str, Any], _Origins]:
+def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Origins]:
     """The recipe at ``path`` with its ``extends:`` chain merged in, and the origin of each key."""
     path = Path(path)
     resolved = path.resolve()
@@ -105,7 +109,7 @@ def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
     elif not (isinstance(parents, list) and all(isinstance(p, str) for p in parents)):
         raise RecipeError(str(path), "extends", f"expected a recipe path or a list of them, got {parents!r}")
     merged: dict[str, Any] = {}
-    origins = _Origins()
+    origins = Origins()
     for parent in parents:
         parent_path = path.parent / parent
         if parent_path.resolve() in _stack + (resolved,):
@@ -120,7 +124,7 @@ def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
     return merged, origins
 
 
-def apply_override(data: dict[str, Any], origins: _Origins, item: str, source: str) -> None:
+def apply_override(data: dict[str, Any], origins: Origins, item: str, source: str) -> None:
     """Apply one ``a.b.c=VALUE`` (VALUE read as YAML) to ``data`` in place."""
     where = f"{source} (--set {item})"
     key, sep, text = item.partition("=")
@@ -175,26 +179,54 @@ def _set(node: Any, part: str, value: Any, where: str, dotted: str) -> None:
         raise RecipeError(where, dotted, f"cannot set a key inside {node!r}")
 
 
-def load_recipe(
-    path: str | Path,
-    overrides: Iterable[str] = (),
-    *,
-    registry: Registry = default_registry,
-    check_build: bool = True,
-) -> Recipe:
-    """Read, merge, override and validate a recipe; nothing is built on a real device.
+RecipeCheck = Callable[[Recipe], None]
+"""A check of a validated recipe that raises :class:`ValidationError` with a key path."""
 
-    With ``check_build`` the model is also constructed on PyTorch's ``meta``
-    device (no memory, no compute), so that a constraint only a constructor can
-    check (six reasoning specs for six encoder levels, say) fails here too.
+
+def load_recipe(source: str | Path | dict[str, Any], overrides: Iterable[str] = (), *, check: RecipeCheck | None = None) -> Recipe:
+    """Read, merge, override and validate a recipe file (or recipe data, a dict); nothing is built.
+
+    ``check`` runs on the validated recipe; its errors name the file holding the key.
     """
-    path = Path(path)
-    source = str(path)
     overrides = list(overrides)
-    data, origins = read_recipe_data(path)
+    if isinstance(source, dict):
+        data, origins, name = copy.deepcopy(source), Origins(), "<dict>"
+    else:
+        data, origins = read_recipe_data(source)
+        name = str(source)
     for item in overrides:
-        apply_override(data, origins, item, source)
+        apply_override(data, origins, item, name)
+    return recipe_from_dict(data, name, overrides=overrides, origins=origins, check=check)
 
+
+def recipe_from_dict(
+    data: dict[str, Any], source: str = "<dict>", *, overrides: Iterable[str] = (), origins: Origins | None = None,
+    check: RecipeCheck | None = None, load_plugins: bool = True,
+) -> Recipe:  # fmt: skip
+    """Validate recipe data (a file's, a checkpoint's, a user's dict) into a :class:`Recipe`.
+
+    The modules under ``plugins:`` are loaded first (a ``.py`` path relative to
+    the recipe that declared it), unless ``load_plugins`` is False; then every
+    key is checked. Errors are :class:`RecipeError` naming the file and key path.
+    """
+    origins = origins if origins is not None else Origins()
+    if not isinstance(data, dict):
+        raise RecipeError(source, "", f"a recipe must be a mapping of sections, got {type(data).__name__}")
+    data = copy.deepcopy(data)
+    if load_plugins:
+        _load_plugins(data, origins, source)
+    try:
+        recipe = check_dataclass(Recipe, data, "", registry.check_nested)
+        recipe.source, recipe.overrides = source, list(overrides)
+        if check is not None:
+            check(recipe)
+    except ValidationError as err:
+        raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
+    return recipe
+
+
+def _load_plugins(data: dict[str, Any], origins: Origins, source: str) -> None:
+    """Import the modules a recipe names under ``plugins:``; file paths become absolute in ``data``."""
     plugins = data.get("plugins") or []
     if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
         raise RecipeError(origins.source_of("plugins", source), "plugins", f"expected a list of module names, got {plugins!r}")
@@ -206,22 +238,6 @@ def load_recipe(
             raise RecipeError(str(declared_in), f"plugins[{i}]", str(err)) from None
         if module.endswith(".py"):  # the resolved recipe names the file wherever it is read again
             plugins[i] = str((declared_in.parent / module).resolve())
-
-    try:
-        recipe = from_data(Recipe, data, "", registry.check_nested)
-    except ValidationError as err:
-        raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
-    recipe.source, recipe.overrides = source, overrides
-    if check_build:
-        from ..models import check_buildable
-        from ..train.objective import check_objective
-
-        try:
-            model = check_buildable(recipe)
-            check_objective(recipe.loss, model.discriminator.head, recipe.model.in_channels)
-        except ValidationError as err:
-            raise RecipeError(origins.source_of(err.path, source), err.path, err.message) from None
-    return recipe
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

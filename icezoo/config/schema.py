@@ -1,19 +1,18 @@
 """The recipe format: one dataclass per section, defaults are the paper's numbers.
 
 A recipe is YAML; after ``extends:`` and ``--set`` are applied it is checked
-against these dataclasses by :func:`from_data` (unknown keys, wrong types,
-missing keys), and every component spec inside against the registry. The
+against these dataclasses by :func:`icezoo.typecheck.check_dataclass` (unknown
+keys, wrong types, missing keys), and every component spec inside against the
+registry. The
 resolved recipe, every default filled in, is what a run folder records.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import typing
 from typing import Annotated, Any, Literal
 
-from ..typecheck import Component, ComponentChecker, ValidationError, check_value
+from ..typecheck import Component, ValidationError, to_plain
 
 Spec = dict[str, Any]
 
@@ -71,7 +70,7 @@ class LossConfig:
     cls_weight: float = 1.0  # lambda_mer
     perceptual_weight: float = 0.1  # alpha
     recon_weight: float = 5e-4  # beta
-    fake_cls_weight: float = 0.2  # synthesised faces as extra labelled samples for D (not in the paper; 1.0 collapsed recognition in short runs)
+    fake_cls_weight: float = 0.2  # weight of synthesised faces as extra labelled samples for D (not in the paper; see the README)
     class_balance: bool = False  # weight recognition terms by inverse class frequency (UAR-friendly; not in the paper)
     fake_labels: Literal["random", "clip"] = "random"  # the class G is asked for: drawn at random (Eq. 7's fake labels) or the clip's own
     pixel: Annotated[Spec, Component("loss")] = _spec({"type": "l1"})
@@ -178,62 +177,4 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe as plain YAML-able data (without provenance)."""
-        return _plain(
-            {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
-        )
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.metadata.get("internal")}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def from_data(cls: type, data: Any, path: str, on_component: ComponentChecker) -> Any:
-    """Build dataclass ``cls`` from YAML data, checking keys and types; errors name ``path``."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValidationError(path, f"expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValidationError(_join(path, str(key)), f"unknown key{hint} (allowed here: {', '.join(fields)})")
-    hints = typing.get_type_hints(cls, include_extras=True)
-    values = {}
-    for name, f in fields.items():
-        where = _join(path, name)
-        annotation = hints[name]
-        if name in data:
-            value = data[name]
-            if dataclasses.is_dataclass(annotation):
-                values[name] = from_data(annotation, value, where, on_component)
-            else:
-                values[name] = check_value(value, annotation, where, on_component)
-                if typing.get_origin(annotation) is tuple:
-                    values[name] = tuple(values[name])
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ValidationError(where, "missing required key")
-        elif dataclasses.is_dataclass(annotation):
-            values[name] = from_data(annotation, {}, where, on_component)
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            # Fill the defaults of component specs too, so the resolved recipe is complete.
-            values[name] = check_value(default, annotation, where, on_component) if isinstance(default, dict) else default
-    obj = cls(**values)
-    if hasattr(obj, "check"):
-        try:
-            obj.check()
-        except ValidationError as err:
-            raise ValidationError(_join(path, err.path), err.message) from None
-    return obj
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+        return to_plain(self)
