@@ -40,6 +40,12 @@ class MarginLoss(nn.Module):
     L = sum_k T_k max(0, m+ - |v_k|)^2 + lambda (1 - T_k) max(0, |v_k| - m-)^2,
     summed over classes and averaged over the batch. ``squared=False`` gives
     the release's unsquared form.
+
+    Args:
+        m_plus: m+, the length a present class's capsule should reach (0.9 in the paper).
+        m_minus: m-, the length an absent class's capsule should stay under (0.1 in the paper).
+        lambda_: lambda, the down-weighting of absent classes (0.5 in the paper).
+        squared: whether the hinge terms are squared, as in Eq. 5 (off gives the release's form).
     """
 
     def __init__(self, m_plus: float = 0.9, m_minus: float = 0.1, lambda_: float = 0.5, squared: bool = True):
@@ -57,7 +63,11 @@ class MarginLoss(nn.Module):
 
 
 class CrossEntropy(nn.Module):
-    """Cross-entropy on class logits (the classification loss of CNN heads)."""
+    """Cross-entropy on class logits (the classification loss of CNN heads).
+
+    Args:
+        label_smoothing: mass spread uniformly over all classes in the targets (0, none: an icezoo default).
+    """
 
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
@@ -73,6 +83,9 @@ class AdversarialLoss(nn.Module):
 
     The discriminator minimises -log D(x) - log(1 - D(G(z))); the generator the
     non-saturating -log D(G(z)) (Goodfellow et al.).
+
+    Args:
+        eps: clamp that keeps a probability score inside [eps, 1 - eps], so the log stays finite (1e-6).
     """
 
     def __init__(self, eps: float = 1e-6):
@@ -101,6 +114,12 @@ class TimmPerceptual(nn.Module):
     nothing is downloaded). ``weights: null`` leaves the network randomly
     initialised (a random-feature perceptual loss; the trainer says so).
     Inputs are faces in [-1, 1]; they are mapped to the network's normalisation.
+
+    Args:
+        model: the timm model's name (``resnet18``, an icezoo choice).
+        weights: local file of the model's pretrained weights (None: random initialisation).
+        layers: indices of the feature levels compared (timm's ``out_indices``; 1 and 2, an icezoo choice).
+        in_channels: channels of the faces; the network's stem is adapted to them (1, grayscale); set by icezoo.
     """
 
     def __init__(self, model: str = "resnet18", weights: Annotated[str | None, ExistingFile()] = None,

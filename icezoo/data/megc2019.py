@@ -176,6 +176,12 @@ def megc2019(manifest: Annotated[str, ExistingFile()], image_size: int = 128, ne
     keeps only those sources (e.g. ``[casme2, samm]``). Subject ids become
     ``dataset/subject`` so they are unique across the composite. Every problem
     is one error naming the manifest, the line and the column.
+
+    Args:
+        manifest: path of the manifest CSV; frame folders are read relative to it.
+        image_size: side S the face crops are resized to (128, the paper's crops); set by icezoo.
+        neighbours: frames around the apex kept as further real expressive faces (4, as in the paper).
+        datasets: sources to keep, some of smic, casme2 and samm (None: the whole composite).
     """
     path = Path(manifest).expanduser()
     if image_size < 1:

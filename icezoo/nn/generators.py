@@ -39,6 +39,21 @@ class IdentityUNet(nn.Module):
     Layer style follows the authors' release: 4x4 stride-2 convolutions,
     LeakyReLU(0.2) before each down- and up-convolution, instance norm, spectral
     norm on every (de)convolution, tanh output, weights N(0, 0.02).
+
+    Args:
+        image_size: side S of the square faces, a power of two (128 in the paper); set by icezoo.
+        in_channels: channels of the onset and synthesised faces (1, grayscale, in the paper); set by icezoo.
+        noise_dim: length N_z of the noise z in the seed (100 in the paper); set by icezoo.
+        num_classes: number N_c of expression classes, the length of the one-hot c (3 in the paper); set by icezoo.
+        reasoning: the bridge blocks g_i: one reasoning spec for every encoder level, or a list of
+            L specs, outermost level first (``grm``, model F, by default).
+        width: channels of f_enc_1, doubled at each deeper level (64 gives the paper's widths).
+        max_width: cap on the doubling widths (512 gives the paper's widths).
+        embed_dim: channels of the identity embedding e at 1x1 (320 in the paper).
+        norm: normalisation after each inner (de)convolution (instance, as in the release).
+        spectral_norm: spectral normalisation of every (de)convolution's weight (on, as in the release).
+        up_activation: activation before each up-convolution (LeakyReLU 0.2, as in the release;
+            ``relu`` is pix2pix's).
     """
 
     uses_onset = True
@@ -121,6 +136,16 @@ class DCGANGenerator(nn.Module):
 
     [z, c] at 1x1 -> 4x4 by a 4x4 transposed convolution, then stride-2
     transposed convolutions doubling the size up to S (batch norm, ReLU), tanh.
+
+    Args:
+        image_size: side S of the square faces, a power of two (128 in the paper); set by icezoo.
+        in_channels: channels of the synthesised faces (1, grayscale, in the paper); set by icezoo.
+        noise_dim: length N_z of the noise z (100 in the paper); set by icezoo.
+        num_classes: number N_c of expression classes, the length of the one-hot c (3 in the paper); set by icezoo.
+        width: channels of the last hidden layer (at S/2); each coarser layer doubles it (64, as in DCGAN).
+        max_width: cap on the doubling widths (512, as in the identity-aware U-Net).
+        norm: normalisation after each hidden transposed convolution (batch, as in DCGAN).
+        spectral_norm: spectral normalisation of every transposed convolution's weight (off, as in DCGAN).
     """
 
     uses_onset = False

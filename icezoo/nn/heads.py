@@ -54,6 +54,29 @@ class CapsuleHead(nn.Module):
     are (the release: 128 x 8 x 8 -> 1024 capsules of 8). ``routing_softmax``
     and ``release_masking`` switch on the release's two deviations (softmax
     over input capsules; a softmax over the batch before the argmax).
+
+    Args:
+        in_channels: channels C of the trunk's feature map; set by icezoo.
+        feature_size: side h of the trunk's square feature map; set by icezoo.
+        num_classes: number N_c of expression classes, one ExpCaps each (3 in the paper); set by icezoo.
+        image_size: side S of the reconstructed face (128 in the paper); set by icezoo.
+        primary_types: N_prim, primary capsule types at each grid position (8 in the paper).
+        primary_dim: d_prim, the dimension of each primary capsule (16 in the paper; 8 in the release).
+        primary_conv: whether a convolution maps the features to capsules (on; off reshapes them
+            as they are, as the release does).
+        primary_kernel: kernel of that convolution (4, an icezoo choice: the paper gives no grid).
+        primary_stride: stride of that convolution (4, an icezoo choice that reproduces Table IV's sizes).
+        adv_dim: d_adv, the dimension of the AdvCaps (256 in the paper).
+        exp_dim: d_exp, the dimension of each ExpCaps (32 in the paper; Table IV varies it from 8 to 128).
+        routing_iterations: iterations of dynamic routing (3 in the paper).
+        routing_softmax: which couplings the routing softmax normalises: ``out``, each input capsule's
+            over the output capsules (Sabour et al.), or ``in``, over the input capsules (the release).
+        routing_init_std: standard deviation of the routing weights' normal initialisation (0.01, as in the release).
+        recon_hidden: widths of the reconstruction net's hidden layers (512, 1024, as in Sabour et al.;
+            the release has 512, 1024, 5120).
+        recon_spectral_norm: spectral normalisation of the reconstruction net's weights (off; on in the release).
+        release_masking: mask by the argmax of a softmax over the batch when no labels are given,
+            as the release does (off: the argmax of the class scores).
     """
 
     outputs_probabilities = True  # adversarial and class scores are capsule lengths
@@ -130,6 +153,17 @@ class CNNHead(nn.Module):
     convolution spanning the whole remaining grid (a fully connected layer) to
     1 + Nc outputs: an adversarial logit and class logits. ``width`` widens it (the "comparable
     size" row of Table IV).
+
+    Args:
+        in_channels: channels C of the trunk's feature map; set by icezoo.
+        feature_size: side h of the trunk's square feature map; set by icezoo.
+        num_classes: number N_c of expression classes, the class logits (3 in the paper); set by icezoo.
+        image_size: side S of the faces; set by icezoo (unused: the head has no reconstruction).
+        width: channels of the first convolution (128, an icezoo choice: the paper gives none;
+            3933 matches the capsule discriminator's parameter count).
+        kernel_size: kernel of the first convolution (3, an icezoo choice).
+        stride: stride of the first convolution (2, an icezoo choice).
+        norm: normalisation after the first convolution (batch, an icezoo choice).
     """
 
     outputs_probabilities = False  # logits

@@ -22,10 +22,18 @@ class PatchGAN70(nn.Module):
     ``downsample="max"`` (not in the paper) halves the resolution by a 2x2 max
     pool after each of those layers instead, its convolution run at stride 1
     (padded so that every map keeps its size): four times the convolutions'
-    work, but detectors of fine features that survive a pixel of jitter. On the
-    synthetic data, where a micro-expression moves features by a pixel or two, a
-    classifier of the same widths recognises unseen subjects at UAR 0.48 with
-    strided and 0.69 with max-pooled downsampling (apex frames, 64x64).
+    work, but detectors of fine features that survive a pixel of jitter, which
+    suits micro-expressions, whose motion moves features by a pixel or two.
+
+    Args:
+        in_channels: channels of the input faces (1, grayscale, in the paper); set by icezoo.
+        image_size: side S of the input faces; set by icezoo (unused: the trunk is fully convolutional).
+        ndf: width of the first convolution, doubled by each further layer up to 8 ndf (64, as in pix2pix).
+        n_layers: convolutions after the first, all stride 2 but the last (3 gives pix2pix's 70x70 receptive field).
+        norm: normalisation after every convolution but the first (batch, as in pix2pix and the release).
+        spectral_norm: spectral normalisation of every convolution's weight (on, as in the release).
+        downsample: how the stride-2 layers halve the resolution: ``stride`` (pix2pix) or ``max``
+            (stride-1 convolution then 2x2 max pool; an icezoo option).
     """
 
     def __init__(
@@ -72,6 +80,13 @@ class ReleasePatchGAN(nn.Module):
     128 -> 256 (s2), 256 -> 512 (s1), 512 -> 512 (s1, bias), batch norm and
     LeakyReLU(0.2) after all but the first; then 1x1 convolutions 512 -> 64
     (stride 2, padding 1) and 64 -> 128. 6,992,384 parameters at ndf 64.
+
+    Args:
+        in_channels: channels of the input faces (1, grayscale, in the release); set by icezoo.
+        image_size: side S of the input faces; set by icezoo (unused: the trunk is fully convolutional).
+        ndf: width of the first convolution; the others are 2, 4 and 8 ndf, the first projection ndf
+            (64, as in the release).
+        out_channels: channels of the last 1x1 projection, the trunk's output (128, as in the release).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 128, ndf: int = 64, out_channels: int = 128):

@@ -16,6 +16,10 @@ class ReleaseGraphReasoning(nn.Module):
     across nodes (applied to M transposed), plus M, ReLU, then a 1x1 Conv1d across
     features; back-projection M^ theta, a 1x1 convolution C' -> C without bias,
     instance norm (no affine), added to the input. Weights N(0, 0.02), biases 0.
+
+    Args:
+        channels: width C of the feature map the block bridges; set by icezoo.
+        reduction: ratio C / C' of channels to graph nodes (4, as in the release).
     """
 
     def __init__(self, channels: int, reduction: int = 4):

@@ -10,6 +10,9 @@ class NoBridge(nn.Module):
 
     Generators see ``bridges = False`` and leave the concatenation out, so the
     decoder is narrower. Called on its own it contributes nothing (zeros).
+
+    Args:
+        channels: width C of the encoder level it stands in for; set by icezoo.
     """
 
     bridges = False
@@ -23,7 +26,11 @@ class NoBridge(nn.Module):
 
 
 class Skip(nn.Module):
-    """Plain skip connection (model D): g = f_enc, as in U-Net."""
+    """Plain skip connection (model D): g = f_enc, as in U-Net.
+
+    Args:
+        channels: width C of the feature map the block bridges; set by icezoo.
+    """
 
     def __init__(self, channels: int):
         super().__init__()
@@ -37,6 +44,11 @@ class SqueezeExcitation(nn.Module):
     """Squeeze-and-excitation (model E, Hu et al. 2018): channels rescaled by a gate from pooled features.
 
     g = f_enc * sigmoid(W2 relu(W1 avgpool(f_enc))), hidden width C // reduction.
+
+    Args:
+        channels: width C of the feature map the block bridges; set by icezoo.
+        reduction: squeeze ratio of the bottleneck (C / reduction hidden units; 16, as in Hu et al.).
+        min_hidden: fewest hidden units, so narrow levels keep a usable gate (4, an icezoo choice).
     """
 
     def __init__(self, channels: int, reduction: int = 16, min_hidden: int = 4):

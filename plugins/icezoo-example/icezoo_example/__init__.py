@@ -5,7 +5,9 @@ Copy ``plugins/icezoo-example`` to start your own plugin:
 1. rename the package and the entry point in ``pyproject.toml``;
 2. write your blocks: a reasoning block is built as ``cls(channels=C, **params)``
    and maps ``[B, C, H, W] -> [B, C, H, W]`` for any H, W; annotate its
-   parameters (int, float, bool, str, Literal[...]) so recipes are checked;
+   parameters (int, float, bool, str, Literal[...]) so recipes are checked,
+   and give each a line ``name: meaning.`` in an ``Args:`` section of the
+   class docstring (as below) for ``icezoo describe``;
 3. register them in ``icezoo_register`` below;
 4. ``pip install -e .`` and use the name in a recipe:
    ``model.generator.reasoning: {type: nonlocal, reduction: 2}``.
@@ -26,6 +28,10 @@ class NonLocalBlock(nn.Module):
 
     theta, phi, g: 1x1 convolutions to C // reduction; y = softmax(theta^T phi) g;
     out = x + W_z(y), with W_z zero-initialised so the block starts as the identity.
+
+    Args:
+        channels: width C of the feature map the block bridges; set by icezoo.
+        reduction: ratio of C to the inner width C' of theta, phi and g (2, as in Wang et al.).
     """
 
     def __init__(self, channels: int, reduction: int = 2):

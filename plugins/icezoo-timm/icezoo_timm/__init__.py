@@ -19,7 +19,15 @@ from icezoo.typecheck import ExistingFile
 
 
 class TimmTrunk(nn.Module):
-    """A timm backbone as a discriminator trunk: the feature map of one of its stages."""
+    """A timm backbone as a discriminator trunk: the feature map of one of its stages.
+
+    Args:
+        in_channels: channels of the input faces; the backbone's stem is adapted to them; set by icezoo.
+        image_size: side S of the input faces; set by icezoo (unused: the backbone takes any size).
+        model: the timm model's name (``resnet18``).
+        stage: index of the feature stage whose map is the output (timm's ``out_indices``; 3).
+        weights: local file of the model's pretrained weights (None: random initialisation).
+    """
 
     def __init__(self, in_channels: int = 1, image_size: int = 128, model: str = "resnet18", stage: int = 3,
                  weights: Annotated[str | None, ExistingFile()] = None):
