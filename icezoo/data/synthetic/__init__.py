@@ -68,6 +68,13 @@ def synthetic(image_size: int = 128, seed: int = 0, neighbours: int = 4, motion:
     apexes). Arrays are byte-identical for equal arguments. With ``cache_dir``
     (or the ``ICEZOO_CACHE`` environment variable) the set is kept as an
     ``.npz`` there and regenerated when missing or unreadable.
+
+    Args:
+        image_size: the side of the square gray frames in pixels (at least 16).
+        seed: the random seed all faces and clips are drawn from.
+        neighbours: how many frames after the apex each clip also holds, at slightly lower intensity.
+        motion: the scale of every expression's displacement (1 is the micro-expression scale, 0 none).
+        cache_dir: the folder the generated set is kept in; None uses ``ICEZOO_CACHE``, or no cache when unset.
     """
     image_size, seed, neighbours, motion = int(image_size), int(seed), int(neighbours), float(motion)
     if image_size < 16:
