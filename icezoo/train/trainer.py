@@ -38,25 +38,16 @@ from torch import Tensor
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet
+from ..data import CLASSES, ClipSet, load_clips
 from ..data.clips import to_unit_range
 from ..devices import resolve_device
 from ..errors import IcezooError
 from ..models import GAN, build_model
-from ..registry import registry
 from ..io import atomic_write_text
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 from .objective import Objective
 from .distributed import Distributed, check_batch
 from .step import GANStep, autocast, make_optimizers, norm_statistics
-
-
-def load_clips(recipe: Recipe) -> ClipSet:
-    """The recipe's dataset, at the model's image size."""
-    try:
-        return registry.build("dataset", recipe.data, image_size=recipe.model.image_size)
-    except (ValueError, OSError) as err:
-        raise IcezooError(f"{recipe.source}: data: {err}") from None
 
 
 @contextlib.contextmanager
