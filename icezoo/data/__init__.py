@@ -1,4 +1,4 @@
-"""Data: the in-memory clip format, a recipe's clips, the synthetic default dataset, MEGC2019 manifests and ``prepare``."""
+"""Data: the clip format, a recipe's clips, the synthetic default dataset, MEGC2019 manifests and ``prepare``."""
 
 from .clips import CLASSES, DATASETS, ClipSet, neighbour_offsets, to_unit_range
 from .loading import load_clips

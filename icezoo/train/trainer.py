@@ -284,5 +284,6 @@ class Trainer:
     # -- pictures -------------------------------------------------------------
     def sample_grid(self) -> Path | None:
         """The grid of onset / synthesised / apex faces at this step, in ``samples/`` (None for model A)."""
-        return samples.sample_grid(self.model, self.batches, self.out_dir / "samples" / f"step_{self.step:07d}.png",
-                           seed=self.cfg.seed, precision=self.cfg.precision, title=f"{self.recipe.name} step {self.step}")
+        path = self.out_dir / "samples" / f"step_{self.step:07d}.png"
+        return samples.sample_grid(self.model, self.batches, path, seed=self.cfg.seed, precision=self.cfg.precision,
+                                   title=f"{self.recipe.name} step {self.step}")
