@@ -21,7 +21,7 @@ REPO = ROOT.parent
 sys.path.insert(0, str(REPO))
 
 from icezoo.bench.harness import environment, markdown_table  # noqa: E402
-from icezoo.io import atomic_write_text  # noqa: E402
+from icezoo.files import atomic_write_text  # noqa: E402
 from icezoo.devices import resolve_device  # noqa: E402
 
 

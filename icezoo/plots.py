@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .io import atomic_write
+from .files import atomic_write
 
 
 def _pyplot():

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from .conftest import RECIPES
+import pytest
+
+from .conftest import RECIPES, run_icezoo
 
 SMALL = RECIPES / "icegan_small.yaml"
 
@@ -65,3 +69,72 @@ def test_build_json_counts_match_the_model(cli):
     assert sum(c["flops_per_image"] for c in gen["children"]) <= gen["flops_per_image"] * 1.01
     assert gen["output"] == "1x64x64"
     assert data["overrides"] == ["model.generator.reasoning.type=se"]
+
+
+# ---------------------------------------------------------------- the command table, fast start, closed pipes
+
+
+def test_every_command_is_one_module_with_help_arguments_and_run():
+    import argparse
+
+    from icezoo.cli import COMMANDS, build_parser, command
+
+    assert list(COMMANDS) == ["list", "describe", "build", "train", "eval", "ablate", "synth", "prepare", "bench"]
+    for name in COMMANDS:
+        module = command(name)
+        assert isinstance(module.HELP, str) and module.HELP and callable(module.add_arguments) and callable(module.run)
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.help for p in sub.choices.values() for a in p._actions if "--set" in a.option_strings}
+    assert len(helps) == 1  # --set means the same thing everywhere
+
+
+def test_choices_spelled_out_for_help_match_the_library():
+    import typing
+
+    from icezoo.cli import options, prepare, synth
+    from icezoo.config.schema import EvalConfig
+    from icezoo.data import CLASSES
+    from icezoo.data.prepare import LABEL_MAPS
+
+    assert synth.CLASSES == CLASSES and prepare.DATASETS == tuple(LABEL_MAPS)
+    assert options.PROTOCOLS == typing.get_args(typing.get_type_hints(EvalConfig)["protocol"])
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["train", "--help"], ["prepare", "--help"]])
+def test_help_and_version_do_not_import_torch(args):
+    code = (
+        "import sys\nfrom icezoo.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'torch_geometric') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in result.stderr, result.stderr
+    assert "icezoo" in result.stdout
+
+
+def test_lazy_package_keeps_its_public_names():
+    import icezoo
+    import icezoo.registry  # the submodule: icezoo.registry must stay the Registry instance
+
+    assert isinstance(icezoo.registry, icezoo.Registry)
+    assert set(icezoo.__all__) <= set(dir(icezoo))
+    assert all(getattr(icezoo, name) is not None for name in icezoo.__all__)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        icezoo.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("module", ["icezoo", "icezoo.cli"])
+def test_python_dash_m_runs_the_command_line(module):
+    result = run_icezoo("--version") if module == "icezoo.cli" else subprocess.run(
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("icezoo ")
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    """``icezoo list --json | head -1``: the reader leaves early; no BrokenPipeError traceback on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "icezoo.cli", "list", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -36,12 +36,10 @@ and is applied to every frame of the clip, so the motion stays in the crop.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import csv
 import dataclasses
 import io
-import logging
 import re
 import warnings
 from pathlib import Path
@@ -52,12 +50,11 @@ from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from ..errors import IcezooError
-from ..io import atomic_write, atomic_write_text
+from ..files import atomic_write, atomic_write_text
 from .clips import CLASSES
 from .clips import neighbour_offsets
 from .megc2019 import FRAME_NAME, MANIFEST_COLUMNS, RESAMPLE, ManifestRow, frame_files, open_image, read_manifest
 
-log = logging.getLogger("icezoo.prepare")
 
 CROP_SIZE = 128
 """Side of the face crops ``prepare`` writes (the paper's 128x128)."""
@@ -432,29 +429,3 @@ def prepare(dataset: str, root: str | Path, out: str | Path, coding: str | Path 
         no_face=cropper.missed if isinstance(cropper, LandmarkCrop) else [],
     )
 
-
-# -------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=tuple(LABEL_MAPS), help="which release --root holds")
-    parser.add_argument("--root", required=True, help="the release's folder (coding spreadsheet and frame folders)")
-    parser.add_argument("--out", required=True, help="output folder: manifest.csv and the crops (shared by all three databases)")
-    parser.add_argument("--coding", default=None, help="coding spreadsheet, if not at its release name under --root (CASME II, SAMM)")
-    parser.add_argument("--no-align", action="store_true", help="centre square crop instead of face detection and 68 landmarks")
-    parser.add_argument("--limit", type=int, default=None, help="prepare only the first N clips (a quick try)")
-    parser.add_argument("--neighbours", type=int, default=4, help="apex neighbours to save (default 4: apex-1, apex+1, apex-2, apex+2)")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = prepare(args.dataset, args.root, args.out, coding=args.coding, align=not args.no_align, limit=args.limit,
-                     neighbours=args.neighbours)  # fmt: skip
-    if report.apex_from_frames:
-        log.warning("%d clips have no usable apex annotation; apex found from frame differences: %s", len(report.apex_from_frames), "; ".join(report.apex_from_frames))
-    if report.no_face:
-        log.warning("no face found in the onset frame of %d clips; centre-cropped: %s", len(report.no_face), "; ".join(report.no_face))
-    classes = collections.Counter(r.label for r in report.rows)
-    dropped = f"; dropped {sum(report.dropped.values())} clips outside the composite ({', '.join(f'{k} {v}' for k, v in sorted(report.dropped.items()))})" if report.dropped else ""
-    print(f"{report.dataset}: {len(report.rows)} clips ({', '.join(f'{c} {classes[c]}' for c in CLASSES)}){dropped}")
-    print(f"{report.manifest}: {sum(report.total.values())} clips ({', '.join(f'{d} {n}' for d, n in sorted(report.total.items()))})")
-    return 0

@@ -32,7 +32,7 @@ from ..config.schema import Recipe
 from ..data import CLASSES, ClipSet, load_clips
 from ..errors import IcezooError
 from ..models import build_model
-from ..io import atomic_write_text
+from ..files import atomic_write_text
 from ..train.trainer import Trainer
 from .metrics import compute_metrics
 from .predict import predict

@@ -7,7 +7,6 @@ Writes into ``--out``: ``recipe.yaml`` (the checkpoint's recipe), ``synth_<label
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
@@ -16,16 +15,6 @@ import torch
 
 from ..data import CLASSES
 from ..errors import IcezooError
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint.pt written by icezoo train")
-    p.add_argument("--onset", required=True, help="image of a neutral (onset) face; cropped to a square and resized")
-    p.add_argument("--label", default="all", choices=[*CLASSES, "all"], help="class to synthesise (default all)")
-    p.add_argument("--n", type=int, default=4, help="faces per class (different noise)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="synth", help="output folder")
-    p.add_argument("--device", default="cpu")
 
 
 def read_face(path: str | Path, size: int) -> torch.Tensor:
@@ -70,23 +59,25 @@ def synthesize(model, onset: torch.Tensor, labels: list[int], n: int, seed: int)
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def write_synth(checkpoint: str | Path, onset_image: str | Path, out: str | Path, label: str = "all", n: int = 4,
+                seed: int = 0, device: str = "cpu") -> int:
+    """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count."""
     from ..devices import resolve_device
-    from ..io import atomic_write, atomic_write_text
+    from ..files import atomic_write, atomic_write_text
     from ..plots import image_grid
 
-    if args.n < 1:
+    if n < 1:
         raise IcezooError("--n must be at least 1")
-    model, recipe = load_generator(args.checkpoint, str(resolve_device(args.device, "--device")))
-    onset = read_face(args.onset, model.image_size)
-    labels = list(range(len(CLASSES))) if args.label == "all" else [CLASSES.index(args.label)]
-    faces = synthesize(model, onset, labels, args.n, args.seed)
-    out = Path(args.out)
+    model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")))
+    onset = read_face(onset_image, model.image_size)
+    labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]
+    faces = synthesize(model, onset, labels, n, seed)
+    out = Path(out)
     from PIL import Image
 
     from ..config.loader import recipe_to_yaml
 
-    recipe.source = str(args.checkpoint)
+    recipe.source = str(checkpoint)
     atomic_write_text(out / "recipe.yaml", recipe_to_yaml(recipe))  # what made these faces
 
     for label, batch in faces.items():
@@ -97,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
             atomic_write(out / f"synth_{CLASSES[label]}_{i}.png", lambda h, b=buffer: h.write(b.getvalue()))
     rows = [[onset[0], *faces[k]] for k in labels]
     names = [CLASSES[k] for k in labels]
-    image_grid(rows, out / "grid.png", names, ["onset", *(f"x_syn {i}" for i in range(args.n))], title=f"{recipe.name}: synthesised faces")
+    image_grid(rows, out / "grid.png", names, ["onset", *(f"x_syn {i}" for i in range(n))],
+               title=f"{recipe.name}: synthesised faces")
     diffs = [[(f - onset[0]).abs() for f in faces[k]] for k in labels]
     vmax = max(float(d.max()) for row in diffs for d in row) or 1.0
-    image_grid(diffs, out / "difference.png", names, [f"|x_syn {i} - x_on|" for i in range(args.n)], cmap="inferno",
+    image_grid(diffs, out / "difference.png", names, [f"|x_syn {i} - x_on|" for i in range(n)], cmap="inferno",
                value_range=(0, vmax), title="difference maps (Fig. 5)")
-    print(f"wrote {len(labels) * args.n} faces, grid.png and difference.png to {out}")
-    return 0
+    return len(labels) * n

@@ -27,7 +27,7 @@ from torch import nn
 from ..config.loader import recipe_from_dict
 from ..config.schema import Recipe
 from ..errors import IcezooError, RecipeError
-from ..io import atomic_write
+from ..files import atomic_write
 from ..models import GAN, build_model
 
 FORMAT = "icezoo-checkpoint/1"

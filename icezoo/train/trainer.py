@@ -35,7 +35,7 @@ from ..config.schema import Recipe
 from ..data import ClipSet, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..io import atomic_write_text
+from ..files import atomic_write_text
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed

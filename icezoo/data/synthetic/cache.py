@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...io import atomic_write
+from ...files import atomic_write
 from ..clips import ClipSet
 
 FORMAT_VERSION = "icezoo-synthetic-4"

@@ -6,22 +6,25 @@ import argparse
 import time
 from pathlib import Path
 
+from . import options
+
+HELP = "train a recipe (progress bar, run folder, checkpoints, --resume)"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="recipe YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key; repeatable")
-    p.add_argument("--out", default=None, help="run folder (default runs/NAME-TIMESTAMP)")
+    options.recipe(p)
+    options.out(p, "run folder (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--device", default=None, help="override train.device (auto, cpu, cuda, cuda:N)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.device(p)
+    options.no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config.loader import load_recipe
+    from ..api import load_recipe
     from ..errors import IcezooError
     from ..devices import resolve_device
-    from .distributed import from_environment, shutdown
-    from .trainer import Trainer
+    from ..train.distributed import from_environment, shutdown
+    from ..train.trainer import Trainer
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.resume and args.out is None:

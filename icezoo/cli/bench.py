@@ -8,6 +8,10 @@ import re
 import time
 from pathlib import Path
 
+from . import options
+
+HELP = "time generator, discriminator and training step: images/s, FLOPs, MFU, memory"
+
 
 def _list(kind, choices=None):
     def parse(text: str):
@@ -25,28 +29,27 @@ def _first(*values):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipes", nargs="+", help="recipe YAML files")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a key in every recipe")
+    options.recipe(p, many=True)
     p.add_argument("--batch-sizes", type=_list(int), default=None, help="default: the recipe's bench.batch_sizes")
     p.add_argument("--precision", type=_list(str, ["fp32", "bf16"]), default=None, help="fp32, bf16 or both (default: bench.precision)")
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd variant of each")
     p.add_argument("--compile-mode", default=None, help="torch.compile mode (e.g. reduce-overhead for CUDA graphs)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: bench.device, auto)")
+    options.device(p, help="cuda, cpu, ... (default: bench.device, auto)")
     p.add_argument("--what", type=_list(str, ["g", "d", "step"]), default=None, help="g, d, step (default: all)")
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--iters", type=int, default=None)
-    p.add_argument("--out", default=None, help="JSON file (a Markdown table is written beside it); default runs/bench/DEVICE-TIME.json")
+    options.out(p, "JSON file (a Markdown table is written beside it); default runs/bench/DEVICE-TIME.json")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..config.loader import load_recipe
-    from ..io import atomic_write_text
+    from ..api import load_recipe
+    from ..files import atomic_write_text
     from ..devices import resolve_device
-    from .harness import environment, markdown_table
-    from .recipes import bench_recipe, cudnn_autotune
+    from ..bench.harness import environment, markdown_table
+    from ..bench.recipes import bench_recipe, cudnn_autotune
 
     recipes = [load_recipe(path, args.overrides) for path in args.recipes]
     cfg = recipes[0].bench

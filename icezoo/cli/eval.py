@@ -5,22 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import options
+
+HELP = "train and test every fold of a protocol (loso, sde, split); UF1 / UAR report"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="recipe YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key; repeatable")
-    p.add_argument("--protocol", choices=["loso", "sde", "split"], default=None, help="default: the recipe's eval.protocol")
+    options.recipe(p)
+    options.protocol(p, None, help="default: the recipe's eval.protocol")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only shard I of N of the folds (1-based)")
     p.add_argument("--merge", action="store_true", help="only pool the folds already in --out and write the report")
-    p.add_argument("--out", default=None, help="output folder (default runs/eval-NAME-PROTOCOL)")
-    p.add_argument("--device", default=None, help="override train.device")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    options.out(p, "output folder (default runs/eval-NAME-PROTOCOL)")
+    options.device(p)
+    options.no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config.loader import load_recipe
-    from .runner import evaluate
-    from .protocols import parse_shard
+    from ..api import load_recipe
+    from ..eval.protocols import parse_shard
+    from ..eval.runner import evaluate
 
     recipe = load_recipe(args.recipe, args.overrides)
     protocol = args.protocol or recipe.eval.protocol

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from icezoo.io import atomic_write, atomic_write_text
+from icezoo.files import atomic_write, atomic_write_text
 
 
 def test_atomic_write_replaces_whole_files_with_normal_permissions(tmp_path):
