@@ -62,4 +62,5 @@ def spectral_norm(module: nn.Module, form: SpectralForm = "parametrization") -> 
     if form != "hook":
         raise ValueError(f"unknown spectral norm form {form!r} (parametrization or hook)")
     dim = 1 if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)) else 0
-    return parametrize.register_parametrization(module, "weight", HookSpectralNorm(module.weight, dim))
+    # unsafe: the safe path checks shapes by a forward, a power iteration the hook form does not run
+    return parametrize.register_parametrization(module, "weight", HookSpectralNorm(module.weight, dim), unsafe=True)
