@@ -14,7 +14,7 @@ from common import Results, device_from, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.harness import measure
-from icezoo.train.step import autocast
+from icezoo.devices import autocast
 
 CONFIGS = {
     "capsule, 1 routing iteration": ("recipes/icegan.yaml", ["model.discriminator.head.routing_iterations=1"]),

@@ -16,8 +16,8 @@ from common import Results, device_from, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.harness import measure
+from icezoo.devices import autocast
 from icezoo.registry import registry
-from icezoo.train.step import autocast
 
 LEVELS = [(64, 64), (128, 32), (256, 16), (512, 8), (512, 4), (512, 2)]
 BLOCKS = {

@@ -1,6 +1,8 @@
-"""Where to run: one place that turns a device name into a ``torch.device`` or a clear error."""
+"""Where to run and in what precision: device names turned into a ``torch.device`` or a clear error, and autocast."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -21,3 +23,10 @@ def resolve_device(spec: str, where: str = "device") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise IcezooError(f"{where}: '{spec}' asked for, but there are {torch.cuda.device_count()} CUDA devices")
     return device
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on the device when ``precision == "bf16"``, else a no-op context."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import icezoo
-from icezoo.data import CLASSES
+from icezoo.data import CLASSES, load_clips
 from icezoo.errors import IcezooError
 from icezoo.eval import metrics as M
-from icezoo.eval.runner import compute_metrics, evaluate
+from icezoo.eval.metrics import compute_metrics
 from icezoo.eval.protocols import make_folds, parse_shard, shard
-from icezoo.train.trainer import load_clips
+from icezoo.eval.runner import evaluate
 
 from .conftest import RECIPES
 

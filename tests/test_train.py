@@ -255,7 +255,7 @@ def test_class_balance_weights_are_inverse_frequencies():
 
 
 def test_augment_shift_moves_onset_and_apex_together():
-    from icezoo.train.trainer import translate
+    from icezoo.train.batches import translate
 
     frames = torch.zeros(2, 2, 1, 8, 8)
     frames[:, :, 0, 3, 3] = 1

@@ -13,10 +13,11 @@ from typing import Iterable
 import torch
 
 from ..config.schema import Recipe
+from ..devices import autocast
 from ..models import GAN, build_model
 from ..nn.layers import one_hot
 from ..train.objective import Objective
-from ..train.step import GANStep, autocast, make_optimizers
+from ..train.step import GANStep, make_optimizers
 from .harness import Measurement, measure
 
 

@@ -16,6 +16,9 @@ from ..typecheck import Component, ValidationError, to_plain
 
 Spec = dict[str, Any]
 
+# Field metadata of settings that do not change what a run computes, so a resumed run may change them.
+MAY_CHANGE_ON_RESUME = {"resume": "may_change"}
+
 
 def _at_least(obj: Any, minimum: float, *names: str, strict: bool = False) -> None:
     """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``)."""
@@ -92,22 +95,24 @@ class TrainConfig:
 
     epochs: int = 100
     batch_size: int = 16
-    max_steps: int | None = None  # a step budget that ends the run early
+    # a step budget that ends the run early
+    max_steps: int | None = dataclasses.field(default=None, metadata=MAY_CHANGE_ON_RESUME)
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     schedule: Literal["cosine", "constant"] = "cosine"
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = dataclasses.field(default="auto", metadata=MAY_CHANGE_ON_RESUME)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
-    compile: bool = False  # torch.compile the generator and discriminator
+    compile: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)  # torch.compile G and D
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
     augment_flip: bool = False  # mirror half of the onset/apex pairs left to right (not in the paper)
-    log_every: int = 10  # steps between metric rows
-    checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
-    sample_every: int = 500  # steps between face grids
+    log_every: int = dataclasses.field(default=10, metadata=MAY_CHANGE_ON_RESUME)  # steps between metric rows
+    # steps between checkpoints (and one at the end)
+    checkpoint_every: int = dataclasses.field(default=200, metadata=MAY_CHANGE_ON_RESUME)
+    sample_every: int = dataclasses.field(default=500, metadata=MAY_CHANGE_ON_RESUME)  # steps between face grids
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
@@ -165,15 +170,15 @@ class Recipe:
     """A whole recipe. ``source`` and ``overrides`` record where it came from."""
 
     model: ModelConfig
-    name: str = ""
-    description: str = ""
-    paper: PaperRef = dataclasses.field(default_factory=PaperRef)
-    plugins: list[str] = dataclasses.field(default_factory=list)
+    name: str = dataclasses.field(default="", metadata=MAY_CHANGE_ON_RESUME)
+    description: str = dataclasses.field(default="", metadata=MAY_CHANGE_ON_RESUME)
+    paper: PaperRef = dataclasses.field(default_factory=PaperRef, metadata=MAY_CHANGE_ON_RESUME)
+    plugins: list[str] = dataclasses.field(default_factory=list, metadata=MAY_CHANGE_ON_RESUME)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     data: Annotated[Spec, Component("dataset")] = _spec({"type": "synthetic"})
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
-    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig, metadata=MAY_CHANGE_ON_RESUME)
+    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig, metadata=MAY_CHANGE_ON_RESUME)
 
     source: str = dataclasses.field(default="<memory>", metadata={"internal": True})
     overrides: list[str] = dataclasses.field(default_factory=list, metadata={"internal": True})

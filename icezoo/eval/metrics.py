@@ -11,10 +11,12 @@ per-fold scores; :func:`per_fold_average` gives that, for comparison only.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, recall_score
+
+from ..data import CLASSES
 
 
 def uf1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
@@ -43,4 +45,32 @@ def summary(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) 
         "uar": uar(y_true, y_pred),
         "n": len(y_true),
         "confusion": confusion_matrix(y_true, y_pred, labels=list(range(num_classes))).tolist(),
+    }
+
+
+def compute_metrics(rows: list[dict[str, str]], protocol: str) -> dict[str, Any]:
+    """Pooled metrics overall and per dataset, plus the per-fold average apart."""
+    index = {c: k for k, c in enumerate(CLASSES)}
+    y = np.array([index[r["label"]] for r in rows])
+    p = np.array([index[r["pred"]] for r in rows])
+    datasets = sorted({r["dataset"] for r in rows})
+    per_dataset = {}
+    for d in datasets:
+        keep = np.array([r["dataset"] == d for r in rows])
+        per_dataset[d] = summary(y[keep], p[keep], len(CLASSES))
+        if protocol == "sde":
+            per_dataset[d]["f1"] = per_dataset[d]["uf1"]  # macro F1 over the pooled predictions
+    by_fold: dict[str, tuple[list[int], list[int]]] = {}
+    for r, yt, yp in zip(rows, y, p):
+        by_fold.setdefault(r["fold"], ([], []))
+        by_fold[r["fold"]][0].append(int(yt))
+        by_fold[r["fold"]][1].append(int(yp))
+    return {
+        "protocol": protocol,
+        "classes": list(CLASSES),
+        "overall": summary(y, p, len(CLASSES)),
+        "per_dataset": per_dataset,
+        "folds": len(by_fold),
+        "per_fold_average": per_fold_average(by_fold)
+        | {"note": "mean of per-fold scores, for comparison only; not the MEGC2019 metric"},
     }

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..data import ClipSet
 from ..data.clips import to_unit_range
-from ..train.step import autocast
+from ..devices import autocast
 
 
 @torch.no_grad()

@@ -29,12 +29,12 @@ import torch
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet
+from ..data import CLASSES, ClipSet, load_clips
 from ..errors import IcezooError
 from ..models import build_model
 from ..io import atomic_write_text
-from ..train.trainer import Trainer, load_clips
-from . import metrics as M
+from ..train.trainer import Trainer
+from .metrics import compute_metrics
 from .predict import predict
 from .protocols import Fold, make_folds, shard
 from .report import markdown_report
@@ -126,33 +126,6 @@ def read_predictions(out_dir: Path, folds: list[Fold]) -> list[dict[str, str]]:
             raise IcezooError(f"{path}: not a fold result file (columns {sorted(part[0]) if part else 'none'})")
         rows += part
     return rows
-
-
-def compute_metrics(rows: list[dict[str, str]], protocol: str) -> dict[str, Any]:
-    """Pooled metrics overall and per dataset, plus the per-fold average apart."""
-    index = {c: k for k, c in enumerate(CLASSES)}
-    y = np.array([index[r["label"]] for r in rows])
-    p = np.array([index[r["pred"]] for r in rows])
-    datasets = sorted({r["dataset"] for r in rows})
-    per_dataset = {}
-    for d in datasets:
-        keep = np.array([r["dataset"] == d for r in rows])
-        per_dataset[d] = M.summary(y[keep], p[keep], len(CLASSES))
-        if protocol == "sde":
-            per_dataset[d]["f1"] = per_dataset[d]["uf1"]  # macro F1 over the pooled predictions
-    by_fold: dict[str, tuple[list[int], list[int]]] = {}
-    for r, yt, yp in zip(rows, y, p):
-        by_fold.setdefault(r["fold"], ([], []))
-        by_fold[r["fold"]][0].append(int(yt))
-        by_fold[r["fold"]][1].append(int(yp))
-    return {
-        "protocol": protocol,
-        "classes": list(CLASSES),
-        "overall": M.summary(y, p, len(CLASSES)),
-        "per_dataset": per_dataset,
-        "folds": len(by_fold),
-        "per_fold_average": M.per_fold_average(by_fold) | {"note": "mean of per-fold scores, for comparison only; not the MEGC2019 metric"},
-    }
 
 
 def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]) -> dict[str, Any]:

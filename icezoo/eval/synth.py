@@ -48,27 +48,13 @@ def read_face(path: str | Path, size: int) -> torch.Tensor:
 
 
 def load_generator(checkpoint: str | Path, device: str = "cpu"):
-    """The GAN of a training checkpoint, rebuilt from the recipe stored in it, with its trained weights."""
-    from ..config.schema import Recipe, from_data
-    from ..models import build_model
-    from ..registry import registry
-    from ..train.checkpoint import load_checkpoint, load_module_state
-    from ..typecheck import ValidationError
+    """The trained GAN and recipe of a checkpoint, refused when the model has no generator: nothing to synthesise."""
+    from ..train.checkpoint import load_trained_model
 
-    state = load_checkpoint(checkpoint)
-    data = state.get("recipe")
-    if not isinstance(data, dict):
-        raise IcezooError(f"{checkpoint}: the checkpoint holds no recipe")
-    registry.plugins.load_modules(list(data.get("plugins", [])))
-    try:
-        recipe = from_data(Recipe, data, "", registry.check_nested)
-    except ValidationError as err:
-        raise IcezooError(f"{checkpoint}: the stored recipe no longer validates: {err}") from None
-    model = build_model(recipe)
-    if model.generator is None or state.get("generator") is None:
+    model, recipe = load_trained_model(checkpoint, device)
+    if model.generator is None:
         raise IcezooError(f"{checkpoint}: this model has no generator (model A); nothing to synthesise")
-    load_module_state(model.generator, state["generator"], "generator", checkpoint)
-    return model.to(device).eval(), recipe
+    return model, recipe
 
 
 @torch.no_grad()

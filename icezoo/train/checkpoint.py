@@ -6,18 +6,30 @@ scheduler states, RNG states, the step, and the resolved recipe. It is written
 to a temporary file in the same folder and renamed over the old one, so a kill
 at any moment leaves the previous checkpoint whole. It is read with
 ``torch.load(weights_only=True)``: no pickled code runs.
+
+A run resumes only under the recipe it was trained with, except the fields the
+schema flags ``metadata={"resume": "may_change"}`` (budget, device, logging
+intervals, names, the eval and bench sections): they do not change what is
+computed. A checkpoint's stored recipe also rebuilds its model on its own
+(:func:`load_trained_model`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..config.schema import Recipe, from_data
 from ..errors import IcezooError
 from ..io import atomic_write
+from ..models import GAN, build_model
+from ..registry import registry
+from ..typecheck import ValidationError
 
 FORMAT = "icezoo-checkpoint/1"
 
@@ -56,3 +68,94 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
         if tuple(state[key].shape) != tuple(value.shape):
             raise IcezooError(f"{path}: the checkpoint's {what} does not match the recipe's model ({key}: {tuple(state[key].shape)} in the checkpoint, {tuple(value.shape)} in the model)")
     module.load_state_dict(state)
+
+
+# -- resumption ---------------------------------------------------------------
+PARTS = ("step", "recipe", "generator", "discriminator", "opt_g", "opt_d", "schedulers", "rng")
+
+
+def may_change_on_resume(cls: type = Recipe, prefix: str = "") -> list[str]:
+    """Key paths of the recipe fields flagged ``metadata={"resume": "may_change"}``, in schema order."""
+    hints = typing.get_type_hints(cls)
+    keys: list[str] = []
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("resume") == "may_change":
+            keys.append(prefix + f.name)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            keys += may_change_on_resume(hints[f.name], f"{prefix}{f.name}.")
+    return keys
+
+
+def _resumable(recipe: dict[str, Any], free: list[str], prefix: str = "") -> dict[str, Any]:
+    """``recipe`` (plain data) without the keys in ``free``: the part a resumed run must keep."""
+    out = {}
+    for key, value in recipe.items():
+        path = prefix + key
+        if path in free:
+            continue
+        out[key] = _resumable(value, free, path + ".") if isinstance(value, dict) else value
+    return out
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """(key path, a's value, b's value) of the first place where two plain structures differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else (path, a, b)
+
+
+def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> None:
+    """Refuse a checkpoint that lacks a part, was trained under another recipe, or does not fit the model."""
+    _require(state, PARTS, path)
+    free = may_change_on_resume()
+    difference = _first_difference(_resumable(state["recipe"], free), _resumable(recipe.to_dict(), free))
+    if difference:
+        key, then, now = difference
+        raise IcezooError(f"{path}: the run was trained with {key} = {then!r}, this recipe says {now!r}; "
+                          f"on --resume only {', '.join(free)} may change")
+    _check_generator(state, recipe.model.generator is not None, path)
+
+
+def _require(state: dict[str, Any], parts: tuple[str, ...], path: str | Path) -> None:
+    missing = [k for k in parts if k not in state]
+    if missing:
+        raise IcezooError(f"{path}: incomplete or mismatched checkpoint (no {', '.join(repr(k) for k in missing)})")
+
+
+def _check_generator(state: dict[str, Any], has_generator: bool, path: str | Path) -> None:
+    """A checkpoint and a model agree on having a generator (model A has none)."""
+    stored = state.get("generator") is not None
+    if stored != has_generator:
+        raise IcezooError(f"{path}: the checkpoint {'has a' if stored else 'has no'} generator, "
+                          f"the recipe's model {'has one' if has_generator else 'has none'}")
+
+
+# -- a trained model ----------------------------------------------------------
+def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GAN, Recipe]:
+    """The GAN of a training checkpoint, rebuilt from its stored recipe, with the trained weights, in eval mode."""
+    state = load_checkpoint(path)
+    data = state.get("recipe")
+    if not isinstance(data, dict):
+        raise IcezooError(f"{path}: the checkpoint holds no recipe")
+    registry.plugins.load_modules(list(data.get("plugins", [])))
+    try:
+        recipe = from_data(Recipe, data, "", registry.check_nested)
+    except ValidationError as err:
+        raise IcezooError(f"{path}: the stored recipe no longer validates: {err}") from None
+    model = build_model(recipe)
+    _require(state, ("generator", "discriminator"), path)
+    _check_generator(state, model.generator is not None, path)
+    if model.generator is not None:
+        load_module_state(model.generator, state["generator"], "generator", path)
+    load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
+    return model.to(device).eval(), recipe

@@ -51,6 +51,14 @@ class Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
+    def share(self, tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """This process's ``rank``-th equal part (along the first axis) of tensors every process holds whole."""
+        if not self.active:
+            return tensors
+        b = len(tensors[0])
+        part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+        return tuple(t[part] for t in tensors)
+
     def average_gradients(self, module: nn.Module) -> None:
         """Average the gradients of ``module``'s parameters over the processes, in one flat all-reduce."""
         self._average([p.grad for p in module.parameters() if p.grad is not None])

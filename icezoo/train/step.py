@@ -9,13 +9,13 @@ synchronises with the host, so a GPU runs ahead of the Python loop.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 from ..config.schema import TrainConfig
+from ..devices import autocast
 from ..models import GAN
 from ..nn.layers import one_hot
 from .objective import Objective
@@ -34,13 +34,6 @@ def make_optimizers(model: GAN, cfg: TrainConfig) -> tuple[torch.optim.Optimizer
 def norm_statistics(module: torch.nn.Module) -> list[Tensor]:
     """The running-statistics buffers of every batch norm inside ``module``."""
     return [b for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for b in m.buffers()]
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast on the device when ``precision == "bf16"``, else a no-op context."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 class GANStep:
@@ -78,10 +71,10 @@ class GANStep:
 
         D recognises real faces in eval mode with its running statistics; were
         synthesised batches to update them too, they would describe a mixture of
-        real and synthesised faces (on the synthetic split, training-subject UAR
-        in eval mode 0.46 with mixed statistics against 0.76). Restored after the
-        backward passes, which may still read the buffers; a few small device
-        copies, no host sync, and nothing for ``torch.compile`` to specialise on.
+        real and synthesised faces, not the real faces D is asked about at test
+        time. Restored after the backward passes, which may still read the
+        buffers; a few small device copies, no host sync, and nothing for
+        ``torch.compile`` to specialise on.
         """
         with torch.no_grad():
             for buffer, saved in zip(self.d_statistics, self._real_statistics):

@@ -1,14 +1,9 @@
-"""``icezoo train``: the training loop, its run folder, checkpoints and resumption.
+"""``icezoo train``: the training loop with its logging, the run folder, checkpoints and resumption.
 
-Determinism: every random draw of step k (which clips, which apex neighbour,
-the noise z) comes from a generator seeded by (seed, k), and the clip order of
-epoch e from one seeded by (seed, e). Nothing depends on how the run got to
-step k, so a run resumed from a checkpoint continues exactly as an
-uninterrupted one (on the CPU, bit for bit).
-
-The whole dataset lives on the training device as tensors (442 clips of
-128x128 are ~170 MB in float32), so a batch is one index operation, with no
-loader processes and no host round trip.
+The batches (:mod:`.batches`) are a function of the seed and the step, and a
+checkpoint (:mod:`.checkpoint`) holds every state the loop carries, so a run
+resumed from a checkpoint continues exactly as an uninterrupted one (on the
+CPU, bit for bit).
 
 Run folder::
 
@@ -32,31 +27,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet
-from ..data.clips import to_unit_range
+from ..data import ClipSet, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..models import GAN, build_model
-from ..registry import registry
 from ..io import atomic_write_text
-from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
-from .objective import Objective
+from ..models import GAN, build_model
+from . import samples
+from .batches import Batch, BatchSampler, derived_seed
+from .checkpoint import check_resumable, load_checkpoint, load_module_state, save_checkpoint
 from .distributed import Distributed, check_batch
-from .step import GANStep, autocast, make_optimizers, norm_statistics
-
-
-def load_clips(recipe: Recipe) -> ClipSet:
-    """The recipe's dataset, at the model's image size."""
-    try:
-        return registry.build("dataset", recipe.data, image_size=recipe.model.image_size)
-    except (ValueError, OSError) as err:
-        raise IcezooError(f"{recipe.source}: data: {err}") from None
+from .objective import Objective
+from .step import GANStep, make_optimizers, norm_statistics
 
 
 @contextlib.contextmanager
@@ -76,52 +62,6 @@ def deferred_interrupts():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def translate(frames: Tensor, shift: Tensor) -> Tensor:
-    """Shift each sample's frames [B, F, C, S, S] by ``shift`` [B, 2] pixels (x, y), bilinear, edges repeated.
-
-    One shift per sample for all its frames, so an onset and its apex stay aligned.
-    """
-    b, f, c, s, _ = frames.shape
-    theta = torch.zeros(b, 2, 3, device=frames.device, dtype=frames.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1
-    theta[:, :, 2] = -2 * shift.to(frames.dtype) / s  # normalised coordinates span 2 over S pixels
-    grid = torch.nn.functional.affine_grid(theta, (b, f * c, s, s), align_corners=False)
-    out = torch.nn.functional.grid_sample(frames.reshape(b, f * c, s, s), grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out.view(b, f, c, s, s)
-
-
-def _seed(*parts: int) -> int:
-    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
-# Settings that do not change what is computed, so a resumed run may change them.
-RESUME_MAY_CHANGE = ("train.max_steps", "train.device", "train.log_every", "train.checkpoint_every", "train.sample_every",
-                     "train.compile", "name", "description", "paper", "plugins")
-
-
-def _resumable(recipe: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in recipe.items() if k not in ("eval", "bench", "name", "description", "paper", "plugins")}
-    out["train"] = {k: v for k, v in recipe.get("train", {}).items() if f"train.{k}" not in RESUME_MAY_CHANGE}
-    return out
-
-
-def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    """(key path, a's value, b's value) of the first place where two plain structures differ, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
-            if found:
-                return found
-        return None
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _first_difference(x, y, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    return None if a == b else (path, a, b)
 
 
 @dataclasses.dataclass
@@ -161,7 +101,7 @@ class Trainer:
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.budget = min(self.total_steps, cfg.max_steps) if cfg.max_steps is not None else self.total_steps
 
-        torch.manual_seed(_seed(cfg.seed, 0x1CE))  # deterministic initial weights
+        torch.manual_seed(derived_seed(cfg.seed, 0x1CE))  # deterministic initial weights
         self.model = build_model(recipe).to(self.device)
         self.dist.broadcast_module(self.model)
         if cfg.channels_last:
@@ -175,15 +115,12 @@ class Trainer:
                                after_backward=self.dist.average_gradients if self.dist.active else None)
         self.norm_statistics = norm_statistics(self.model)
 
-        # the data, on the device
-        self.onset = to_unit_range(clips.onset).to(self.device)
-        self.apex = to_unit_range(clips.apex).to(self.device)  # [N, K, 1, S, S]
-        self.labels = torch.as_tensor(clips.label, dtype=torch.long).to(self.device)
+        self.batches = BatchSampler(clips, cfg, self.device, noise_dim=self.model.noise_dim,
+                                    num_classes=self.model.num_classes,
+                                    random_fake_labels=recipe.loss.fake_labels == "random")
         if recipe.loss.class_balance:
             counts = torch.bincount(self.labels, minlength=recipe.model.num_classes).float()
             self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
-        self.apex_choices = min(clips.apex.shape[1], 1 + cfg.apex_neighbours)
-        self._perm_epoch, self._perm = -1, None
 
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -200,33 +137,17 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
 
     # -- data -----------------------------------------------------------------
-    def batch(self, step: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """(onset, apex, labels, z, classes G is asked for) of ``step``, the same whichever way the run got there."""
-        cfg = self.cfg
-        epoch, position = divmod(step, self.steps_per_epoch)
-        device = self.device
-        if epoch != self._perm_epoch:
-            g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0xE0C, epoch))
-            self._perm, self._perm_epoch = torch.randperm(len(self.clips), generator=g, device=device), epoch
-        idx = self._perm[position * cfg.batch_size : (position + 1) * cfg.batch_size]
-        b = len(idx)
-        # drawn on the device by a generator seeded by the step: no host-to-device copies in the loop
-        g = torch.Generator(device=device).manual_seed(_seed(cfg.seed, 0x57E, step))
-        which = torch.randint(self.apex_choices, (b,), generator=g, device=device)
-        z = torch.randn(b, self.model.noise_dim, generator=g, device=device)
-        labels = self.labels[idx]
-        asked = torch.randint(self.model.num_classes, (b,), generator=g, device=device) if self.recipe.loss.fake_labels == "random" else labels
-        onset, apex = self.onset[idx], self.apex[idx, which]
-        if cfg.augment_shift:
-            shift = (torch.rand(b, 2, generator=g, device=device) * 2 - 1) * cfg.augment_shift
-            onset, apex = translate(torch.stack([onset, apex], 1), shift).unbind(1)
-        if cfg.augment_flip:
-            flip = (torch.rand(b, generator=g, device=device) < 0.5).view(b, 1, 1, 1)
-            onset, apex = torch.where(flip, onset.flip(-1), onset), torch.where(flip, apex.flip(-1), apex)
-        if self.dist.active:  # every process drew the same global batch; each trains on its share
-            share = slice(self.dist.rank * b // self.dist.world, (self.dist.rank + 1) * b // self.dist.world)
-            return onset[share], apex[share], labels[share], z[share], asked[share]
-        return onset, apex, labels, z, asked
+    @property
+    def labels(self) -> Tensor:
+        """The class of every training clip, on the device."""
+        return self.batches.labels
+
+    def batch(self, step: int) -> Batch:
+        """This process's share of the global batch of ``step`` (onset, apex, labels, z, classes G is asked for).
+
+        Every process draws the same global batch; each trains on its share.
+        """
+        return self.dist.share(self.batches(step))
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -337,17 +258,9 @@ class Trainer:
         self.load_state(state, path)
 
     def load_state(self, state: dict[str, Any], path: str | Path) -> None:
+        """Continue from ``state`` (a checkpoint read from ``path``), refused unless it fits this recipe and budget."""
+        check_resumable(state, self.recipe, path)
         m = self.model
-        missing = [k for k in ("step", "recipe", "generator", "discriminator", "opt_g", "opt_d", "schedulers", "rng") if k not in state]
-        if missing:
-            raise IcezooError(f"{path}: incomplete or mismatched checkpoint (no {', '.join(repr(k) for k in missing)})")
-        difference = _first_difference(_resumable(state["recipe"]), _resumable(self.recipe.to_dict()))
-        if difference:
-            key, then, now = difference
-            raise IcezooError(f"{path}: the run was trained with {key} = {then!r}, this recipe says {now!r}; "
-                              f"on --resume only {', '.join(RESUME_MAY_CHANGE)} and the eval and bench sections may change")
-        if (state.get("generator") is None) != (m.generator is None):
-            raise IcezooError(f"{path}: the checkpoint {'has no' if state.get('generator') is None else 'has a'} generator, the recipe's model {'has one' if m.generator is not None else 'has none'}")
         try:
             if m.generator is not None:
                 load_module_state(m.generator, state["generator"], "generator", path)
@@ -369,26 +282,8 @@ class Trainer:
             raise IcezooError(f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps")
 
     # -- pictures -------------------------------------------------------------
-    @torch.no_grad()
-    def sample_grid(self, per_class: int = 2) -> Path | None:
-        """onset / synthesised / apex for ``per_class`` clips of every class, as a PNG."""
-        m = self.model
-        if m.generator is None:
-            return None
-        from ..plots import image_grid
-
-        picks = [i for c in range(len(CLASSES)) for i in np.flatnonzero(self.clips.label == c)[:per_class]]
-        idx = torch.as_tensor(picks, device=self.device)
-        labels = self.labels[idx]
-        z = torch.randn(len(picks), m.noise_dim, generator=torch.Generator().manual_seed(self.cfg.seed)).to(self.device)
-        was = m.training
-        m.eval()
-        try:
-            with autocast(self.device, self.cfg.precision):
-                fake = m.synthesize(self.onset[idx], labels, z)
-        finally:
-            m.train(was)
-        rows = [[self.onset[i], fake[n], self.apex[i, 0]] for n, i in enumerate(idx)]
-        names = [f"{CLASSES[int(l)]} ({self.clips.subject[int(i)]})" for l, i in zip(labels, idx)]
-        return image_grid(rows, self.out_dir / "samples" / f"step_{self.step:07d}.png", names, ["onset", "synthesised", "apex"],
-                          title=f"{self.recipe.name} step {self.step}")
+    def sample_grid(self) -> Path | None:
+        """The grid of onset / synthesised / apex faces at this step, in ``samples/`` (None for model A)."""
+        path = self.out_dir / "samples" / f"step_{self.step:07d}.png"
+        return samples.sample_grid(self.model, self.batches, path, seed=self.cfg.seed, precision=self.cfg.precision,
+                                   title=f"{self.recipe.name} step {self.step}")
