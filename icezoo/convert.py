@@ -12,8 +12,8 @@ the recipe's ``concat_order: decoder_first`` reads as is.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import Tensor
@@ -103,9 +103,11 @@ def _read(path: str | Path, what: str) -> dict[str, Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # missing, truncated, or pickled code
-        raise IcezooError(f"{path}: cannot read the release {what} ({str(err).strip().splitlines()[0][:160]})") from None
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise IcezooError(f"{path}: cannot read the release {what} ({reason})") from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise IcezooError(f"{path}: not a state dict of tensors (save the release {what} with torch.save(model.state_dict()))")
+        raise IcezooError(f"{path}: not a state dict of tensors (save the release {what} with "
+                          "torch.save(model.state_dict()))")
     return state
 
 

@@ -44,7 +44,7 @@ class GloRe(nn.Module):
 class Level(nn.Module):
     """U-Net level k: down (in-place LeakyReLU first), the inner levels, up; a GloRe bridge unless outermost."""
 
-    def __init__(self, outer: int, inner: int, submodule: "Level | None", outermost: bool = False, seed: int = 423):
+    def __init__(self, outer: int, inner: int, submodule: Level | None, outermost: bool = False, seed: int = 423):
         super().__init__()
         self.outermost, self.innermost = outermost, submodule is None
         downconv = sn(nn.Conv2d(outer, inner, 4, 2, 1))

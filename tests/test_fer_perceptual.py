@@ -47,7 +47,8 @@ def _np_reference(x):
         a = np.stack([_np_conv(a[c:c + 1], dw[:, :, c:c + 1, :], 1)[0] for c in range(a.shape[0])])
         return _np_bn(_np_conv(a, w[name]["pointwise_kernel"], 0), w[bn])
 
-    y = sep(relu(sep(stem, "separable_conv2d_1", "batch_normalization_4")), "separable_conv2d_2", "batch_normalization_5")
+    y = sep(stem, "separable_conv2d_1", "batch_normalization_4")
+    y = sep(relu(y), "separable_conv2d_2", "batch_normalization_5")
     y = np.pad(y, ((0, 0), (0, 1), (0, 1)), constant_values=-np.inf)  # TF "same": 60 -> 30, one row/column at the end
     y = np.lib.stride_tricks.sliding_window_view(y, (3, 3), axis=(1, 2))[:, ::2, ::2].max((-1, -2))
     short = _np_bn(_np_conv(stem[:, ::2, ::2], w["conv2d_3"]["kernel"], 0), w["batch_normalization_3"])

@@ -100,7 +100,8 @@ def test_hook_form_spectral_norm_is_torch_nn_utils_spectral_norm():
         assert torch.equal(p[0]._u, theirs.weight_u) and torch.equal(p[0]._v, theirs.weight_v)
         p.original.data.copy_(theirs.weight_orig.data)
         for _ in range(3):  # training forwards: v is updated before u
-            ours.weight, theirs(torch.zeros(1, 5) if isinstance(theirs, torch.nn.Linear) else torch.zeros(1, 4, 2, 2))
+            x = torch.zeros(1, 5) if isinstance(theirs, torch.nn.Linear) else torch.zeros(1, 4, 2, 2)
+            _ = ours.weight, theirs(x)
         torch.testing.assert_close(p[0]._u, theirs.weight_u, rtol=1e-6, atol=1e-7)
         torch.testing.assert_close(ours.eval().weight, theirs.weight, rtol=1e-6, atol=1e-7)  # eval: no iteration
         standard = spectral_norm(make(), "parametrization")  # u updated first, 15 warm-up iterations
@@ -118,11 +119,12 @@ def test_capsule_lengths_without_epsilon_are_exact():
 def test_release_trunk_normalises_its_projections():
     from icezoo.nn.trunks import ReleasePatchGAN
 
-    plain, release = ReleasePatchGAN(ndf=8, out_channels=16), ReleasePatchGAN(ndf=8, out_channels=16, spectral_projections=True)
+    plain = ReleasePatchGAN(ndf=8, out_channels=16)
+    release = ReleasePatchGAN(ndf=8, out_channels=16, spectral_projections=True)
     assert not hasattr(plain.net[14], "parametrizations")
     assert hasattr(release.net[14], "parametrizations") and hasattr(release.net[15], "parametrizations")
     for _ in range(50):  # training forwards converge the power iteration on the initialised weight
-        release.net[15].weight
+        _ = release.net[15].weight
     sigma = torch.linalg.matrix_norm(release.eval().net[15].weight.flatten(1), ord=2)
     assert abs(sigma.item() - 1) < 1e-3
 

@@ -62,4 +62,5 @@ class RoutingLayer(nn.Module):
 
     def extra_repr(self) -> str:
         o, i, do, di = self.weight.shape
-        return f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}, detach={self.detach}"
+        return (f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}, "
+                f"detach={self.detach}")

@@ -106,7 +106,8 @@ def _keras_layers(model: MiniXception) -> dict[str, nn.Module]:
                                    "conv2d_2": model.stem[3], "batch_normalization_2": model.stem[4]}
     for i, block in enumerate(model.blocks):  # Keras numbered them in order of creation
         names[f"separable_conv2d_{2 * i + 1}"], names[f"separable_conv2d_{2 * i + 2}"] = block.sep1, block.sep2
-        names[f"batch_normalization_{3 * i + 4}"], names[f"batch_normalization_{3 * i + 5}"] = block.sep1.bn, block.sep2.bn
+        names[f"batch_normalization_{3 * i + 4}"] = block.sep1.bn
+        names[f"batch_normalization_{3 * i + 5}"] = block.sep2.bn
         names[f"conv2d_{i + 3}"], names[f"batch_normalization_{3 * i + 3}"] = block.shortcut, block.shortcut_bn
     names["conv2d_7"] = model.classifier
     return names

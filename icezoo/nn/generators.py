@@ -96,10 +96,11 @@ class IdentityUNet(nn.Module):
         self.widths, self.bridge_input, self.concat_order = widths, bridge_input, concat_order
         sn, form = spectral_norm, spectral_norm_form
 
-        down = [conv(in_channels, widths[0], 4, 2, 1, spectral=sn, form=form)]
+        down_conv = lambda cin, cout: conv(cin, cout, 4, 2, 1, spectral=sn, form=form)  # noqa: E731
+        down = [down_conv(in_channels, widths[0])]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            down.append(nn.Sequential(nn.LeakyReLU(0.2), conv(cin, cout, 4, 2, 1, spectral=sn, form=form), norm2d(norm, cout)))
-        down.append(nn.Sequential(nn.LeakyReLU(0.2), conv(widths[-1], embed_dim, 4, 2, 1, spectral=sn, form=form)))
+            down.append(nn.Sequential(nn.LeakyReLU(0.2), down_conv(cin, cout), norm2d(norm, cout)))
+        down.append(nn.Sequential(nn.LeakyReLU(0.2), down_conv(widths[-1], embed_dim)))
         self.down = nn.ModuleList(down)
 
         self.bridges = nn.ModuleList(registry.build("reasoning", spec, channels=c) for spec, c in zip(specs, widths))

