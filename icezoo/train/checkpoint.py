@@ -24,12 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config.schema import Recipe, from_data
-from ..errors import IcezooError
+from ..config.loader import recipe_from_dict
+from ..config.schema import Recipe
+from ..errors import IcezooError, RecipeError
 from ..io import atomic_write
 from ..models import GAN, build_model
-from ..registry import registry
-from ..typecheck import ValidationError
 
 FORMAT = "icezoo-checkpoint/1"
 
@@ -147,11 +146,10 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> 
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{path}: the checkpoint holds no recipe")
-    registry.plugins.load_modules(list(data.get("plugins", [])))
     try:
-        recipe = from_data(Recipe, data, "", registry.check_nested)
-    except ValidationError as err:
-        raise IcezooError(f"{path}: the stored recipe no longer validates: {err}") from None
+        recipe = recipe_from_dict(data, f"{path} (stored recipe)")
+    except RecipeError as err:
+        raise IcezooError(f"the stored recipe no longer validates: {err}") from None
     model = build_model(recipe)
     _require(state, ("generator", "discriminator"), path)
     _check_generator(state, model.generator is not None, path)

@@ -32,7 +32,7 @@ from ..config.schema import LossConfig
 from ..errors import IcezooError
 from ..nn.heads import DiscriminatorOutput
 from ..registry import registry
-from ..typecheck import ValidationError
+from ..typecheck import ValidationError, located
 
 
 _warned: set[str] = set()
@@ -158,10 +158,10 @@ def check_objective(config: LossConfig, head: nn.Module, in_channels: int = 1) -
         if "weights" in spec:  # the file exists (checked); whether it fits is checked when the trainer loads it
             spec = {**spec, "weights": None}
         try:
-            with torch.device("meta"):
+            with torch.device("meta"), located(f"loss.{key}"):
                 registry.build(kind, spec, **({"in_channels": in_channels} if kind == "perceptual" else {}))
-        except ValidationError as err:
-            raise ValidationError(f"loss.{key}.{err.path}".rstrip("."), err.message) from None
+        except ValidationError:
+            raise
         except (ValueError, TypeError, IcezooError) as err:
             raise ValidationError(f"loss.{key}", f"cannot build {kind} '{spec['type']}': {err}") from None
     check_head_and_classification(config, head)
