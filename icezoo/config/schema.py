@@ -73,6 +73,9 @@ class LossConfig:
     cls_weight: float = 1.0  # lambda_mer
     perceptual_weight: float = 0.1  # alpha
     recon_weight: float = 5e-4  # beta
+    # L_rec over each image's pixels: mean (the release's 0.0005 * MSE) or sum (Sabour et al., whose scale
+    # 0.0005 the paper's beta = 5e-4 takes: the paper's reading); either way averaged over the batch
+    reconstruction_reduction: Literal["mean", "sum"] = "mean"
     fake_cls_weight: float = 0.2  # weight of synthesised faces as extra labelled samples for D (not in the paper; see the README)
     class_balance: bool = False  # weight recognition terms by inverse class frequency (UAR-friendly; not in the paper)
     fake_labels: Literal["random", "clip"] = "random"  # the class G is asked for: drawn at random (Eq. 7's fake labels) or the clip's own

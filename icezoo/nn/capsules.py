@@ -44,22 +44,23 @@ class RoutingLayer(nn.Module):
     """A capsule layer: N_in capsules of dim d_in -> N_out capsules of dim d_out by dynamic routing.
 
     Each (output, input) pair has its own transformation W_ij (d_out x d_in),
-    initialised ``init_std`` * randn (0.01 in the release).
+    initialised ``init_std`` * randn (0.01 in the release). ``detach``: see :func:`dynamic_routing`.
     """
 
     def __init__(self, in_caps: int, in_dim: int, out_caps: int, out_dim: int, iterations: int = 3,
-                 softmax: RoutingSoftmax = "out", init_std: float = 0.01):
+                 softmax: RoutingSoftmax = "out", init_std: float = 0.01, detach: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_caps, in_caps, out_dim, in_dim) * init_std)
-        self.iterations, self.softmax = iterations, softmax
+        self.iterations, self.softmax, self.detach = iterations, softmax, detach
 
     def predictions(self, u: Tensor) -> Tensor:
         """u_hat_{j|i} = W_ij u_i: [B, N_in, d_in] -> [B, N_out, N_in, d_out]."""
         return torch.einsum("oidk,bik->boid", self.weight, u)
 
     def forward(self, u: Tensor) -> Tensor:
-        return dynamic_routing(self.predictions(u), self.iterations, self.softmax)
+        return dynamic_routing(self.predictions(u), self.iterations, self.softmax, self.detach)
 
     def extra_repr(self) -> str:
         o, i, do, di = self.weight.shape
-        return f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}"
+        return (f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}, "
+                f"detach={self.detach}")

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import registry
 from ..typecheck import Component
 from .layers import Norm, activation, conv, conv_transpose, init_gan_weights, norm2d, power_of_two_depth
+from .spectral import SpectralForm
 
 ReasoningSpecs = Annotated[Any, Component("reasoning", many=True)]
 
@@ -54,6 +56,13 @@ class IdentityUNet(nn.Module):
         spectral_norm: spectral normalisation of every (de)convolution's weight (on, as in the release).
         up_activation: activation before each up-convolution (LeakyReLU 0.2, as in the release;
             ``relu`` is pix2pix's).
+        bridge_input: what each reasoning block (and its residual) reads: ``pre_activation``, f_enc_i as
+            Eq. 3 says, or ``activated``, LeakyReLU(0.2)(f_enc_i), as in the release, whose in-place
+            LeakyReLU overwrites the level input before the bridge runs.
+        concat_order: halves of each decoder input: ``bridge_first``, concat(g_i, f_dec_i) as Eq. 3
+            writes it, or ``decoder_first``, concat(f_dec_i, g_i), the release's (its weights load only so).
+        spectral_norm_form: power iteration of the spectral norm: ``parametrization`` (torch's current
+            form) or ``hook`` (``torch.nn.utils.spectral_norm``, the release's); see :mod:`icezoo.nn.spectral`.
     """
 
     uses_onset = True
@@ -71,6 +80,9 @@ class IdentityUNet(nn.Module):
         norm: Norm = "instance",
         spectral_norm: bool = True,
         up_activation: Literal["relu", "leaky_relu"] = "leaky_relu",
+        bridge_input: Literal["pre_activation", "activated"] = "pre_activation",
+        concat_order: Literal["bridge_first", "decoder_first"] = "bridge_first",
+        spectral_norm_form: SpectralForm = "parametrization",
     ):
         super().__init__()
         depth = power_of_two_depth(image_size)
@@ -81,13 +93,14 @@ class IdentityUNet(nn.Module):
                 f"reasoning: expected one spec or a list of {len(widths)} (one per encoder level, widths {widths}), got {len(specs)}"
             )
         self.image_size, self.noise_dim, self.num_classes, self.embed_dim = image_size, noise_dim, num_classes, embed_dim
-        self.widths = widths
-        sn = spectral_norm
+        self.widths, self.bridge_input, self.concat_order = widths, bridge_input, concat_order
+        sn, form = spectral_norm, spectral_norm_form
 
-        down = [conv(in_channels, widths[0], 4, 2, 1, spectral=sn)]
+        down_conv = lambda cin, cout: conv(cin, cout, 4, 2, 1, spectral=sn, form=form)  # noqa: E731
+        down = [down_conv(in_channels, widths[0])]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            down.append(nn.Sequential(nn.LeakyReLU(0.2), conv(cin, cout, 4, 2, 1, spectral=sn), norm2d(norm, cout)))
-        down.append(nn.Sequential(nn.LeakyReLU(0.2), conv(widths[-1], embed_dim, 4, 2, 1, spectral=sn)))
+            down.append(nn.Sequential(nn.LeakyReLU(0.2), down_conv(cin, cout), norm2d(norm, cout)))
+        down.append(nn.Sequential(nn.LeakyReLU(0.2), down_conv(widths[-1], embed_dim)))
         self.down = nn.ModuleList(down)
 
         self.bridges = nn.ModuleList(registry.build("reasoning", spec, channels=c) for spec, c in zip(specs, widths))
@@ -95,12 +108,13 @@ class IdentityUNet(nn.Module):
 
         act = lambda: activation(up_activation)  # noqa: E731
         seed = embed_dim + noise_dim + num_classes
-        up = [nn.Sequential(act(), conv_transpose(seed, widths[-1], 4, 2, 1, spectral=sn), norm2d(norm, widths[-1]))]
+        up_conv = lambda cin, cout: conv_transpose(cin, cout, 4, 2, 1, spectral=sn, form=form)  # noqa: E731
+        up = [nn.Sequential(act(), up_conv(seed, widths[-1]), norm2d(norm, widths[-1]))]
         for i in range(len(widths) - 1, 0, -1):
             cin = widths[i] * (2 if bridged[i] else 1)
-            up.append(nn.Sequential(act(), conv_transpose(cin, widths[i - 1], 4, 2, 1, spectral=sn), norm2d(norm, widths[i - 1])))
+            up.append(nn.Sequential(act(), up_conv(cin, widths[i - 1]), norm2d(norm, widths[i - 1])))
         cin = widths[0] * (2 if bridged[0] else 1)
-        up.append(nn.Sequential(act(), conv_transpose(cin, in_channels, 4, 2, 1, spectral=sn), nn.Tanh()))
+        up.append(nn.Sequential(act(), up_conv(cin, in_channels), nn.Tanh()))
         self.up = nn.ModuleList(up)  # innermost first
         self._bridged = bridged
         init_gan_weights(self.down)
@@ -126,7 +140,9 @@ class IdentityUNet(nn.Module):
         h = self.up[0](seed)  # f_dec_L
         for step, level in enumerate(range(len(feats) - 1, -1, -1)):
             if self._bridged[level]:
-                h = torch.cat([self.bridges[level](feats[level]), h], dim=1)  # Eq. 3
+                f = feats[level] if self.bridge_input == "pre_activation" else F.leaky_relu(feats[level], 0.2)
+                g = self.bridges[level](f)
+                h = torch.cat([g, h] if self.concat_order == "bridge_first" else [h, g], dim=1)  # Eq. 3
             h = self.up[step + 1](h)
         return h
 

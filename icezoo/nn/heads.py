@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .capsules import RoutingLayer, RoutingSoftmax, squash
 from .layers import Norm, maybe_spectral, norm2d, one_hot
+from .spectral import SpectralForm
 
 
 @dataclasses.dataclass
@@ -33,8 +34,10 @@ class DiscriminatorOutput:
     adv_is_probability: bool = False
 
 
-def _length(v: Tensor) -> Tensor:
-    return v.pow(2).sum(-1).add(1e-12).sqrt()
+def _length(v: Tensor, eps: float = 1e-12) -> Tensor:
+    """|v| = sqrt(sum v^2 + eps); the epsilon keeps the gradient finite at v = 0 (the release has none)."""
+    n2 = v.pow(2).sum(-1)
+    return (n2 + eps if eps else n2).sqrt()
 
 
 class CapsuleHead(nn.Module):
@@ -77,6 +80,12 @@ class CapsuleHead(nn.Module):
         recon_spectral_norm: spectral normalisation of the reconstruction net's weights (off; on in the release).
         release_masking: mask by the argmax of a softmax over the batch when no labels are given,
             as the release does (off: the argmax of the class scores).
+        detach_routing: routing predictions carry gradient only in the last iteration, as in the release
+            (on); off backpropagates through every iteration, as the paper and Sabour et al. do.
+        length_eps: epsilon under the square root of the capsule lengths (1e-12, an icezoo choice that keeps
+            the gradient finite at zero; 0 in the release).
+        spectral_norm_form: power iteration of the reconstruction net's spectral norm: ``parametrization``
+            (torch's current form) or ``hook`` (``torch.nn.utils.spectral_norm``, the release's).
     """
 
     outputs_probabilities = True  # adversarial and class scores are capsule lengths
@@ -100,6 +109,9 @@ class CapsuleHead(nn.Module):
         recon_hidden: list[int] = (512, 1024),
         recon_spectral_norm: bool = False,
         release_masking: bool = False,
+        detach_routing: bool = True,
+        length_eps: float = 1e-12,
+        spectral_norm_form: SpectralForm = "parametrization",
     ):
         super().__init__()
         if primary_conv:
@@ -115,16 +127,18 @@ class CapsuleHead(nn.Module):
         if grid < 1:
             raise ValueError(f"the primary capsule grid is empty ({feature_size}x{feature_size} features, kernel {primary_kernel}, stride {primary_stride})")
         self.in_caps, self.primary_dim, self.image_size = grid * grid * types, primary_dim, image_size
-        routing = dict(iterations=routing_iterations, softmax=routing_softmax, init_std=routing_init_std)
+        routing = dict(iterations=routing_iterations, softmax=routing_softmax, init_std=routing_init_std,
+                       detach=detach_routing)
         self.adv_caps = RoutingLayer(self.in_caps, primary_dim, 1, adv_dim, **routing)
         self.exp_caps = RoutingLayer(self.in_caps, primary_dim, num_classes, exp_dim, **routing)
         dims = [num_classes * exp_dim, *recon_hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [maybe_spectral(nn.Linear(a, b), recon_spectral_norm), nn.ReLU()]
-        layers += [maybe_spectral(nn.Linear(dims[-1], image_size * image_size), recon_spectral_norm), nn.Sigmoid()]
+            layers += [maybe_spectral(nn.Linear(a, b), recon_spectral_norm, spectral_norm_form), nn.ReLU()]
+        last = nn.Linear(dims[-1], image_size * image_size)
+        layers += [maybe_spectral(last, recon_spectral_norm, spectral_norm_form), nn.Sigmoid()]
         self.decoder = nn.Sequential(*layers)
-        self.release_masking = release_masking
+        self.release_masking, self.length_eps = release_masking, length_eps
 
     def primary_capsules(self, features: Tensor) -> Tensor:
         """[B, C, h, w] -> squashed primary capsules [B, N_in, primary_dim]."""
@@ -134,9 +148,9 @@ class CapsuleHead(nn.Module):
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
         u = self.primary_capsules(features)
-        adv = _length(self.adv_caps(u)).squeeze(1)
+        adv = _length(self.adv_caps(u), self.length_eps).squeeze(1)
         exp = self.exp_caps(u)
-        cls = _length(exp)
+        cls = _length(exp, self.length_eps)
         if labels is None:
             scores = torch.softmax(cls, dim=0) if self.release_masking else cls
             labels = scores.argmax(dim=1)

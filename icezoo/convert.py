@@ -1,0 +1,124 @@
+"""Load the authors' released weights: their state-dict layout, key by key, into ``icegan_release``.
+
+The released classes name their tensors as the reference's last section lists
+(``netG.model.submodule...``, ``netD.patch_cnn.model.N``, hook-form spectral
+norm's ``weight_orig``/``weight_u``/``weight_v``). :func:`convert_release` maps
+each key to icezoo's name and checks, against the release recipe's model built
+on the meta device, that every key on both sides is used exactly once and every
+shape agrees. The release's bridges concatenate [decoder half, GRM half], which
+the recipe's ``concat_order: decoder_first`` reads as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .errors import IcezooError
+
+RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "icegan_release.yaml"
+_SN = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",
+       "weight_v": "parametrizations.weight.0._v"}
+_GRM = {"conv_phi": "phi", "conv_theta": "theta", "gcn.conv1": "node_conv", "gcn.conv2": "feature_conv",
+        "raising_ch.0": "out"}
+
+
+def _leaf(name: str) -> str:
+    """A tensor's own name: hook-form spectral norm's three tensors, or as it is."""
+    return _SN.get(name, name)
+
+
+def generator_key(key: str, levels: int = 7) -> str | None:
+    """icezoo's name of a released generator key (None if it is not one)."""
+    m = re.fullmatch(r"netG\.model\.((?:submodule\.)*)(.+)", key)
+    if not m:
+        return None
+    k, rest = m.group(1).count("submodule."), m.group(2)
+    if (d := re.fullmatch(r"down\.(\d)\.(\w+)", rest)) and int(d.group(1)) == (0 if k == 0 else 1):
+        return f"down.0.{_leaf(d.group(2))}" if k == 0 else f"down.{k}.1.{_leaf(d.group(2))}"
+    if u := re.fullmatch(r"up\.1\.(\w+)", rest):
+        return f"up.{levels - 1 - k}.1.{_leaf(u.group(1))}"
+    if k >= 1 and (g := re.fullmatch(r"glore\.(conv_phi|conv_theta|gcn\.conv1|gcn\.conv2|raising_ch\.0)\.(\w+)", rest)):
+        return f"bridges.{k - 1}.{_GRM[g.group(1)]}.{g.group(2)}"
+    return None
+
+
+def discriminator_key(key: str) -> str | None:
+    """icezoo's name of a released discriminator key (None if it is not one)."""
+    if m := re.fullmatch(r"netD\.patch_cnn\.model\.(\d+)\.(\w+)", key):
+        return f"trunk.net.{m.group(1)}.{_leaf(m.group(2))}"
+    if m := re.fullmatch(r"netD\.(aux|adv)_layer\.W", key):
+        return f"head.{'exp' if m.group(1) == 'aux' else 'adv'}_caps.weight"
+    if m := re.fullmatch(r"netD\.decoder\.reconstraction_layers\.(\d+)\.(\w+)", key):
+        return f"head.decoder.{m.group(1)}.{_leaf(m.group(2))}"
+    return None
+
+
+def _map(state: dict[str, Tensor], expected: dict[str, Tensor], rename, what: str) -> dict[str, Tensor]:
+    """Rename every key of ``state``; one-line error on the first unexpected, duplicate, missing or mis-shaped one."""
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        new = rename(key)
+        if new is None or new not in expected:
+            raise IcezooError(f"release {what}: unexpected key {key!r}" + (f" (would be {new!r})" if new else ""))
+        if new in out:
+            raise IcezooError(f"release {what}: key {key!r} maps to {new!r}, already filled")
+        if tuple(value.shape) != tuple(expected[new].shape):
+            raise IcezooError(f"release {what}: {key!r} has shape {tuple(value.shape)}, "
+                              f"icezoo's {new!r} needs {tuple(expected[new].shape)}")
+        out[new] = value
+    missing = [k for k in expected if k not in out]
+    if missing:
+        raise IcezooError(f"release {what}: missing the key for icezoo's {missing[0]!r} ({len(missing)} missing)")
+    return {k: out[k] for k in expected}
+
+
+def release_recipe(overrides: Iterable[str] = (), path: str | Path = RECIPE):
+    """The ``icegan_release`` recipe (a checkout's ``recipes/`` folder, or ``path``) with ``--set`` overrides."""
+    from .api import load_recipe
+
+    return load_recipe(str(path), list(overrides))
+
+
+def convert_release(gen_state: dict[str, Tensor], disc_state: dict[str, Tensor], recipe=None
+                    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The authors' generator and discriminator state dicts as icezoo's (generator, discriminator) state dicts.
+
+    ``recipe`` (default ``icegan_release``) gives the model whose keys and shapes must be met exactly.
+    """
+    from .models import check_buildable
+
+    model = check_buildable(recipe if recipe is not None else release_recipe())
+    levels = len(model.generator.up)
+    gen = _map(gen_state, model.generator.state_dict(), lambda k: generator_key(k, levels), "generator")
+    disc = _map(disc_state, model.discriminator.state_dict(), discriminator_key, "discriminator")
+    return gen, disc
+
+
+def _read(path: str | Path, what: str) -> dict[str, Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # missing, truncated, or pickled code
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise IcezooError(f"{path}: cannot read the release {what} ({reason})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise IcezooError(f"{path}: not a state dict of tensors (save the release {what} with "
+                          "torch.save(model.state_dict()))")
+    return state
+
+
+def write_release_checkpoint(gen_path: str | Path, disc_path: str | Path, out: str | Path,
+                             overrides: Iterable[str] = (), recipe: str | Path = RECIPE) -> Path:
+    """Convert two ``.pth`` state dicts of the released classes into an icezoo checkpoint (``icezoo synth``, resume).
+
+    ``overrides`` change the stored recipe, e.g. ``model.discriminator.head.routing_softmax=in``.
+    """
+    from .train.checkpoint import save_checkpoint
+
+    recipe = release_recipe(overrides, recipe)
+    gen, disc = convert_release(_read(gen_path, "generator"), _read(disc_path, "discriminator"), recipe)
+    return save_checkpoint(out, {"step": 0, "recipe": recipe.to_dict(), "generator": gen, "discriminator": disc})
