@@ -21,8 +21,8 @@ REPO = ROOT.parent
 sys.path.insert(0, str(REPO))
 
 from icezoo.bench.harness import environment, markdown_table  # noqa: E402
-from icezoo.files import atomic_write_text  # noqa: E402
 from icezoo.devices import resolve_device  # noqa: E402
+from icezoo.files import atomic_write_text  # noqa: E402
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -58,10 +58,16 @@ class Results:
         row = measurement.to_dict() if hasattr(measurement, "to_dict") else measurement
         self.rows.append(row)
         if row.get("what") != "skipped":
-            print(f"{row['name']:>28} {row['what']:<22} batch {row['batch']:>4} {row['precision']} {'compiled' if row['compiled'] else 'eager   '} "
-                  f"{row['median_ms']:9.3f} ms {row['images_per_s']:10.1f} img/s MFU {100 * row['mfu']:5.1f}%", flush=True)
+            print(
+                f"{row['name']:>28} {row['what']:<22} batch {row['batch']:>4} {row['precision']} {'compiled' if row['compiled'] else 'eager   '} "
+                f"{row['median_ms']:9.3f} ms {row['images_per_s']:10.1f} img/s MFU {100 * row['mfu']:5.1f}%",
+                flush=True,
+            )
         else:
-            print(f"{row['name']:>28} batch {row['batch']} {row['precision']}: skipped ({row['extra'].get('reason')})", flush=True)
+            print(
+                f"{row['name']:>28} batch {row['batch']} {row['precision']}: skipped ({row['extra'].get('reason')})",
+                flush=True,
+            )
         self.save()
 
     def finish(self) -> None:
@@ -72,7 +78,13 @@ class Results:
         print(f"wrote {self.path} and {self.path.with_suffix('.md')}")
 
     def save(self) -> None:
-        payload = {"script": self.script, "environment": self.env, "notes": self.notes, "summary": self.summary, "results": self.rows}
+        payload = {
+            "script": self.script,
+            "environment": self.env,
+            "notes": self.notes,
+            "summary": self.summary,
+            "results": self.rows,
+        }
         atomic_write_text(self.path, json.dumps(payload, indent=2, default=str) + "\n")
         md = markdown_table(self.rows, self.env, self.script)
         if self.summary:

@@ -34,7 +34,13 @@ def main() -> None:
     smoke = ["model.image_size=32", "model.discriminator.trunk.ndf=8"] if args.smoke else []
     batches = [2] if args.smoke else [int(b) for b in args.batch_sizes.split(",")]
     warmup, iters = timing(args, full=(5, 20))
-    results = Results("discriminator_heads", device, args.out_dir, tag=args.tag, notes="D forward is inference (eval, no grad); D fwd+bwd is the classification and adversarial loss, backward.")
+    results = Results(
+        "discriminator_heads",
+        device,
+        args.out_dir,
+        tag=args.tag,
+        notes="D forward is inference (eval, no grad); D fwd+bwd is the classification and adversarial loss, backward.",
+    )
     for label, (path, overrides) in CONFIGS.items():
         capsule_smoke = ["model.discriminator.head.recon_hidden=[16]"] if args.smoke and "dcnn" not in path else []
         rec = icezoo.load_recipe(recipe(path), smoke + capsule_smoke + overrides)
@@ -46,6 +52,7 @@ def main() -> None:
             x = torch.rand(batch, 1, s, s, device=device) * 2 - 1
             labels = torch.arange(batch, device=device) % 3
             for precision in ("fp32", "bf16"):
+
                 def forward(precision=precision, disc=disc, x=x):
                     with torch.no_grad(), autocast(device, precision):
                         return disc.eval()(x)
@@ -58,8 +65,32 @@ def main() -> None:
                         loss = loss + out.recon.float().mean()
                     loss.backward()
 
-                results.add(measure(label, "D forward", forward, batch=batch, device=device, precision=precision, compiled=False, warmup=warmup, iters=iters))
-                results.add(measure(label, "D fwd+bwd", train, batch=batch, device=device, precision=precision, compiled=False, warmup=warmup, iters=iters))
+                results.add(
+                    measure(
+                        label,
+                        "D forward",
+                        forward,
+                        batch=batch,
+                        device=device,
+                        precision=precision,
+                        compiled=False,
+                        warmup=warmup,
+                        iters=iters,
+                    )
+                )
+                results.add(
+                    measure(
+                        label,
+                        "D fwd+bwd",
+                        train,
+                        batch=batch,
+                        device=device,
+                        precision=precision,
+                        compiled=False,
+                        warmup=warmup,
+                        iters=iters,
+                    )
+                )
         del model
     results.finish()
 

@@ -36,6 +36,7 @@ def fwd_bwd(module, x, grad, device, precision):
         with autocast(device, precision):
             out = module(x)
         out.backward(grad.to(out.dtype))
+
     return call
 
 
@@ -43,13 +44,21 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--generator-batch", type=int, default=16)
-    p.add_argument("--compile-levels", default="1,4", help="encoder levels (1-6) where the two GRMs are also timed compiled (bf16)")
+    p.add_argument(
+        "--compile-levels", default="1,4", help="encoder levels (1-6) where the two GRMs are also timed compiled (bf16)"
+    )
     args = p.parse_args()
     device = device_from(args)
     levels = [(8, 8), (16, 4)] if args.smoke else LEVELS
     batch = 2 if args.smoke else args.batch
     warmup, iters = timing(args, full=(5, 20))
-    results = Results("reasoning_blocks", device, args.out_dir, tag=args.tag, notes="Forward + backward per block; the generator rows are forward + backward of identity_unet.")
+    results = Results(
+        "reasoning_blocks",
+        device,
+        args.out_dir,
+        tag=args.tag,
+        notes="Forward + backward per block; the generator rows are forward + backward of identity_unet.",
+    )
     precisions = ["fp32", "bf16"]
     compile_levels = {int(i) for i in args.compile_levels.split(",")} if not args.no_compile else set()
     for level, (channels, size) in enumerate(levels, start=1):
@@ -63,9 +72,20 @@ def main() -> None:
                     torch.manual_seed(0)
                     block = registry.build("reasoning", spec, channels=channels).to(device)
                     fast = torch.compile(block) if compiled else block
-                    results.add(measure(f"{label} @ {channels}x{size}x{size}", "block fwd+bwd", fwd_bwd(fast, x, grad, device, precision),
-                                        eager_fn=fwd_bwd(block, x, grad, device, precision), batch=batch, device=device,
-                                        precision=precision, compiled=compiled, warmup=warmup + 2 * compiled, iters=iters))
+                    results.add(
+                        measure(
+                            f"{label} @ {channels}x{size}x{size}",
+                            "block fwd+bwd",
+                            fwd_bwd(fast, x, grad, device, precision),
+                            eager_fn=fwd_bwd(block, x, grad, device, precision),
+                            batch=batch,
+                            device=device,
+                            precision=precision,
+                            compiled=compiled,
+                            warmup=warmup + 2 * compiled,
+                            iters=iters,
+                        )
+                    )
     # the whole generator with each block
     overrides = ["model.image_size=32", "model.generator.width=8"] if args.smoke else []
     gen_batch = 2 if args.smoke else args.generator_batch
@@ -78,12 +98,25 @@ def main() -> None:
         z = torch.randn(gen_batch, 100, device=device)
         c = torch.eye(3, device=device)[torch.arange(gen_batch, device=device) % 3]
         for precision in precisions:
+
             def call(precision=precision, gen=gen, x_on=x_on, z=z, c=c):
                 with autocast(device, precision):
                     out = gen(x_on, z, c)
                 out.float().square().mean().backward()
-            results.add(measure(f"generator with {label}", "G fwd+bwd", call, batch=gen_batch, device=device, precision=precision,
-                                compiled=False, warmup=warmup, iters=iters))
+
+            results.add(
+                measure(
+                    f"generator with {label}",
+                    "G fwd+bwd",
+                    call,
+                    batch=gen_batch,
+                    device=device,
+                    precision=precision,
+                    compiled=False,
+                    warmup=warmup,
+                    iters=iters,
+                )
+            )
         del gen
     summarize(results)
     results.finish()
@@ -93,10 +126,14 @@ def summarize(results: Results) -> None:
     rows = {(r["name"], r["precision"], r["compiled"]): r for r in results.rows}
     for (name, precision, compiled), r in rows.items():
         if name.startswith("grm PyG @") or name == "generator with grm":
-            ref_name = name.replace("grm PyG", "grm einsum") if name.startswith("grm PyG") else "generator with grm_einsum"
+            ref_name = (
+                name.replace("grm PyG", "grm einsum") if name.startswith("grm PyG") else "generator with grm_einsum"
+            )
             ref = rows.get((ref_name, precision, compiled))
             if ref:
-                results.summary[f"PyG / einsum time, {name.replace('grm PyG @ ', '')} {precision}{' compiled' if compiled else ''}"] = f"{r['median_ms'] / ref['median_ms']:.2f}x"
+                results.summary[
+                    f"PyG / einsum time, {name.replace('grm PyG @ ', '')} {precision}{' compiled' if compiled else ''}"
+                ] = f"{r['median_ms'] / ref['median_ms']:.2f}x"
     results.save()
 
 

@@ -35,8 +35,18 @@ _LAZY: dict[str, str] = {
 """Public name -> the module that defines it, imported when the name is first looked up."""
 
 __all__ = [
-    "GAN", "IcezooError", "Recipe", "RecipeError", "Registry", "build_model", "hookimpl", "hookspec",
-    "load_recipe", "register", "registry", "__version__",
+    "GAN",
+    "IcezooError",
+    "Recipe",
+    "RecipeError",
+    "Registry",
+    "build_model",
+    "hookimpl",
+    "hookspec",
+    "load_recipe",
+    "register",
+    "registry",
+    "__version__",
 ]
 
 

@@ -11,8 +11,9 @@ what only a build can tell, on PyTorch's ``meta`` device (no memory, no compute)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .config.loader import load_recipe as _read_recipe
 from .config.schema import Recipe

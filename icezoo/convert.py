@@ -21,10 +21,18 @@ from torch import Tensor
 from .errors import IcezooError
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "icegan_release.yaml"
-_SN = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",
-       "weight_v": "parametrizations.weight.0._v"}
-_GRM = {"conv_phi": "phi", "conv_theta": "theta", "gcn.conv1": "node_conv", "gcn.conv2": "feature_conv",
-        "raising_ch.0": "out"}
+_SN = {
+    "weight_orig": "parametrizations.weight.original",
+    "weight_u": "parametrizations.weight.0._u",
+    "weight_v": "parametrizations.weight.0._v",
+}
+_GRM = {
+    "conv_phi": "phi",
+    "conv_theta": "theta",
+    "gcn.conv1": "node_conv",
+    "gcn.conv2": "feature_conv",
+    "raising_ch.0": "out",
+}
 
 
 def _leaf(name: str) -> str:
@@ -68,8 +76,10 @@ def _map(state: dict[str, Tensor], expected: dict[str, Tensor], rename, what: st
         if new in out:
             raise IcezooError(f"release {what}: key {key!r} maps to {new!r}, already filled")
         if tuple(value.shape) != tuple(expected[new].shape):
-            raise IcezooError(f"release {what}: {key!r} has shape {tuple(value.shape)}, "
-                              f"icezoo's {new!r} needs {tuple(expected[new].shape)}")
+            raise IcezooError(
+                f"release {what}: {key!r} has shape {tuple(value.shape)}, "
+                f"icezoo's {new!r} needs {tuple(expected[new].shape)}"
+            )
         out[new] = value
     missing = [k for k in expected if k not in out]
     if missing:
@@ -84,8 +94,9 @@ def release_recipe(overrides: Iterable[str] = (), path: str | Path = RECIPE):
     return load_recipe(str(path), list(overrides))
 
 
-def convert_release(gen_state: dict[str, Tensor], disc_state: dict[str, Tensor], recipe=None
-                    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+def convert_release(
+    gen_state: dict[str, Tensor], disc_state: dict[str, Tensor], recipe=None
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The authors' generator and discriminator state dicts as icezoo's (generator, discriminator) state dicts.
 
     ``recipe`` (default ``icegan_release``) gives the model whose keys and shapes must be met exactly.
@@ -106,13 +117,19 @@ def _read(path: str | Path, what: str) -> dict[str, Tensor]:
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise IcezooError(f"{path}: cannot read the release {what} ({reason})") from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise IcezooError(f"{path}: not a state dict of tensors (save the release {what} with "
-                          "torch.save(model.state_dict()))")
+        raise IcezooError(
+            f"{path}: not a state dict of tensors (save the release {what} with torch.save(model.state_dict()))"
+        )
     return state
 
 
-def write_release_checkpoint(gen_path: str | Path, disc_path: str | Path, out: str | Path,
-                             overrides: Iterable[str] = (), recipe: str | Path = RECIPE) -> Path:
+def write_release_checkpoint(
+    gen_path: str | Path,
+    disc_path: str | Path,
+    out: str | Path,
+    overrides: Iterable[str] = (),
+    recipe: str | Path = RECIPE,
+) -> Path:
     """Convert two ``.pth`` state dicts of the released classes into an icezoo checkpoint (``icezoo synth``, resume).
 
     ``overrides`` change the stored recipe, e.g. ``model.discriminator.head.routing_softmax=in``.

@@ -122,8 +122,13 @@ class TimmPerceptual(nn.Module):
         in_channels: channels of the faces; the network's stem is adapted to them (1, grayscale); set by icezoo.
     """
 
-    def __init__(self, model: str = "resnet18", weights: Annotated[str | None, ExistingFile()] = None,
-                 layers: list[int] = (1, 2), in_channels: int = 1):
+    def __init__(
+        self,
+        model: str = "resnet18",
+        weights: Annotated[str | None, ExistingFile()] = None,
+        layers: list[int] = (1, 2),
+        in_channels: int = 1,
+    ):
         super().__init__()
         self.net = create_timm(model, weights, features_only=True, out_indices=tuple(layers), in_chans=in_channels)
         self.pretrained = weights is not None
@@ -136,7 +141,7 @@ class TimmPerceptual(nn.Module):
         self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
         self.net.eval().requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "TimmPerceptual":
+    def train(self, mode: bool = True) -> TimmPerceptual:
         super().train(mode)
         self.net.eval()  # frozen: batch-norm statistics never move
         return self
@@ -165,8 +170,9 @@ class FerPerceptual(nn.Module):
         in_channels: channels of the faces; must be 1 (the network reads grayscale); set by icezoo.
     """
 
-    def __init__(self, layers: list[int] = (1, 2), weights: Annotated[str | None, ExistingFile()] = None,
-                 in_channels: int = 1):
+    def __init__(
+        self, layers: list[int] = (1, 2), weights: Annotated[str | None, ExistingFile()] = None, in_channels: int = 1
+    ):
         super().__init__()
         from .nn.fer_xception import WIDTHS, load_fer_xception
 
@@ -177,7 +183,7 @@ class FerPerceptual(nn.Module):
         self.layers = list(layers)
         self.net = load_fer_xception(weights).requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "FerPerceptual":
+    def train(self, mode: bool = True) -> FerPerceptual:
         super().train(mode)
         self.net.eval()  # frozen: batch-norm statistics never move
         return self

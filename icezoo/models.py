@@ -17,17 +17,33 @@ from .typecheck import ValidationError, located
 class GAN(nn.Module):
     """A generator (None for model A) and a discriminator, with the sizes they were built for."""
 
-    def __init__(self, generator: nn.Module | None, discriminator: Discriminator, *, image_size: int, in_channels: int, noise_dim: int, num_classes: int):
+    def __init__(
+        self,
+        generator: nn.Module | None,
+        discriminator: Discriminator,
+        *,
+        image_size: int,
+        in_channels: int,
+        noise_dim: int,
+        num_classes: int,
+    ):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
-        self.image_size, self.in_channels, self.noise_dim, self.num_classes = image_size, in_channels, noise_dim, num_classes
+        self.image_size, self.in_channels, self.noise_dim, self.num_classes = (
+            image_size,
+            in_channels,
+            noise_dim,
+            num_classes,
+        )
 
     @property
     def uses_onset(self) -> bool:
         """Whether the generator reads the onset face (False for model B and model A)."""
         return self.generator is not None and getattr(self.generator, "uses_onset", True)
 
-    def synthesize(self, x_on: Tensor | None, labels: Tensor, z: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def synthesize(
+        self, x_on: Tensor | None, labels: Tensor, z: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
         """x_syn for class indices ``labels``; noise z ~ N(0, I) unless given."""
         if self.generator is None:
             raise RuntimeError("this model has no generator (model A)")
@@ -61,14 +77,31 @@ def build_model(config: Recipe | ModelConfig) -> GAN:
     try:
         channels, height, width = feature_shape(trunk, m.in_channels, m.image_size)
     except RuntimeError as err:
-        raise ValidationError(trunk_path, f"the trunk fails on a {m.in_channels}x{m.image_size}x{m.image_size} image: {err}") from err
+        raise ValidationError(
+            trunk_path, f"the trunk fails on a {m.in_channels}x{m.image_size}x{m.image_size} image: {err}"
+        ) from err
     declared = getattr(trunk, "out_channels", None)
     if declared != channels:
         raise ValidationError(trunk_path, f"the trunk must expose out_channels (= {channels}), it says {declared!r}")
     if height != width:
         raise ValidationError(trunk_path, f"the trunk's features must be square, got {height}x{width}")
-    head = _build("head", m.discriminator.head, head_path, in_channels=channels, feature_size=height, num_classes=m.num_classes, image_size=m.image_size)
-    return GAN(generator, Discriminator(trunk, head), image_size=m.image_size, in_channels=m.in_channels, noise_dim=m.noise_dim, num_classes=m.num_classes)
+    head = _build(
+        "head",
+        m.discriminator.head,
+        head_path,
+        in_channels=channels,
+        feature_size=height,
+        num_classes=m.num_classes,
+        image_size=m.image_size,
+    )
+    return GAN(
+        generator,
+        Discriminator(trunk, head),
+        image_size=m.image_size,
+        in_channels=m.in_channels,
+        noise_dim=m.noise_dim,
+        num_classes=m.num_classes,
+    )
 
 
 def check_buildable(config: Recipe | ModelConfig) -> GAN:

@@ -7,8 +7,8 @@ Every figure is written atomically as PNG. matplotlib runs on its Agg backend
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,10 @@ def training_curves(rows: Sequence[dict], path: str | Path, title: str = "") -> 
         return None
     plt = _pyplot()
     steps = [r["step"] for r in rows]
-    groups = [("discriminator", [k for k in rows[-1] if k.startswith("d_")]), ("generator", [k for k in rows[-1] if k.startswith("g_")])]
+    groups = [
+        ("discriminator", [k for k in rows[-1] if k.startswith("d_")]),
+        ("generator", [k for k in rows[-1] if k.startswith("g_")]),
+    ]
     groups = [g for g in groups if g[1]]
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
     for ax, (name, keys) in zip(axes[0], groups):
@@ -54,8 +57,15 @@ def training_curves(rows: Sequence[dict], path: str | Path, title: str = "") -> 
     return save_figure(fig, path)
 
 
-def image_grid(rows: Sequence[Sequence[torch.Tensor]], path: str | Path, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
-               cmap: str = "gray", value_range: tuple[float, float] | None = (-1, 1), title: str = "") -> Path:
+def image_grid(
+    rows: Sequence[Sequence[torch.Tensor]],
+    path: str | Path,
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+    cmap: str = "gray",
+    value_range: tuple[float, float] | None = (-1, 1),
+    title: str = "",
+) -> Path:
     """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column."""
     plt = _pyplot()
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
@@ -89,7 +99,15 @@ def confusion_matrix_plot(matrix: np.ndarray, classes: Sequence[str], path: str 
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{matrix[i, j]}", ha="center", va="center", color="white" if norm[i, j] > 0.6 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{matrix[i, j]}",
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.6 else "black",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(classes)), classes, rotation=30)
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")

@@ -73,8 +73,12 @@ class PluginHost:
         installed = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
         unknown = sorted((allowed or set()) - {ep.name for ep in installed})
         if unknown:
-            log.warning("%s names plugins that are not installed: %s (installed: %s)",
-                        ENV_VAR, ", ".join(unknown), ", ".join(ep.name for ep in installed) or "none")
+            log.warning(
+                "%s names plugins that are not installed: %s (installed: %s)",
+                ENV_VAR,
+                ", ".join(unknown),
+                ", ".join(ep.name for ep in installed) or "none",
+            )
         for ep in installed:
             if ep.name in self.loaded or ep.name in self.failed:
                 continue
@@ -144,7 +148,9 @@ class PluginHost:
                 return spec, importlib.import_module(spec)
         except ModuleNotFoundError as err:
             if err.name and spec.startswith(err.name):
-                raise IcezooError(f"plugin module '{spec}' not found (not installed, and not importable from {cwd})") from None
+                raise IcezooError(
+                    f"plugin module '{spec}' not found (not installed, and not importable from {cwd})"
+                ) from None
             raise IcezooError(f"plugin module '{spec}' failed to import: {err}") from err
         except IcezooError:
             raise
@@ -173,10 +179,16 @@ class PluginHost:
             self.manager.check_pending()
         except pluggy.PluginValidationError as err:
             self.manager.unregister(plugin)
-            return self._fail(name, f"implements a hook icezoo does not define ({err}); did you mean 'icezoo_register'?", strict)
+            return self._fail(
+                name, f"implements a hook icezoo does not define ({err}); did you mean 'icezoo_register'?", strict
+            )
         if not self.manager.get_hookcallers(plugin):
             self.manager.unregister(plugin)
-            return self._fail(name, "implements no icezoo hook (expected a function 'icezoo_register' marked @icezoo.hookimpl)", strict)
+            return self._fail(
+                name,
+                "implements no icezoo hook (expected a function 'icezoo_register' marked @icezoo.hookimpl)",
+                strict,
+            )
         others = [p for p in self.manager.get_plugins() if p is not plugin]
         call = self.manager.subset_hook_caller("icezoo_register", remove_plugins=others)
         try:

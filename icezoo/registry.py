@@ -23,7 +23,8 @@ import fnmatch
 import inspect
 import re
 import typing
-from typing import Any, Callable, Iterator, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from .errors import IcezooError, UnknownComponentError
 from .typecheck import REQUIRED, Component, Field, ValidationError, check_fields, describe_type, join_path
@@ -174,7 +175,9 @@ class Registry:
                 outer_rec.extend(added)
 
     # -- registration ---------------------------------------------------------
-    def register(self, kind: str, name: str | None = None, obj: Callable[..., Any] | None = None, *, source: str | None = None):
+    def register(
+        self, kind: str, name: str | None = None, obj: Callable[..., Any] | None = None, *, source: str | None = None
+    ):
         """Register ``obj`` as ``(kind, name)``; without ``obj``, return a decorator.
 
         >>> @registry.register("reasoning", "my_block")
@@ -183,7 +186,9 @@ class Registry:
         if obj is None:
             return lambda target: self.register(kind, name, target, source=source)
         if kind not in self._entries:
-            raise IcezooError(f"cannot register '{name}': unknown component kind '{kind}' (kinds: {', '.join(self._entries)})")
+            raise IcezooError(
+                f"cannot register '{name}': unknown component kind '{kind}' (kinds: {', '.join(self._entries)})"
+            )
         name = name or getattr(obj, "__name__", "").lower()
         if not name:
             raise IcezooError(f"cannot register {obj!r} as a {kind}: give it a name")
@@ -263,7 +268,12 @@ class Registry:
             raise ValidationError(join_path(path, "type"), str(err)) from None
         params = {k: v for k, v in spec.items() if k != "type"}
         resolved = check_fields(
-            entry.params(), params, path, self.check_nested, owner=f"{kind} '{name}'", open_keys=entry.accepts_any_kwargs
+            entry.params(),
+            params,
+            path,
+            self.check_nested,
+            owner=f"{kind} '{name}'",
+            open_keys=entry.accepts_any_kwargs,
         )
         return {"type": name, **resolved}
 

@@ -27,7 +27,7 @@ class Node:
     params: int
     flops: int  # per image, one forward
     output: str
-    children: list["Node"] = dataclasses.field(default_factory=list)
+    children: list[Node] = dataclasses.field(default_factory=list)
 
     @property
     def megabytes(self) -> float:
@@ -102,7 +102,15 @@ def _profile(root: nn.Module, tracked: dict[str, nn.Module], run) -> tuple[dict[
     return flops, outputs
 
 
-def _subtree(path: str, module: nn.Module, flops: dict[str, int], outputs: dict[str, str], names: dict[type, str], batch: int, depth: int) -> Node:
+def _subtree(
+    path: str,
+    module: nn.Module,
+    flops: dict[str, int],
+    outputs: dict[str, str],
+    names: dict[type, str],
+    batch: int,
+    depth: int,
+) -> Node:
     children = [
         _subtree(f"{path}.{name}", child, flops, outputs, names, batch, depth - 1)
         for name, child in (_expand(module) if depth > 0 else [])
@@ -134,8 +142,13 @@ def summarize(model: GAN, depth: int = 1, batch: int = 2) -> list[Node]:
             tracked[f"discriminator.{part}"] = module
             tracked |= {f"discriminator.{part}.{n}": m for n, m in _expand(module)}
         flops, outputs = _profile(disc, tracked, lambda: disc(x))
-        d_children = [_subtree(f"discriminator.{p}", getattr(disc, p), flops, outputs, names, batch, depth) for p in ("trunk", "head")]
-        nodes.append(Node("discriminator", "", _count(disc), sum(n.flops for n in d_children), d_children[-1].output, d_children))
+        d_children = [
+            _subtree(f"discriminator.{p}", getattr(disc, p), flops, outputs, names, batch, depth)
+            for p in ("trunk", "head")
+        ]
+        nodes.append(
+            Node("discriminator", "", _count(disc), sum(n.flops for n in d_children), d_children[-1].output, d_children)
+        )
     finally:
         model.train(was_training)
     return nodes

@@ -20,7 +20,8 @@ import os
 import re
 import types
 import typing
-from typing import Any, Callable, Iterator, Literal, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, Union
 
 from .errors import IcezooError
 
@@ -104,7 +105,11 @@ def to_plain(value: Any) -> Any:
     Dataclass fields marked ``metadata={"internal": True}`` are left out.
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.metadata.get("internal")}
+        return {
+            f.name: to_plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.metadata.get("internal")
+        }
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -171,7 +176,9 @@ def check_fields(
         elif field is None:
             raise ValidationError(join_path(path, str(key)), _unknown_key(str(key), fields, owner))
         elif not field.settable:
-            raise ValidationError(join_path(path, key), f"'{key}' is set by icezoo when it builds the {owner}; remove it from the spec")
+            raise ValidationError(
+                join_path(path, key), f"'{key}' is set by icezoo when it builds the {owner}; remove it from the spec"
+            )
     for field in fields:
         if not field.settable:
             continue
@@ -267,9 +274,9 @@ def _check_annotated(value: Any, annotation: Any, path: str, on_component: Compo
     marker = next((m for m in meta if isinstance(m, Component)), None)
     if marker is None:
         value = check_value(value, base, path, on_component)
-        if any(isinstance(m, ExistingFile) for m in meta) and value is not None:
-            if not os.path.isfile(os.path.expanduser(str(value))):
-                raise ValidationError(path, f"file not found: {value}")
+        wants_file = value is not None and any(isinstance(m, ExistingFile) for m in meta)
+        if wants_file and not os.path.isfile(os.path.expanduser(str(value))):
+            raise ValidationError(path, f"file not found: {value}")
         return value
     if value is None and marker.optional:
         return None

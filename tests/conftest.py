@@ -52,7 +52,9 @@ def plugin_site(tmp_path_factory) -> Path:
     return target
 
 
-def run_icezoo(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_icezoo(
+    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run the real console script in a subprocess."""
     full_env = dict(os.environ)
     full_env.update(env or {})

@@ -18,7 +18,9 @@ def randomize_(module: nn.Module, seed: int = 0, std: float = 0.1) -> nn.Module:
 def params_without_grad(module: nn.Module, loss: torch.Tensor) -> list[str]:
     """Names of trainable parameters whose gradient is missing or all zeros after ``loss.backward()``."""
     loss.backward()
-    return [n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))]
+    return [
+        n for n, p in module.named_parameters() if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))
+    ]
 
 
 def weighted_sum(out: torch.Tensor, seed: int = 1) -> torch.Tensor:

@@ -31,7 +31,11 @@ def test_list_with_wildcards(cli):
 def test_list_json_and_no_match(cli):
     code, out, _ = cli("list", "head", "--json")
     data = json.loads(out)
-    assert code == 0 and {c["name"] for c in data["components"]} == {"capsule", "cnn"} and "core" in data["plugins"]["loaded"]
+    assert (
+        code == 0
+        and {c["name"] for c in data["components"]} == {"capsule", "cnn"}
+        and "core" in data["plugins"]["loaded"]
+    )
     code, out, _ = cli("list", "head", "zzz*")
     assert code == 1 and "no head matches 'zzz*'" in out
 
@@ -49,7 +53,18 @@ def test_describe_shows_parameters_defaults_and_doc(cli):
 def test_build_prints_tree_params_and_flops(cli):
     code, out, err = cli("build", SMALL)
     assert code == 0, err
-    for fragment in ("generator", "identity_unet", "bridges[0]", "grm", "discriminator", "trunk", "patchgan70", "capsule", "GFLOPs/img", "total"):
+    for fragment in (
+        "generator",
+        "identity_unet",
+        "bridges[0]",
+        "grm",
+        "discriminator",
+        "trunk",
+        "patchgan70",
+        "capsule",
+        "GFLOPs/img",
+        "total",
+    ):
         assert fragment in out, fragment
 
 
@@ -79,7 +94,18 @@ def test_every_command_is_one_module_with_help_arguments_and_run():
 
     from icezoo.cli import COMMANDS, build_parser, command
 
-    assert list(COMMANDS) == ["list", "describe", "build", "train", "eval", "ablate", "synth", "prepare", "bench"]
+    assert list(COMMANDS) == [
+        "list",
+        "describe",
+        "build",
+        "train",
+        "eval",
+        "ablate",
+        "synth",
+        "prepare",
+        "bench",
+        "convert-release",
+    ]
     for name in COMMANDS:
         module = command(name)
         assert isinstance(module.HELP, str) and module.HELP and callable(module.add_arguments) and callable(module.run)
@@ -96,8 +122,8 @@ def test_choices_spelled_out_for_help_match_the_library():
     from icezoo.data import CLASSES
     from icezoo.data.prepare import LABEL_MAPS
 
-    assert synth.CLASSES == CLASSES and prepare.DATASETS == tuple(LABEL_MAPS)
-    assert options.PROTOCOLS == typing.get_args(typing.get_type_hints(EvalConfig)["protocol"])
+    assert synth.CLASSES == CLASSES and tuple(LABEL_MAPS) == prepare.DATASETS
+    assert typing.get_args(typing.get_type_hints(EvalConfig)["protocol"]) == options.PROTOCOLS
 
 
 @pytest.mark.parametrize("args", [["--version"], ["--help"], ["train", "--help"], ["prepare", "--help"]])
@@ -126,15 +152,19 @@ def test_lazy_package_keeps_its_public_names():
 
 @pytest.mark.parametrize("module", ["icezoo", "icezoo.cli"])
 def test_python_dash_m_runs_the_command_line(module):
-    result = run_icezoo("--version") if module == "icezoo.cli" else subprocess.run(
-        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+    result = (
+        run_icezoo("--version")
+        if module == "icezoo.cli"
+        else subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+    )
     assert result.returncode == 0 and result.stdout.startswith("icezoo ")
 
 
 def test_a_closed_pipe_is_not_a_traceback():
     """``icezoo list --json | head -1``: the reader leaves early; no BrokenPipeError traceback on stderr."""
-    proc = subprocess.Popen([sys.executable, "-m", "icezoo.cli", "list", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "icezoo.cli", "list", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()  # before the command writes anything
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err, err

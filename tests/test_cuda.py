@@ -102,6 +102,8 @@ def test_training_on_cuda(precision, compile, tmp_path):
 
 
 def test_full_size_icegan_step_on_cuda():
-    recipe = icezoo.load_recipe(RECIPES / "icegan.yaml", ["train.max_steps=2", "train.device=cuda", "train.precision=bf16", "train.log_every=1"])
+    recipe = icezoo.load_recipe(
+        RECIPES / "icegan.yaml", ["train.max_steps=2", "train.device=cuda", "train.precision=bf16", "train.log_every=1"]
+    )
     result = Trainer(recipe, None, progress=False).run()
     assert all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())

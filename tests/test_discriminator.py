@@ -126,11 +126,17 @@ def test_release_masking_takes_a_softmax_over_the_batch():
 ], ids=["capsule", "capsule-release", "cnn"])  # fmt: skip
 def test_gradients_reach_every_discriminator_parameter(head):
     loss = ["loss.classification={type: cross_entropy}"] if head["type"] == "cnn" else []
-    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", [f"model.discriminator.head={head}".replace("'", ""), *loss])
+    recipe = icezoo.load_recipe(
+        RECIPES / "icegan_small.yaml", [f"model.discriminator.head={head}".replace("'", ""), *loss]
+    )
     disc = icezoo.build_model(recipe).discriminator
     x = torch.rand(4, 1, 64, 64) * 2 - 1
     out = disc(x, labels=torch.tensor([0, 1, 2, 0]))
-    loss = weighted_sum(out.adv[:, None]) + weighted_sum(out.cls) + (weighted_sum(out.recon) if out.recon is not None else 0)
+    loss = (
+        weighted_sum(out.adv[:, None])
+        + weighted_sum(out.cls)
+        + (weighted_sum(out.recon) if out.recon is not None else 0)
+    )
     assert params_without_grad(disc, loss) == []
 
 

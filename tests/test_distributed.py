@@ -23,8 +23,21 @@ SETTINGS = ["model.discriminator.trunk.norm=none", "loss.fake_labels=clip", "tra
 
 
 def _torchrun(out, *settings: str, processes: int = 2) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
-            "-m", "icezoo", "train", str(RECIPES / "icegan_small.yaml"), "--out", str(out), "--no-progress"]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(processes),
+        "-m",
+        "icezoo",
+        "train",
+        str(RECIPES / "icegan_small.yaml"),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     for item in settings:
         args += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -34,7 +47,13 @@ def _torchrun(out, *settings: str, processes: int = 2) -> subprocess.CompletedPr
 def test_two_processes_train_the_same_weights_as_one(tmp_path):
     run = _torchrun(tmp_path / "ddp", *SETTINGS)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["checkpoint.pt", "curves.png", "metrics.csv", "recipe.yaml", "samples"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
+        "checkpoint.pt",
+        "curves.png",
+        "metrics.csv",
+        "recipe.yaml",
+        "samples",
+    ]
     assert run.stdout.count("trained 3 steps") == 1  # process 0 reports
 
     threads = torch.get_num_threads()
@@ -91,7 +110,11 @@ def _average_in_group(rank: int, world: int, init_file: str, results) -> None:
         net[1].num_batches_tracked.fill_(7 + rank)  # an integer buffer: left alone
         d.average_gradients(net)
         d.average_statistics(list(net.buffers()))
-        results[rank] = ([p.grad.clone() for p in net.parameters()], net[1].running_mean.clone(), int(net[1].num_batches_tracked))
+        results[rank] = (
+            [p.grad.clone() for p in net.parameters()],
+            net[1].running_mean.clone(),
+            int(net[1].num_batches_tracked),
+        )
     finally:
         dist.destroy_process_group()
 

@@ -133,19 +133,48 @@ def test_sharded_evaluation_equals_unsharded(clips, tmp_path):
         evaluate(recipe, "loso", tmp_path / "sharded", merge_only=True, progress=False, clips=clips)
     merged = evaluate(recipe, "loso", tmp_path / "sharded", shard_of=(2, 2), progress=False, clips=clips)
     assert merged == whole
-    assert (tmp_path / "whole" / "predictions.csv").read_text() == (tmp_path / "sharded" / "predictions.csv").read_text()
+    assert (tmp_path / "whole" / "predictions.csv").read_text() == (
+        tmp_path / "sharded" / "predictions.csv"
+    ).read_text()
     assert evaluate(recipe, "loso", tmp_path / "sharded", merge_only=True, progress=False, clips=clips) == whole
 
 
 def test_every_output_is_written_and_readable(clips, tmp_path, cli):
-    code, out, err = cli("eval", SMALL, *[a for o in TINY for a in ("--set", o)], "--protocol", "split", "--out", tmp_path, "--no-progress")
+    code, out, err = cli(
+        "eval",
+        SMALL,
+        *[a for o in TINY for a in ("--set", o)],
+        "--protocol",
+        "split",
+        "--out",
+        tmp_path,
+        "--no-progress",
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(metrics["overall"]) >= {"uf1", "uar", "n", "confusion"} and set(metrics["per_dataset"]) == {"smic", "casme2", "samm"}
+    assert set(metrics["overall"]) >= {"uf1", "uar", "n", "confusion"} and set(metrics["per_dataset"]) == {
+        "smic",
+        "casme2",
+        "samm",
+    }
     assert "for comparison only" in metrics["per_fold_average"]["note"]
     rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
-    assert len(rows) == metrics["overall"]["n"] == sum(np.isin(clips.subject, make_folds("split", clips, icezoo.load_recipe(SMALL).eval)[0].test))
-    assert set(rows[0]) == {"fold", "dataset", "subject", "clip", "label", "pred", "score_positive", "score_negative", "score_surprise"}
+    assert (
+        len(rows)
+        == metrics["overall"]["n"]
+        == sum(np.isin(clips.subject, make_folds("split", clips, icezoo.load_recipe(SMALL).eval)[0].test))
+    )
+    assert set(rows[0]) == {
+        "fold",
+        "dataset",
+        "subject",
+        "clip",
+        "label",
+        "pred",
+        "score_positive",
+        "score_negative",
+        "score_surprise",
+    }
     assert {r["label"] for r in rows} <= set(CLASSES)
     table = (tmp_path / "table.md").read_text()
     assert "| Recipe | Paper row | Paper UAR | Paper UF1 | UAR | UF1 |" in table
@@ -154,7 +183,9 @@ def test_every_output_is_written_and_readable(clips, tmp_path, cli):
 
 
 def test_loso_report_has_the_papers_table_i(clips, tmp_path):
-    recipe = icezoo.load_recipe(RECIPES / "icegan.yaml", TINY + ["eval.max_folds=2", "model.generator.reasoning.type=skip"])
+    recipe = icezoo.load_recipe(
+        RECIPES / "icegan.yaml", TINY + ["eval.max_folds=2", "model.generator.reasoning.type=skip"]
+    )
     evaluate(recipe, "loso", tmp_path, progress=False, clips=clips)
     table = (tmp_path / "table.md").read_text()
     assert "| ME-Recognizer | 0.788 | 0.782 |" in table and "| ICE-GAN (paper) | 0.874 | 0.883 |" in table
@@ -164,7 +195,13 @@ def test_loso_report_has_the_papers_table_i(clips, tmp_path):
 def test_a_folder_holds_one_recipe(clips, tmp_path):
     evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1"]), "loso", tmp_path, progress=False, clips=clips)
     with pytest.raises(IcezooError, match="different recipe"):
-        evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1", "train.seed=3"]), "loso", tmp_path, progress=False, clips=clips)
+        evaluate(
+            icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1", "train.seed=3"]),
+            "loso",
+            tmp_path,
+            progress=False,
+            clips=clips,
+        )
 
 
 def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
@@ -175,14 +212,27 @@ def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
     Trainer(icezoo.load_recipe(SMALL, TINY), tmp_path / "run", progress=False).run()
     face = (np.random.default_rng(0).random((50, 40)) * 255).astype(np.uint8)
     Image.fromarray(face).save(tmp_path / "onset.png")
-    code, out, err = cli("synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "onset.png", "--n", "2", "--out", tmp_path / "syn")
+    code, out, err = cli(
+        "synth",
+        tmp_path / "run" / "checkpoint.pt",
+        "--onset",
+        tmp_path / "onset.png",
+        "--n",
+        "2",
+        "--out",
+        tmp_path / "syn",
+    )
     assert code == 0, err
     files = sorted(p.name for p in (tmp_path / "syn").iterdir())
-    assert files == ["difference.png", "grid.png", "recipe.yaml"] + sorted(f"synth_{c}_{i}.png" for c in CLASSES for i in range(2))
+    assert files == ["difference.png", "grid.png", "recipe.yaml"] + sorted(
+        f"synth_{c}_{i}.png" for c in CLASSES for i in range(2)
+    )
     with Image.open(tmp_path / "syn" / "synth_positive_0.png") as img:
         assert img.size == (32, 32) and img.mode == "L"
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    code, _, err = cli("synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "bad.png", "--out", tmp_path / "syn2")
+    code, _, err = cli(
+        "synth", tmp_path / "run" / "checkpoint.pt", "--onset", tmp_path / "bad.png", "--out", tmp_path / "syn2"
+    )
     assert code == 2 and "not a readable image" in err and len(err.strip().splitlines()) == 1
 
 
@@ -199,7 +249,9 @@ def test_ablate_writes_one_comparison_table(tmp_path, cli):
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(f"extends: {SMALL}\nname: small_grm\n")
     b.write_text(f"extends: {SMALL}\nname: small_skip\nmodel: {{generator: {{reasoning: {{type: skip}}}}}}\n")
-    code, out, err = cli("ablate", a, b, *[x for o in TINY for x in ("--set", o)], "--out", tmp_path / "ablation", "--no-progress")
+    code, out, err = cli(
+        "ablate", a, b, *[x for o in TINY for x in ("--set", o)], "--out", tmp_path / "ablation", "--no-progress"
+    )
     assert code == 0, err
     table = (tmp_path / "ablation" / "comparison.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| small_")]

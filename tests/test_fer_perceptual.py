@@ -27,8 +27,9 @@ def _np_conv(x, k, pad):
 
 
 def _np_bn(x, g):
-    return (x - g["moving_mean"][:, None, None]) / np.sqrt(g["moving_variance"][:, None, None] + 1e-3) \
-        * g["gamma"][:, None, None] + g["beta"][:, None, None]
+    return (x - g["moving_mean"][:, None, None]) / np.sqrt(g["moving_variance"][:, None, None] + 1e-3) * g["gamma"][
+        :, None, None
+    ] + g["beta"][:, None, None]
 
 
 def _np_reference(x):
@@ -36,15 +37,21 @@ def _np_reference(x):
     from icezoo.nn.fer_xception import weights_file
 
     with h5py.File(weights_file(), "r") as f:
-        w = {n: {k.split(":")[0]: f["model_weights"][n][n + "_1"][k][()].astype(np.float64)
-                 for k in f["model_weights"][n][n + "_1"]} for n in f["model_weights"] if f["model_weights"][n].keys()}
+        w = {
+            n: {
+                k.split(":")[0]: f["model_weights"][n][n + "_1"][k][()].astype(np.float64)
+                for k in f["model_weights"][n][n + "_1"]
+            }
+            for n in f["model_weights"]
+            if f["model_weights"][n].keys()
+        }
     relu = lambda a: np.maximum(a, 0)  # noqa: E731
     h = relu(_np_bn(_np_conv(x, w["conv2d_1"]["kernel"], 0), w["batch_normalization_1"]))
     stem = relu(_np_bn(_np_conv(h, w["conv2d_2"]["kernel"], 0), w["batch_normalization_2"]))
 
     def sep(a, name, bn):
         dw = w[name]["depthwise_kernel"]  # [3, 3, C, 1]: each channel its own filter
-        a = np.stack([_np_conv(a[c:c + 1], dw[:, :, c:c + 1, :], 1)[0] for c in range(a.shape[0])])
+        a = np.stack([_np_conv(a[c : c + 1], dw[:, :, c : c + 1, :], 1)[0] for c in range(a.shape[0])])
         return _np_bn(_np_conv(a, w[name]["pointwise_kernel"], 0), w[bn])
 
     y = sep(stem, "separable_conv2d_1", "batch_normalization_4")

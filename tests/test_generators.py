@@ -33,12 +33,27 @@ def test_paper_generator_shapes_at_every_level():
         out = gen(x, z, c)
     for h in hooks:
         h.remove()
-    assert [tuple(f.shape[1:]) for f in feats] == [(64, 64, 64), (128, 32, 32), (256, 16, 16), (512, 8, 8), (512, 4, 4), (512, 2, 2)]
+    assert [tuple(f.shape[1:]) for f in feats] == [
+        (64, 64, 64),
+        (128, 32, 32),
+        (256, 16, 16),
+        (512, 8, 8),
+        (512, 4, 4),
+        (512, 2, 2),
+    ]
     assert tuple(e.shape[1:]) == (320, 1, 1)
     assert gen.seed_channels == 423
     first_up = gen.up[0][1]
     assert first_up.in_channels == 423  # s = [e, z, c]
-    assert dec_shapes == [(512, 2, 2), (512, 4, 4), (512, 8, 8), (256, 16, 16), (128, 32, 32), (64, 64, 64), (1, 128, 128)]
+    assert dec_shapes == [
+        (512, 2, 2),
+        (512, 4, 4),
+        (512, 8, 8),
+        (256, 16, 16),
+        (128, 32, 32),
+        (64, 64, 64),
+        (1, 128, 128),
+    ]
     # Eq. 3: each decoder level reads concat(g_i, f_dec_i): twice the encoder width
     assert [gen.up[i][1].in_channels for i in range(1, 7)] == [1024, 1024, 1024, 512, 256, 128]
     assert out.shape == (2, 1, 128, 128) and out.min() >= -1 and out.max() <= 1
@@ -56,7 +71,9 @@ def test_output_depends_on_onset_noise_and_class():
         assert not torch.allclose(base, gen(x, z, c.roll(1, dims=1)))
 
 
-@pytest.mark.parametrize("reasoning", ["none", "skip", "se", "grm", "grm_einsum", "grm_release", ["none", "skip", "se", "grm"]])
+@pytest.mark.parametrize(
+    "reasoning", ["none", "skip", "se", "grm", "grm_einsum", "grm_release", ["none", "skip", "se", "grm"]]
+)
 def test_gradients_reach_every_parameter(reasoning):
     gen = IdentityUNet(image_size=32, width=8, reasoning=reasoning)
     x, z, c = _inputs(2, 32)
@@ -97,7 +114,8 @@ def test_blocks_swap_by_recipe(block):
 
 
 def test_user_block_drops_in_through_a_recipe(tmp_path):
-    (tmp_path / "my_blocks.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_blocks.py").write_text(
+        textwrap.dedent("""
         import icezoo
         import torch
         from torch import nn
@@ -110,15 +128,20 @@ def test_user_block_drops_in_through_a_recipe(tmp_path):
                 self.scale = nn.Parameter(torch.full((channels, 1, 1), init))
             def forward(self, x):
                 return x * self.scale
-    """))
+    """)
+    )
     recipe_path = tmp_path / "mine.yaml"
-    recipe_path.write_text(f"extends: {SMALL}\nplugins: [my_blocks.py]\nmodel: {{generator: {{reasoning: {{type: scaled_skip_test, init: 2.0}}}}}}\n")
+    recipe_path.write_text(
+        f"extends: {SMALL}\nplugins: [my_blocks.py]\nmodel: {{generator: {{reasoning: {{type: scaled_skip_test, init: 2.0}}}}}}\n"
+    )
     recipe = icezoo.load_recipe(recipe_path)
     gen = icezoo.build_model(recipe).generator
     assert all(type(b).__name__ == "ScaledSkip" and float(b.scale.detach().mean()) == 2.0 for b in gen.bridges)
     assert gen(*_inputs(2, 64)).shape == (2, 1, 64, 64)
     assert registry.get("reasoning", "scaled_skip_test").source == "module my_blocks"
-    assert recipe.plugins == [str((tmp_path / "my_blocks.py").resolve())]  # the resolved recipe finds the file from anywhere
+    assert recipe.plugins == [
+        str((tmp_path / "my_blocks.py").resolve())
+    ]  # the resolved recipe finds the file from anywhere
 
 
 def test_dcgan_generator_ignores_the_onset():

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from icezoo.data.clips import CLASSES
-from icezoo.data.clips import neighbour_offsets
+from icezoo.data.clips import CLASSES, neighbour_offsets
 from icezoo.data.megc2019 import MANIFEST_COLUMNS, megc2019
 from icezoo.errors import IcezooError
 from icezoo.registry import registry
@@ -35,7 +34,15 @@ def write_manifest(path: Path, rows: list[dict], columns=MANIFEST_COLUMNS) -> Pa
 
 
 def row(dataset, subject, clip, label, onset, apex, folder) -> dict:
-    return dict(dataset=dataset, subject=subject, clip=clip, label=label, onset_frame=onset, apex_frame=apex, frame_folder=folder)
+    return dict(
+        dataset=dataset,
+        subject=subject,
+        clip=clip,
+        label=label,
+        onset_frame=onset,
+        apex_frame=apex,
+        frame_folder=folder,
+    )
 
 
 @pytest.fixture

@@ -45,7 +45,9 @@ def test_local_weights_are_loaded_and_frozen(weights):
 
 def test_missing_weights_fail_at_validation(tmp_path):
     with pytest.raises(RecipeError) as err:
-        icezoo.load_recipe(SMALL, [f"loss.perceptual={{type: timm, model: resnet18, weights: {tmp_path / 'nope.pth'}}}"])
+        icezoo.load_recipe(
+            SMALL, [f"loss.perceptual={{type: timm, model: resnet18, weights: {tmp_path / 'nope.pth'}}}"]
+        )
     assert "loss.perceptual.weights: file not found" in str(err.value)
 
 

@@ -24,7 +24,9 @@ def _host(monkeypatch, tmp_path, plugins: dict[str, str]) -> Registry:
     """A fresh registry whose 'installed' plugins are the given entry points (name -> module)."""
     monkeypatch.syspath_prepend(str(tmp_path))
     eps = [importlib.metadata.EntryPoint(name=n, value=v, group="icezoo.plugins") for n, v in plugins.items()]
-    monkeypatch.setattr("icezoo.plugins.importlib.metadata.entry_points", lambda group: eps if group == "icezoo.plugins" else [])
+    monkeypatch.setattr(
+        "icezoo.plugins.importlib.metadata.entry_points", lambda group: eps if group == "icezoo.plugins" else []
+    )
     return create_registry()
 
 
@@ -55,27 +57,39 @@ def test_installed_plugin_registers_under_its_name(monkeypatch, tmp_path):
 def test_broken_plugins_are_reported_and_the_others_load(monkeypatch, tmp_path, caplog):
     _module(tmp_path, "izp_good2", GOOD.format(name="good2"))
     _module(tmp_path, "izp_broken", "raise ImportError('missing dependency foo')\n")
-    _module(tmp_path, "izp_misspelt", """
+    _module(
+        tmp_path,
+        "izp_misspelt",
+        """
         import icezoo
         @icezoo.hookimpl
         def icezoo_regster(registry):
             registry.register("reasoning", "never", object)
-    """)
-    _module(tmp_path, "izp_raises", """
+    """,
+    )
+    _module(
+        tmp_path,
+        "izp_raises",
+        """
         import icezoo
         from torch import nn
         @icezoo.hookimpl
         def icezoo_register(registry):
             registry.register("reasoning", "half", nn.Identity)
             raise RuntimeError("bad config")
-    """)
-    _module(tmp_path, "izp_clash", """
+    """,
+    )
+    _module(
+        tmp_path,
+        "izp_clash",
+        """
         import icezoo
         from torch import nn
         @icezoo.hookimpl
         def icezoo_register(registry):
             registry.register("reasoning", "skip", nn.Identity)
-    """)
+    """,
+    )
     _module(tmp_path, "izp_nohook", "x = 1\n")
     reg = _host(monkeypatch, tmp_path, {
         "broken": "izp_broken", "clash": "izp_clash", "good2": "izp_good2", "misspelt": "izp_misspelt",
@@ -127,7 +141,10 @@ def test_plugins_load_once(monkeypatch, tmp_path):
 
 
 def test_recipe_module_with_decorator_and_with_hook(monkeypatch, tmp_path):
-    _module(tmp_path, "izp_deco", """
+    _module(
+        tmp_path,
+        "izp_deco",
+        """
         import icezoo
         from torch import nn
 
@@ -135,7 +152,8 @@ def test_recipe_module_with_decorator_and_with_hook(monkeypatch, tmp_path):
         class Deco(nn.Module):
             def __init__(self, channels: int):
                 super().__init__()
-    """)
+    """,
+    )
     _module(tmp_path, "izp_hooked", GOOD.format(name="hooked_block_xyz"))
     monkeypatch.chdir(tmp_path)
     from icezoo.registry import registry
@@ -166,7 +184,9 @@ def test_pip_installed_plugin_used_by_a_recipe(plugin_site, tmp_path):
     built = run_icezoo("build", recipe, "--json", env=env)
     assert built.returncode == 0, built.stderr
     assert '"type": "nonlocal"' in built.stdout
-    timm_trunk = run_icezoo("build", SMALL, "--set", "model.discriminator.trunk={type: timm, model: resnet18, stage: 2}", env=env)
+    timm_trunk = run_icezoo(
+        "build", SMALL, "--set", "model.discriminator.trunk={type: timm, model: resnet18, stage: 2}", env=env
+    )
     assert timm_trunk.returncode == 0, timm_trunk.stderr
     assert "timm" in timm_trunk.stdout
     hidden = run_icezoo("list", "reasoning", env={**env, "ICEZOO_PLUGINS": "timm"})

@@ -48,7 +48,7 @@ def face_frames(seed: int, label: str, amounts) -> list[np.ndarray]:
     frames = []
     for amount in amounts:
         frame = np.full((FRAME_H, FRAME_W), 70, dtype=np.uint8)
-        frame[:, 16:16 + FRAME_H] = np.clip(np.rint(render_face(face, label, amount, image_size=FRAME_H)), 0, 255)
+        frame[:, 16 : 16 + FRAME_H] = np.clip(np.rint(render_face(face, label, amount, image_size=FRAME_H)), 0, 255)
         frames.append(frame)
     return frames
 
@@ -87,7 +87,14 @@ def casme2_root(tmp_path) -> Path:
         if emotion in LABEL_MAPS["casme2"]:  # dropped clips have no frames: prepare must not look for them
             peak = apex if isinstance(apex, int) else offset - 2
             label = LABEL_MAPS["casme2"][emotion]
-            write_clip(root / f"CASME2_RAW_selected/sub{subject:02d}/{clip}", range(onset, offset + 1), "img{}.jpg", i, label, peak)
+            write_clip(
+                root / f"CASME2_RAW_selected/sub{subject:02d}/{clip}",
+                range(onset, offset + 1),
+                "img{}.jpg",
+                i,
+                label,
+                peak,
+            )
     write_xlsx(root / "CASME2-coding-20140508.xlsx", rows)
     return root
 
@@ -101,9 +108,28 @@ def samm_root(tmp_path) -> Path:
         subject = 6 + i % 2
         clip, onset = f"{subject:03d}_{i + 1}_2", 5562 + 10 * i
         # the sheet holds Subject as text ("006") in some rows and as a number in others
-        rows[15 + i] = [f"{subject:03d}" if i % 2 == 0 else subject, clip, "1", onset, onset + 2, onset + 4, 5, "Micro - 1/2", "12", "", emotion]
+        rows[15 + i] = [
+            f"{subject:03d}" if i % 2 == 0 else subject,
+            clip,
+            "1",
+            onset,
+            onset + 2,
+            onset + 4,
+            5,
+            "Micro - 1/2",
+            "12",
+            "",
+            emotion,
+        ]
         label = SAMM_CLASS.get(emotion, "negative")
-        write_clip(root / f"SAMM/{subject:03d}/{clip}", range(onset, onset + 5), f"{subject:03d}_{{:05d}}.jpg", 20 + i, label, onset + 2)
+        write_clip(
+            root / f"SAMM/{subject:03d}/{clip}",
+            range(onset, onset + 5),
+            f"{subject:03d}_{{:05d}}.jpg",
+            20 + i,
+            label,
+            onset + 2,
+        )
     write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", rows)
     return root
 
@@ -117,7 +143,14 @@ def smic_root(tmp_path) -> Path:
     root = tmp_path / "SMIC_release"
     for k, (subject, label, clip, apex_index) in enumerate(SMIC_CLIPS):
         numbers = range(586240, 586254)
-        write_clip(root / f"SMIC/HS/{subject}/micro/{label}/{clip}", numbers, "image{:06d}.bmp", 40 + k, label, numbers[apex_index])
+        write_clip(
+            root / f"SMIC/HS/{subject}/micro/{label}/{clip}",
+            numbers,
+            "image{:06d}.bmp",
+            40 + k,
+            label,
+            numbers[apex_index],
+        )
     return root
 
 
@@ -186,7 +219,9 @@ def test_smic_labels_from_folders_and_apex_from_frame_differences(smic_root, tmp
     out = tmp_path / "prepared"
     prepare("smic", smic_root, out, align=False, progress=False)
     rows = read_csv(out / "manifest.csv")
-    assert [(r["subject"], r["clip"], r["label"]) for r in rows] == [(f"s{int(s[1:]):02d}", c, lab) for s, lab, c, _ in SMIC_CLIPS]
+    assert [(r["subject"], r["clip"], r["label"]) for r in rows] == [
+        (f"s{int(s[1:]):02d}", c, lab) for s, lab, c, _ in SMIC_CLIPS
+    ]
     assert [int(r["onset_frame"]) for r in rows] == [586240] * 3  # the first frame
     assert [int(r["apex_frame"]) for r in rows] == [586240 + i for *_, i in SMIC_CLIPS]
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from icezoo.nn.reasoning import GraphReasoning, GraphReasoningEinsum, NoBridge, ReleaseGraphReasoning, Skip, SqueezeExcitation
+from icezoo.nn.reasoning import (
+    GraphReasoning,
+    GraphReasoningEinsum,
+    NoBridge,
+    ReleaseGraphReasoning,
+    Skip,
+    SqueezeExcitation,
+)
 from icezoo.registry import registry
 
 from .helpers import params_without_grad, randomize_, relative_error, weighted_sum

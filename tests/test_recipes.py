@@ -34,13 +34,25 @@ def test_the_papers_numbers_are_the_defaults_of_icegan():
     gen, head = m.generator, m.discriminator.head
     assert gen["type"] == "identity_unet" and gen["embed_dim"] == 320 and gen["reasoning"]["type"] == "grm"
     assert m.discriminator.trunk["type"] == "patchgan70"
-    assert (head["type"], head["primary_types"], head["primary_dim"], head["adv_dim"], head["exp_dim"]) == ("capsule", 8, 16, 256, 32)
+    assert (head["type"], head["primary_types"], head["primary_dim"], head["adv_dim"], head["exp_dim"]) == (
+        "capsule",
+        8,
+        16,
+        256,
+        32,
+    )
     assert head["routing_iterations"] == 3
     assert (loss.adv_weight, loss.ip_weight, loss.cls_weight) == (0.1, 1.0, 1.0)  # Eq. 8
     assert (loss.perceptual_weight, loss.recon_weight) == (0.1, 5e-4)  # alpha, beta
     c = loss.classification
     assert (c["type"], c["m_plus"], c["m_minus"], c["lambda_"]) == ("margin", 0.9, 0.1, 0.5)  # Eq. 5
-    assert (train.lr, train.betas, train.schedule, train.batch_size, train.epochs) == (1e-3, (0.9, 0.999), "cosine", 16, 100)
+    assert (train.lr, train.betas, train.schedule, train.batch_size, train.epochs) == (
+        1e-3,
+        (0.9, 0.999),
+        "cosine",
+        16,
+        100,
+    )
     assert train.apex_neighbours == 4
     assert r.eval.test_subjects == 20  # the 48 / 20 split
 
@@ -64,7 +76,9 @@ def test_table_iii_recipes_change_only_what_the_paper_says():
             assert (gen if value is None else gen["type"]) == value
         else:
             assert gen["type"] == "identity_unet" and gen["reasoning"]["type"] == value
-            assert {k: v for k, v in gen.items() if k != "reasoning"} == {k: v for k, v in base["model"]["generator"].items() if k != "reasoning"}
+            assert {k: v for k, v in gen.items() if k != "reasoning"} == {
+                k: v for k, v in base["model"]["generator"].items() if k != "reasoning"
+            }
         assert r["paper"]["table"] == "III" and r["paper"]["row"] == name[0].upper()
 
 
@@ -73,4 +87,8 @@ def test_release_recipe_parameter_counts():
     assert sum(p.numel() for p in model.generator.parameters()) == 40_282_753
     assert sum(p.numel() for p in model.discriminator.parameters()) == 97_766_400
     head = model.discriminator.head
-    assert head.in_caps == 1024 and head.exp_caps.weight.shape == (3, 1024, 32, 8) and head.adv_caps.weight.shape == (1, 1024, 32, 8)
+    assert (
+        head.in_caps == 1024
+        and head.exp_caps.weight.shape == (3, 1024, 32, 8)
+        and head.adv_caps.weight.shape == (1, 1024, 32, 8)
+    )

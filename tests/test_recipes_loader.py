@@ -23,13 +23,16 @@ def write(path, text: str):
 
 
 def test_extends_deep_merges_and_child_wins(tmp_path):
-    child = write(tmp_path / "child.yaml", f"""
+    child = write(
+        tmp_path / "child.yaml",
+        f"""
         extends: {SMALL}
         model:
           discriminator:
             head: {{exp_dim: 8}}
         train: {{lr: 1.0e-4}}
-    """)
+    """,
+    )
     recipe = load_recipe(child)
     head = recipe.model.discriminator.head
     assert head["exp_dim"] == 8
@@ -40,15 +43,22 @@ def test_extends_deep_merges_and_child_wins(tmp_path):
 
 
 def test_a_different_type_replaces_the_parent_spec(tmp_path):
-    parent = write(tmp_path / "parent.yaml", f"""
+    parent = write(
+        tmp_path / "parent.yaml",
+        f"""
         extends: {SMALL}
         model:
           generator:
             reasoning: {{type: grm, reduction: 4, layer: gcn}}
-    """)
-    same = write(tmp_path / "same.yaml", "extends: parent.yaml\nmodel: {generator: {reasoning: {type: grm, layer: gin}}}\n")
+    """,
+    )
+    same = write(
+        tmp_path / "same.yaml", "extends: parent.yaml\nmodel: {generator: {reasoning: {type: grm, layer: gin}}}\n"
+    )
     other = write(tmp_path / "other.yaml", "extends: parent.yaml\nmodel: {generator: {reasoning: {type: se}}}\n")
-    assert load_recipe(same).model.generator["reasoning"] == load_recipe(parent).model.generator["reasoning"] | {"layer": "gin"}
+    assert load_recipe(same).model.generator["reasoning"] == load_recipe(parent).model.generator["reasoning"] | {
+        "layer": "gin"
+    }
     se = load_recipe(other).model.generator["reasoning"]
     assert se == {"type": "se", "reduction": 16, "min_hidden": 4}  # not grm's reduction 4
 
@@ -101,14 +111,22 @@ def test_constructor_constraints_fail_at_validation(tmp_path):
 MALFORMED = {
     "bad_yaml": ("model: {{generator: [\n", "invalid YAML: line"),
     "unknown_key": ("extends: {small}\ntrian: {{epochs: 1}}\n", "trian: unknown key; did you mean 'train'?"),
-    "unknown_component": ("extends: {small}\nmodel: {{discriminator: {{head: {{type: capsul}}}}}}\n",
-                          "model.discriminator.head.type: unknown head 'capsul'; did you mean 'capsule'?"),
-    "wrong_type": ("extends: {small}\nmodel: {{discriminator: {{head: {{exp_dim: abc}}}}}}\n",
-                   "model.discriminator.head.exp_dim: expected int, got 'abc'"),
-    "missing_required_key": ("model: {{generator: null, discriminator: {{trunk: {{type: patchgan70}}}}}}\n",
-                             "model.discriminator.head: missing required key"),
-    "missing_required_param": ("extends: {small}\nplugins: [needs_param.py]\nmodel: {{generator: {{reasoning: {{type: needs_param}}}}}}\n",
-                               "model.generator.reasoning.depth: missing required parameter"),
+    "unknown_component": (
+        "extends: {small}\nmodel: {{discriminator: {{head: {{type: capsul}}}}}}\n",
+        "model.discriminator.head.type: unknown head 'capsul'; did you mean 'capsule'?",
+    ),
+    "wrong_type": (
+        "extends: {small}\nmodel: {{discriminator: {{head: {{exp_dim: abc}}}}}}\n",
+        "model.discriminator.head.exp_dim: expected int, got 'abc'",
+    ),
+    "missing_required_key": (
+        "model: {{generator: null, discriminator: {{trunk: {{type: patchgan70}}}}}}\n",
+        "model.discriminator.head: missing required key",
+    ),
+    "missing_required_param": (
+        "extends: {small}\nplugins: [needs_param.py]\nmodel: {{generator: {{reasoning: {{type: needs_param}}}}}}\n",
+        "model.generator.reasoning.depth: missing required parameter",
+    ),
     "circular_extends": ("extends: loop_b.yaml\n", "extends: circular extends: "),
     "missing_file": (None, "recipe file not found"),
     "missing_parent": ("extends: nowhere.yaml\n", "extends: parent recipe 'nowhere.yaml' not found"),
@@ -124,7 +142,9 @@ def test_malformed_recipes_give_one_line_and_exit_2(case, tmp_path, cli):
     if text is not None:
         recipe.write_text(text.format(small=SMALL))
     write(tmp_path / "loop_b.yaml", f"extends: {case}.yaml\n")
-    write(tmp_path / "needs_param.py", """
+    write(
+        tmp_path / "needs_param.py",
+        """
         import icezoo
         from torch import nn
 
@@ -132,7 +152,8 @@ def test_malformed_recipes_give_one_line_and_exit_2(case, tmp_path, cli):
         class NeedsParam(nn.Module):
             def __init__(self, channels: int, depth: int):
                 super().__init__()
-    """)
+    """,
+    )
     args = ["build", recipe] + (["--set", "train.epochs=many"] if case == "bad_override" else [])
     code, out, err = cli(*args)
     assert code == 2

@@ -127,10 +127,9 @@ def test_describe_lists_parameters(reg):
 
 
 def test_failed_registration_rolls_back(reg):
-    with pytest.raises(RuntimeError):
-        with reg.registering_as("half-plugin"):
-            reg.register("reasoning", "first", Block)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), reg.registering_as("half-plugin"):
+        reg.register("reasoning", "first", Block)
+        raise RuntimeError("boom")
     assert "first" not in reg.names("reasoning")
 
 

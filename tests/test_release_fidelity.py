@@ -140,8 +140,9 @@ def test_activated_bridge_input_feeds_leaky_relu_of_the_level_to_the_block():
             return x
 
     for mode in ("pre_activation", "activated"):
-        gen = IdentityUNet(image_size=16, width=4, max_width=8, embed_dim=8, noise_dim=2, reasoning="skip",
-                           bridge_input=mode).eval()
+        gen = IdentityUNet(
+            image_size=16, width=4, max_width=8, embed_dim=8, noise_dim=2, reasoning="skip", bridge_input=mode
+        ).eval()
         gen.bridges[0] = Probe()
         seen.clear()
         gen(torch.randn(1, 1, 16, 16), torch.randn(1, 2), torch.eye(3)[:1])
@@ -163,8 +164,11 @@ def test_recipes_state_the_paper_and_the_release():
     assert rel.loss.reconstruction_reduction == "mean"
     assert paper.model.discriminator.head["detach_routing"] is False and paper.loss.reconstruction_reduction == "sum"
     pg, ph = paper.model.generator, paper.model.discriminator.head  # Eq. 3 as written, torch's spectral norm
-    assert (pg["bridge_input"], pg["concat_order"], pg["spectral_norm_form"]) == ("pre_activation", "bridge_first",
-                                                                                 "parametrization")
+    assert (pg["bridge_input"], pg["concat_order"], pg["spectral_norm_form"]) == (
+        "pre_activation",
+        "bridge_first",
+        "parametrization",
+    )
     assert ph["length_eps"] > 0
 
 
@@ -208,5 +212,7 @@ def test_release_checkpoint_is_read_by_synth(tmp_path):
     path = write_release_checkpoint(tmp_path / "G.pth", tmp_path / "D.pth", tmp_path / "release.pt")
     model, recipe = load_generator(path)
     assert recipe.name == "icegan_release"
-    torch.testing.assert_close(model.generator.up[0][1].parametrizations.weight.original,
-                               g.state_dict()["netG.model." + "submodule." * 6 + "up.1.weight_orig"])
+    torch.testing.assert_close(
+        model.generator.up[0][1].parametrizations.weight.original,
+        g.state_dict()["netG.model." + "submodule." * 6 + "up.1.weight_orig"],
+    )

@@ -37,8 +37,11 @@ def test_icegan_small_learns_something(tmp_path):
     assert overall["uar"] >= 0.38 and overall["uf1"] >= 0.36, overall
 
 
-@pytest.mark.parametrize("spec", [{"type": "se"}, {"type": "grm"}, {"type": "grm", "layer": "gcn"}, {"type": "grm_einsum"}, {"type": "grm_release"}],
-                         ids=lambda s: "-".join(map(str, s.values())))
+@pytest.mark.parametrize(
+    "spec",
+    [{"type": "se"}, {"type": "grm"}, {"type": "grm", "layer": "gcn"}, {"type": "grm_einsum"}, {"type": "grm_release"}],
+    ids=lambda s: "-".join(map(str, s.values())),
+)
 def test_every_reasoning_block_compiles_on_the_cpu(spec):
     torch.manual_seed(0)
     block = registry.build("reasoning", spec, channels=16)
@@ -51,7 +54,10 @@ def test_every_reasoning_block_compiles_on_the_cpu(spec):
 
 
 def test_compiled_training_on_the_cpu(tmp_path):
-    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", ["train.max_steps=2", "train.log_every=1", "train.compile=true", "model.image_size=32"])
+    recipe = icezoo.load_recipe(
+        RECIPES / "icegan_small.yaml",
+        ["train.max_steps=2", "train.log_every=1", "train.compile=true", "model.image_size=32"],
+    )
     from icezoo.train.trainer import Trainer
 
     result = Trainer(recipe, tmp_path, progress=False).run()

@@ -195,7 +195,7 @@ def test_render_is_anti_aliased_for_subpixel_motion():
     b = render_face(face, "positive", amount=0.55, image_size=64)  # a fraction of a pixel apart
     assert a.dtype == np.float32 and a.shape == (64, 64)
     assert 0.0 < np.abs(a - b).max() < 20.0
-    assert np.isfinite(a).all() and 0 <= a.min() and a.max() <= 255
+    assert np.isfinite(a).all() and a.min() >= 0 and a.max() <= 255
     au = np.zeros(len(AUS))
     np.testing.assert_array_equal(render_face(face, au, image_size=64), render_face(face, None, image_size=64))
 

@@ -43,7 +43,10 @@ def test_table_iii_models_train_a_few_steps(name, tmp_path):
     result = trainer.run()
     row = result.history[-1]
     assert result.step == 2 and all(torch.isfinite(torch.tensor(v)) for v in row.values())
-    changed = lambda module, before: any(not torch.equal(v, module.state_dict()[k]) for k, v in before.items() if v.is_floating_point())  # noqa: E731
+
+    def changed(module, before):
+        return any(not torch.equal(v, module.state_dict()[k]) for k, v in before.items() if v.is_floating_point())
+
     assert changed(trainer.model.discriminator, before_d)
     if has_g:
         assert changed(trainer.model.generator, before_g)
@@ -103,7 +106,11 @@ def test_corrupt_checkpoints_fail_with_one_clear_line(tmp_path, cli):
         (out / "checkpoint.pt").write_bytes(data)
         code, _, err = cli("train", SMALL, "--out", out, "--resume", "--set", "train.max_steps=2", "--no-progress")
         assert code == 2, label
-        assert len(err.strip().splitlines()) == 1 and "not a readable checkpoint" in err and str(out / "checkpoint.pt") in err, label
+        assert (
+            len(err.strip().splitlines()) == 1
+            and "not a readable checkpoint" in err
+            and str(out / "checkpoint.pt") in err
+        ), label
     save_checkpoint(out / "checkpoint.pt", {"hello": 1})
     with pytest.raises(IcezooError, match="incomplete or mismatched checkpoint"):
         Trainer(_recipe(steps=2), out, resume=True, progress=False)
@@ -130,7 +137,10 @@ def test_mismatched_weights_name_the_first_difference():
 
     small = icezoo.build_model(_recipe()).generator
     narrow = icezoo.build_model(_recipe(SMALL, "model.generator.width=8")).generator
-    with pytest.raises(IcezooError, match=r"ckpt.pt: the checkpoint's generator does not match the recipe's model \(down\.0\.\S+: \(16,.*\) in the checkpoint, \(8,.*\) in the model\)"):
+    with pytest.raises(
+        IcezooError,
+        match=r"ckpt.pt: the checkpoint's generator does not match the recipe's model \(down\.0\.\S+: \(16,.*\) in the checkpoint, \(8,.*\) in the model\)",
+    ):
         load_module_state(narrow, small.state_dict(), "generator", "ckpt.pt")
     with pytest.raises(IcezooError, match=r"missing .*unexpected keys"):
         load_module_state(narrow, {"x": torch.zeros(1)}, "generator", "ckpt.pt")
@@ -162,7 +172,8 @@ def test_an_interrupt_stops_between_steps_and_resumes_exactly(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
-    (tmp_path / "nan_loss.py").write_text(textwrap.dedent("""
+    (tmp_path / "nan_loss.py").write_text(
+        textwrap.dedent("""
         import icezoo
         import torch
         from torch import nn
@@ -177,10 +188,13 @@ def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
                 self.calls += 1
                 loss = (a - b).abs().mean()
                 return loss * float("nan") if self.calls > 2 else loss
-    """))
+    """)
+    )
     recipe = tmp_path / "nan.yaml"
     recipe.write_text(f"extends: {SMALL}\nplugins: [nan_loss.py]\nloss: {{pixel: {{type: nan_after_two}}}}\n")
-    trainer = Trainer(icezoo.load_recipe(recipe, ["train.max_steps=5", "train.log_every=1"]), tmp_path / "run", progress=False)
+    trainer = Trainer(
+        icezoo.load_recipe(recipe, ["train.max_steps=5", "train.log_every=1"]), tmp_path / "run", progress=False
+    )
     with pytest.raises(IcezooError, match="loss g_pixel is nan at step 3"):
         trainer.run()
 
@@ -188,7 +202,9 @@ def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):
 def test_loss_section_is_checked_when_the_recipe_is_read():
     with pytest.raises(IcezooError, match="loss.classification: the margin loss needs capsule lengths"):
         _recipe(SMALL, "model.discriminator.head={type: cnn, width: 16}")
-    with pytest.raises(IcezooError, match="loss.perceptual: cannot build perceptual 'timm': timm has no model 'resnet181'"):
+    with pytest.raises(
+        IcezooError, match="loss.perceptual: cannot build perceptual 'timm': timm has no model 'resnet181'"
+    ):
         _recipe(SMALL, "loss.perceptual={type: timm, model: resnet181}")
     with pytest.raises(IcezooError, match=r"loss.pixel.foo: unknown parameter 'foo' for loss 'l1'"):
         _recipe(SMALL, "loss.pixel={type: l1, foo: 1}")
@@ -219,7 +235,9 @@ def test_full_size_icegan_takes_a_training_step():
     before = _snapshot(trainer.model.generator)
     result = trainer.run()
     assert result.step == 1 and all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())
-    assert any(not torch.equal(v, trainer.model.generator.state_dict()[k]) for k, v in before.items() if v.is_floating_point())
+    assert any(
+        not torch.equal(v, trainer.model.generator.state_dict()[k]) for k, v in before.items() if v.is_floating_point()
+    )
 
 
 def test_generator_is_asked_for_random_classes_or_the_clips_own():

@@ -18,7 +18,8 @@ import dataclasses
 import platform
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -133,8 +134,21 @@ class Measurement:
         return dataclasses.asdict(self)
 
 
-def measure(name: str, what: str, fn: Callable[[], Any], *, batch: int, device: torch.device, precision: str, compiled: bool,
-            warmup: int, iters: int, flops: int | None = None, eager_fn: Callable[[], Any] | None = None, **extra: Any) -> Measurement:
+def measure(
+    name: str,
+    what: str,
+    fn: Callable[[], Any],
+    *,
+    batch: int,
+    device: torch.device,
+    precision: str,
+    compiled: bool,
+    warmup: int,
+    iters: int,
+    flops: int | None = None,
+    eager_fn: Callable[[], Any] | None = None,
+    **extra: Any,
+) -> Measurement:
     """Time ``fn`` and derive images/s, FLOP/s and MFU; FLOPs counted on ``eager_fn`` (or ``fn``) unless given."""
     if flops is None:
         flops = count_flops(eager_fn or fn)
@@ -163,7 +177,10 @@ def environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
-        "peak_tflops": {k: round(measured_peak_tflops(device, k), 2) for k in (("fp32", "tf32", "bf16") if device.type == "cuda" else ("fp32", "bf16"))},
+        "peak_tflops": {
+            k: round(measured_peak_tflops(device, k), 2)
+            for k in (("fp32", "tf32", "bf16") if device.type == "cuda" else ("fp32", "bf16"))
+        },
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return env
@@ -173,10 +190,16 @@ def markdown_table(results: list[dict[str, Any]], env: dict[str, Any], title: st
     """The measurements as a Markdown table, headed by the device and settings."""
     lines = [f"# {title}" if title else "# icezoo benchmark", ""]
     peaks = ", ".join(f"{v} {k}" for k, v in env["peak_tflops"].items())
-    lines.append(f"Device: {env['device']}; torch {env['torch']}" + (f", CUDA {env['cuda']}" if env.get("cuda") else "")
-                 + f"; measured matmul peaks (TFLOP/s): {peaks}; MFU of fp32 runs is against TF32 where cuDNN uses it; {env['time']}.")
-    lines += ["", "| name | what | batch | precision | compiled | median ms (IQR) | images/s | GFLOP/call | TFLOP/s | MFU | peak mem GiB |",
-              "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines.append(
+        f"Device: {env['device']}; torch {env['torch']}"
+        + (f", CUDA {env['cuda']}" if env.get("cuda") else "")
+        + f"; measured matmul peaks (TFLOP/s): {peaks}; MFU of fp32 runs is against TF32 where cuDNN uses it; {env['time']}."
+    )
+    lines += [
+        "",
+        "| name | what | batch | precision | compiled | median ms (IQR) | images/s | GFLOP/call | TFLOP/s | MFU | peak mem GiB |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in results:
         mem = r.get("peak_memory_bytes")
         lines.append(

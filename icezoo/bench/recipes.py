@@ -8,7 +8,7 @@ device, so the numbers measure the model and not the data pipeline.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -34,13 +34,27 @@ def _inputs(model: GAN, batch: int, device: torch.device, channels_last: bool):
     asked = torch.randint(model.num_classes, (batch,), generator=g).to(device)  # the classes G is asked for
     z = torch.randn(batch, model.noise_dim, generator=g).to(device)
     if channels_last:
-        onset, apex = onset.contiguous(memory_format=torch.channels_last), apex.contiguous(memory_format=torch.channels_last)
+        onset, apex = (
+            onset.contiguous(memory_format=torch.channels_last),
+            apex.contiguous(memory_format=torch.channels_last),
+        )
     return onset, apex, labels, z, asked
 
 
-def bench_recipe(recipe: Recipe, *, device: torch.device, batch_sizes: Iterable[int], precisions: Iterable[str],
-                 compile_variants: Iterable[bool] = (False,), what: Iterable[str] = ("g", "d", "step"), warmup: int = 5,
-                 iters: int = 20, channels_last: bool = False, compile_mode: str | None = None, name: str | None = None) -> list[Measurement]:
+def bench_recipe(
+    recipe: Recipe,
+    *,
+    device: torch.device,
+    batch_sizes: Iterable[int],
+    precisions: Iterable[str],
+    compile_variants: Iterable[bool] = (False,),
+    what: Iterable[str] = ("g", "d", "step"),
+    warmup: int = 5,
+    iters: int = 20,
+    channels_last: bool = False,
+    compile_mode: str | None = None,
+    name: str | None = None,
+) -> list[Measurement]:
     """Measure ``what`` for every batch size, precision and compile variant; a batch that does not fit is skipped."""
     name = name or recipe.name or recipe.source
     results: list[Measurement] = []
@@ -51,7 +65,19 @@ def bench_recipe(recipe: Recipe, *, device: torch.device, batch_sizes: Iterable[
                 if too_big:
                     break
                 try:
-                    results += _bench_one(recipe, name, device, batch, precision, compiled, tuple(what), warmup, iters, channels_last, compile_mode)
+                    results += _bench_one(
+                        recipe,
+                        name,
+                        device,
+                        batch,
+                        precision,
+                        compiled,
+                        tuple(what),
+                        warmup,
+                        iters,
+                        channels_last,
+                        compile_mode,
+                    )
                 except _oom_errors():
                     too_big = True
                     results.append(_skipped(name, batch, precision, compiled, device, "out of memory"))
@@ -65,16 +91,43 @@ def _skipped(name, batch, precision, compiled, device, reason) -> Measurement:
     from .harness import device_name
 
     nan = float("nan")
-    return Measurement(name, "skipped", batch, precision, compiled, device_name(device), nan, nan, nan, nan, 0, nan, 0, nan, nan, None, {"reason": reason})
+    return Measurement(
+        name,
+        "skipped",
+        batch,
+        precision,
+        compiled,
+        device_name(device),
+        nan,
+        nan,
+        nan,
+        nan,
+        0,
+        nan,
+        0,
+        nan,
+        nan,
+        None,
+        {"reason": reason},
+    )
 
 
-def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, iters, channels_last, compile_mode) -> list[Measurement]:
+def _bench_one(
+    recipe, name, device, batch, precision, compiled, what, warmup, iters, channels_last, compile_mode
+) -> list[Measurement]:
     torch.manual_seed(0)
     model = build_model(recipe).to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     onset, apex, labels, z, asked = _inputs(model, batch, device, channels_last)
-    common = dict(batch=batch, device=device, precision=precision, compiled=compiled, warmup=warmup + (2 if compiled else 0), iters=iters)
+    common = dict(
+        batch=batch,
+        device=device,
+        precision=precision,
+        compiled=compiled,
+        warmup=warmup + (2 if compiled else 0),
+        iters=iters,
+    )
     extra = {"channels_last": channels_last, "compile_mode": compile_mode if compiled else None}
     out = []
     wrap = (lambda m: torch.compile(m, mode=compile_mode)) if compiled else (lambda m: m)
@@ -104,8 +157,30 @@ def _bench_one(recipe, name, device, batch, precision, compiled, what, warmup, i
         objective = Objective(recipe.loss, model.discriminator.head, recipe.model.in_channels).to(device)
         opt_g, opt_d = make_optimizers(model, recipe.train)
         eager = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last)
-        step = GANStep(model, objective, opt_g, opt_d, precision=precision, channels_last=channels_last, compile=compiled, compile_mode=compile_mode) if compiled else eager
-        out.append(measure(name, "train step", lambda: step(onset, apex, labels, z, asked), eager_fn=lambda: eager(onset, apex, labels, z, asked), **common, **extra))
+        step = (
+            GANStep(
+                model,
+                objective,
+                opt_g,
+                opt_d,
+                precision=precision,
+                channels_last=channels_last,
+                compile=compiled,
+                compile_mode=compile_mode,
+            )
+            if compiled
+            else eager
+        )
+        out.append(
+            measure(
+                name,
+                "train step",
+                lambda: step(onset, apex, labels, z, asked),
+                eager_fn=lambda: eager(onset, apex, labels, z, asked),
+                **common,
+                **extra,
+            )
+        )
     del model
     return out
 

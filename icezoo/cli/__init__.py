@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from ..errors import IcezooError
 
@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "synth": "icezoo.cli.synth",
     "prepare": "icezoo.cli.prepare",
     "bench": "icezoo.cli.bench",
+    "convert-release": "icezoo.cli.convert_release",
 }
 """Every subcommand, in ``--help`` order: name -> module with ``HELP``, ``add_arguments`` and ``run``.
 
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser = argparse.ArgumentParser(
-        prog="icezoo", description="Build, train, evaluate and benchmark ICE-GAN and its ablations from YAML recipes.")
+        prog="icezoo", description="Build, train, evaluate and benchmark ICE-GAN and its ablations from YAML recipes."
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--version", action="version", version=f"icezoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -18,7 +18,9 @@ def _list(kind, choices=None):
         items = [kind(x.strip()) for x in text.split(",") if x.strip()]
         bad = [x for x in items if choices and x not in choices]
         if not items or bad:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list{' of ' + ', '.join(choices) if choices else ''}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected a comma-separated list{' of ' + ', '.join(choices) if choices else ''}, got {text!r}"
+            )
         return items
 
     return parse
@@ -31,7 +33,12 @@ def _first(*values):
 def add_arguments(p: argparse.ArgumentParser) -> None:
     options.recipe(p, many=True)
     p.add_argument("--batch-sizes", type=_list(int), default=None, help="default: the recipe's bench.batch_sizes")
-    p.add_argument("--precision", type=_list(str, ["fp32", "bf16"]), default=None, help="fp32, bf16 or both (default: bench.precision)")
+    p.add_argument(
+        "--precision",
+        type=_list(str, ["fp32", "bf16"]),
+        default=None,
+        help="fp32, bf16 or both (default: bench.precision)",
+    )
     p.add_argument("--compile", action="store_true", help="also time the torch.compile'd variant of each")
     p.add_argument("--compile-mode", default=None, help="torch.compile mode (e.g. reduce-overhead for CUDA graphs)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
@@ -46,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..api import load_recipe
-    from ..files import atomic_write_text
-    from ..devices import resolve_device
     from ..bench.harness import environment, markdown_table
     from ..bench.recipes import bench_recipe, cudnn_autotune
+    from ..devices import resolve_device
+    from ..files import atomic_write_text
 
     recipes = [load_recipe(path, args.overrides) for path in args.recipes]
     cfg = recipes[0].bench
@@ -71,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
             for m in bench_recipe(recipe, device=device, **settings):
                 results.append(m.to_dict())
                 if m.what != "skipped":
-                    print(f"{m.name:>16} {m.what:<11} batch {m.batch:>4} {m.precision} {'compiled' if m.compiled else 'eager   '} "
-                          f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {100 * m.mfu:5.1f}%", flush=True)
+                    print(
+                        f"{m.name:>16} {m.what:<11} batch {m.batch:>4} {m.precision} {'compiled' if m.compiled else 'eager   '} "
+                        f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {100 * m.mfu:5.1f}%",
+                        flush=True,
+                    )
                 else:
                     print(f"{m.name:>16} batch {m.batch} {m.precision}: skipped ({m.extra['reason']})", flush=True)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", env["device"]).strip("-").lower()

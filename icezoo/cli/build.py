@@ -13,7 +13,9 @@ HELP = "build a recipe's model, run one forward pass, print parameters, FLOPs an
 def add_arguments(p: argparse.ArgumentParser) -> None:
     options.recipe(p)
     options.json_output(p)
-    p.add_argument("--depth", type=int, default=1, help="levels of sub-modules to show under each component (default 1)")
+    p.add_argument(
+        "--depth", type=int, default=1, help="levels of sub-modules to show under each component (default 1)"
+    )
     options.device(p, default="cpu", help="device for the dummy forward pass (default cpu)")
 
 

@@ -28,11 +28,20 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     protocol = args.protocol or recipe.eval.protocol
     out = Path(args.out) if args.out else Path("runs") / f"eval-{recipe.name or Path(args.recipe).stem}-{protocol}"
-    metrics = evaluate(recipe, protocol, out, shard_of=parse_shard(args.shard), merge_only=args.merge,
-                       progress=not args.no_progress, device=args.device)
+    metrics = evaluate(
+        recipe,
+        protocol,
+        out,
+        shard_of=parse_shard(args.shard),
+        merge_only=args.merge,
+        progress=not args.no_progress,
+        device=args.device,
+    )
     if metrics is None:
         print(f"shard {args.shard} done; the report is written once every fold is in {out} (or run with --merge)")
         return 0
     o = metrics["overall"]
-    print(f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md")
+    print(
+        f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md"
+    )
     return 0

@@ -12,8 +12,12 @@ HELP = "list registered components (kind and name may be glob patterns)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", default=None,
-                   help="component kind (generator, reasoning, trunk, head, loss, perceptual, dataset)")
+    p.add_argument(
+        "kind",
+        nargs="?",
+        default=None,
+        help="component kind (generator, reasoning, trunk, head, loss, perceptual, dataset)",
+    )
     p.add_argument("pattern", nargs="?", default="*", help="name pattern, e.g. 'grm*'")
     options.json_output(p)
 

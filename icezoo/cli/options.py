@@ -14,12 +14,26 @@ def recipe(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("recipes", nargs="+", help="recipe YAML files")
     else:
         p.add_argument("recipe", help="recipe YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe key (dotted path, YAML value; every recipe when several); repeatable")
+    overrides(p)
 
 
-def device(p: argparse.ArgumentParser, default: str | None = None,
-           help: str = "override train.device (auto, cpu, cuda, cuda:N)") -> None:
+def overrides(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE``, repeatable: a recipe key by dotted path, the value read as YAML."""
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key (dotted path, YAML value; every recipe when several); repeatable",
+    )
+
+
+def device(
+    p: argparse.ArgumentParser,
+    default: str | None = None,
+    help: str = "override train.device (auto, cpu, cuda, cuda:N)",
+) -> None:
     """``--device``: where to run; None leaves the recipe's choice."""
     p.add_argument("--device", default=default, help=help)
 

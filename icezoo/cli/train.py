@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import load_recipe
-    from ..errors import IcezooError
     from ..devices import resolve_device
+    from ..errors import IcezooError
     from ..train.distributed import from_environment, shutdown
     from ..train.trainer import Trainer
 
@@ -32,9 +32,15 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device or recipe.train.device, "train.device")
     distributed = from_environment(device.type)  # several processes under torchrun, else one
     try:
-        out = Path(args.out) if args.out else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = (
+            Path(args.out)
+            if args.out
+            else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
         out = distributed.broadcast_object(out)  # process 0's clock names the folder
-        trainer = Trainer(recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed)
+        trainer = Trainer(
+            recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed
+        )
         result = trainer.run()
     finally:
         shutdown()

@@ -19,8 +19,9 @@ built model (six reasoning specs for six encoder levels, say) is passed in as
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 
@@ -183,7 +184,9 @@ RecipeCheck = Callable[[Recipe], None]
 """A check of a validated recipe that raises :class:`ValidationError` with a key path."""
 
 
-def load_recipe(source: str | Path | dict[str, Any], overrides: Iterable[str] = (), *, check: RecipeCheck | None = None) -> Recipe:
+def load_recipe(
+    source: str | Path | dict[str, Any], overrides: Iterable[str] = (), *, check: RecipeCheck | None = None
+) -> Recipe:
     """Read, merge, override and validate a recipe file (or recipe data, a dict); nothing is built.
 
     ``check`` runs on the validated recipe; its errors name the file holding the key.
@@ -229,7 +232,9 @@ def _load_plugins(data: dict[str, Any], origins: Origins, source: str) -> None:
     """Import the modules a recipe names under ``plugins:``; file paths become absolute in ``data``."""
     plugins = data.get("plugins") or []
     if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
-        raise RecipeError(origins.source_of("plugins", source), "plugins", f"expected a list of module names, got {plugins!r}")
+        raise RecipeError(
+            origins.source_of("plugins", source), "plugins", f"expected a list of module names, got {plugins!r}"
+        )
     for i, module in enumerate(plugins):
         declared_in = Path(origins.source_of(f"plugins.{i}", source).split(" (--set")[0])
         try:

@@ -27,7 +27,9 @@ def _at_least(obj: Any, minimum: float, *names: str, strict: bool = False) -> No
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
             if v is not None and (v <= minimum if strict else v < minimum):
-                raise ValidationError(name, f"must be {'greater than' if strict else 'at least'} {minimum}, got {value!r}")
+                raise ValidationError(
+                    name, f"must be {'greater than' if strict else 'at least'} {minimum}, got {value!r}"
+                )
 
 
 def _spec(default: Spec):
@@ -76,9 +78,13 @@ class LossConfig:
     # L_rec over each image's pixels: mean (the release's 0.0005 * MSE) or sum (Sabour et al., whose scale
     # 0.0005 the paper's beta = 5e-4 takes: the paper's reading); either way averaged over the batch
     reconstruction_reduction: Literal["mean", "sum"] = "mean"
-    fake_cls_weight: float = 0.2  # weight of synthesised faces as extra labelled samples for D (not in the paper; see the README)
+    fake_cls_weight: float = (
+        0.2  # weight of synthesised faces as extra labelled samples for D (not in the paper; see the README)
+    )
     class_balance: bool = False  # weight recognition terms by inverse class frequency (UAR-friendly; not in the paper)
-    fake_labels: Literal["random", "clip"] = "random"  # the class G is asked for: drawn at random (Eq. 7's fake labels) or the clip's own
+    fake_labels: Literal["random", "clip"] = (
+        "random"  # the class G is asked for: drawn at random (Eq. 7's fake labels) or the clip's own
+    )
     pixel: Annotated[Spec, Component("loss")] = _spec({"type": "l1"})
     classification: Annotated[Spec, Component("loss")] = _spec({"type": "margin"})
     reconstruction: Annotated[Spec, Component("loss")] = _spec({"type": "mse"})
@@ -86,7 +92,9 @@ class LossConfig:
     perceptual: Annotated[Spec | None, Component("perceptual", optional=True)] = None
 
     def check(self) -> None:
-        _at_least(self, 0, "adv_weight", "ip_weight", "cls_weight", "perceptual_weight", "recon_weight", "fake_cls_weight")
+        _at_least(
+            self, 0, "adv_weight", "ip_weight", "cls_weight", "perceptual_weight", "recon_weight", "fake_cls_weight"
+        )
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@ tensors, so no ``torch.utils.data`` loader is involved.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -45,7 +45,9 @@ class ClipSet:
         n = len(self.label)
         if self.onset.ndim != 3 or self.apex.ndim != 4:
             raise ValueError(f"onset must be [N,S,S] and apex [N,K,S,S], got {self.onset.shape} and {self.apex.shape}")
-        if not (self.onset.shape[0] == self.apex.shape[0] == len(self.subject) == len(self.dataset) == len(self.clip) == n):
+        if not (
+            self.onset.shape[0] == self.apex.shape[0] == len(self.subject) == len(self.dataset) == len(self.clip) == n
+        ):
             raise ValueError("every field of a ClipSet must have one entry per clip")
 
     def __len__(self) -> int:
@@ -55,10 +57,12 @@ class ClipSet:
     def image_size(self) -> int:
         return int(self.onset.shape[-1])
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "ClipSet":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ClipSet:
         idx = np.asarray(indices, dtype=np.int64)
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
-        return ClipSet(self.onset[idx], self.apex[idx], self.label[idx], pick(self.subject), pick(self.dataset), pick(self.clip))
+        return ClipSet(
+            self.onset[idx], self.apex[idx], self.label[idx], pick(self.subject), pick(self.dataset), pick(self.clip)
+        )
 
     def subjects(self) -> list[str]:
         """Subject ids, sorted."""

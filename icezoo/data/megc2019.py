@@ -113,13 +113,17 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
             reader = csv.DictReader(handle)
             missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                raise IcezooError(f"{path}:1: {', '.join(missing)}: missing column{'s' if len(missing) > 1 else ''} (a manifest has {','.join(MANIFEST_COLUMNS)})")
+                raise IcezooError(
+                    f"{path}:1: {', '.join(missing)}: missing column{'s' if len(missing) > 1 else ''} (a manifest has {','.join(MANIFEST_COLUMNS)})"
+                )
             rows, first_seen = [], {}
             for record in reader:
                 row = _parse_row(record, f"{path}:{reader.line_num}", reader.line_num)
                 key = (row.dataset, row.subject, row.clip)
                 if key in first_seen:
-                    raise IcezooError(f"{path}:{row.line}: clip: duplicate clip {'/'.join(key)} (first on line {first_seen[key]})")
+                    raise IcezooError(
+                        f"{path}:{row.line}: clip: duplicate clip {'/'.join(key)} (first on line {first_seen[key]})"
+                    )
                 first_seen[key] = row.line
                 rows.append(row)
     except OSError as err:
@@ -135,12 +139,16 @@ def _parse_row(record: dict[str, str | None], where: str, line: int) -> Manifest
         if not value:
             raise IcezooError(f"{where}: {column}: empty")
     if values["dataset"] not in DATASETS:
-        raise IcezooError(f"{where}: dataset: unknown dataset '{values['dataset']}' (expected one of {', '.join(DATASETS)})")
+        raise IcezooError(
+            f"{where}: dataset: unknown dataset '{values['dataset']}' (expected one of {', '.join(DATASETS)})"
+        )
     if values["label"] not in CLASSES:
         raise IcezooError(f"{where}: label: unknown label '{values['label']}' (expected one of {', '.join(CLASSES)})")
     for column in ("onset_frame", "apex_frame"):
         if not _INTEGER.match(values[column]):
-            raise IcezooError(f"{where}: {column}: expected a frame number (a non-negative integer), got '{values[column]}'")
+            raise IcezooError(
+                f"{where}: {column}: expected a frame number (a non-negative integer), got '{values[column]}'"
+            )
     return ManifestRow(
         dataset=values["dataset"], subject=values["subject"], clip=values["clip"], label=values["label"],
         onset_frame=int(values["onset_frame"]), apex_frame=int(values["apex_frame"]),
@@ -148,24 +156,36 @@ def _parse_row(record: dict[str, str | None], where: str, line: int) -> Manifest
     )  # fmt: skip
 
 
-def _load_clip(row: ManifestRow, root: Path, offsets: list[int], image_size: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_clip(
+    row: ManifestRow, root: Path, offsets: list[int], image_size: int, where: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(onset [S, S], apex and its neighbours [K, S, S]) of one manifest row."""
     frames = frame_files(root / row.frame_folder, f"{where}: frame_folder")
     first, last = min(frames), max(frames)
 
     def frame(number: int, column: str, what: str = "frame", hint: str = "") -> np.ndarray:
         if number not in frames:
-            raise IcezooError(f"{where}: {column}: {what} {number} not found in {root / row.frame_folder} (frames {first}..{last}){hint}")
+            raise IcezooError(
+                f"{where}: {column}: {what} {number} not found in {root / row.frame_folder} (frames {first}..{last}){hint}"
+            )
         return read_gray(frames[number], image_size, f"{where}: {column}")
 
     hint = f"; prepare saves the frames for its --neighbours, rerun it with --neighbours {len(offsets)}"
     onset = frame(row.onset_frame, "onset_frame")
     apex = [frame(row.apex_frame, "apex_frame")]
-    apex += [frame(min(max(row.apex_frame + d, first), last), "apex_frame", f"apex neighbour {d:+d}, frame", hint) for d in offsets]
+    apex += [
+        frame(min(max(row.apex_frame + d, first), last), "apex_frame", f"apex neighbour {d:+d}, frame", hint)
+        for d in offsets
+    ]
     return onset, np.stack(apex)
 
 
-def megc2019(manifest: Annotated[str, ExistingFile()], image_size: int = 128, neighbours: int = 4, datasets: list[str] | None = None) -> ClipSet:
+def megc2019(
+    manifest: Annotated[str, ExistingFile()],
+    image_size: int = 128,
+    neighbours: int = 4,
+    datasets: list[str] | None = None,
+) -> ClipSet:
     """The MEGC2019 composite (SMIC-HS, CASME II, SAMM) from a manifest of 128x128 face crops.
 
     ``manifest`` is the CSV written by ``icezoo prepare`` (or by hand: columns
@@ -190,7 +210,9 @@ def megc2019(manifest: Annotated[str, ExistingFile()], image_size: int = 128, ne
         raise IcezooError(f"megc2019: neighbours must be non-negative, got {neighbours}")
     unknown = [d for d in datasets or () if d not in DATASETS]
     if unknown:
-        raise IcezooError(f"megc2019: datasets: unknown dataset '{unknown[0]}' (expected some of {', '.join(DATASETS)})")
+        raise IcezooError(
+            f"megc2019: datasets: unknown dataset '{unknown[0]}' (expected some of {', '.join(DATASETS)})"
+        )
     rows = [r for r in read_manifest(path) if datasets is None or r.dataset in datasets]
     if not rows:
         of = f" of {', '.join(datasets)}" if datasets is not None else ""
@@ -210,4 +232,14 @@ def megc2019(manifest: Annotated[str, ExistingFile()], image_size: int = 128, ne
     )
 
 
-__all__ = ["FRAME_NAME", "MANIFEST_COLUMNS", "ManifestRow", "frame_files", "megc2019", "neighbour_offsets", "open_image", "read_gray", "read_manifest"]
+__all__ = [
+    "FRAME_NAME",
+    "MANIFEST_COLUMNS",
+    "ManifestRow",
+    "frame_files",
+    "megc2019",
+    "neighbour_offsets",
+    "open_image",
+    "read_gray",
+    "read_manifest",
+]

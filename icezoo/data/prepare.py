@@ -42,8 +42,9 @@ import dataclasses
 import io
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -51,10 +52,8 @@ from tqdm import tqdm
 
 from ..errors import IcezooError
 from ..files import atomic_write, atomic_write_text
-from .clips import CLASSES
-from .clips import neighbour_offsets
+from .clips import CLASSES, neighbour_offsets
 from .megc2019 import FRAME_NAME, MANIFEST_COLUMNS, RESAMPLE, ManifestRow, frame_files, open_image, read_manifest
-
 
 CROP_SIZE = 128
 """Side of the face crops ``prepare`` writes (the paper's 128x128)."""
@@ -159,7 +158,9 @@ class LandmarkCrop:
                 import face_recognition_models  # noqa: F401  (first: face_recognition exits the process without it)
                 from face_recognition import api
         except ImportError as err:
-            raise IcezooError(f"face alignment needs the landmarks extra ({err}): {ALIGN_INSTALL}; or pass --no-align") from None
+            raise IcezooError(
+                f"face alignment needs the landmarks extra ({err}): {ALIGN_INSTALL}; or pass --no-align"
+            ) from None
         self._detect = api.face_detector.run
         self._predict = api.pose_predictor_68_point
         self.missed: list[str] = []
@@ -192,7 +193,10 @@ def find_apex(crops: Mapping[int, np.ndarray], onset: int) -> int:
     them). The blur (:data:`APEX_BLUR_RADIUS`) keeps sensor noise and JPEG
     artefacts from outweighing the facial motion; on a tie the earlier frame wins.
     """
-    blurred = {n: np.asarray(Image.fromarray(c).filter(ImageFilter.GaussianBlur(APEX_BLUR_RADIUS)), dtype=np.float32) for n, c in crops.items()}
+    blurred = {
+        n: np.asarray(Image.fromarray(c).filter(ImageFilter.GaussianBlur(APEX_BLUR_RADIUS)), dtype=np.float32)
+        for n, c in crops.items()
+    }
     reference = blurred[onset]
     return max(sorted(blurred), key=lambda n: (float(np.abs(blurred[n] - reference).mean()), -n))
 
@@ -254,16 +258,20 @@ def read_coding(dataset: str, path: Path, frames_root: Path) -> tuple[list[Sourc
     header_at = next((i for i, (_, cells) in enumerate(rows[:HEADER_SEARCH_ROWS])
                       if {wanted["subject"], wanted["clip"]} <= {_normalise(c) for c in cells}), None)  # fmt: skip
     if header_at is None:
-        raise IcezooError(f"{path}: no header row with the columns {layout.columns['subject']} and {layout.columns['clip']} in the first {HEADER_SEARCH_ROWS} rows")
+        raise IcezooError(
+            f"{path}: no header row with the columns {layout.columns['subject']} and {layout.columns['clip']} in the first {HEADER_SEARCH_ROWS} rows"
+        )
     header_row, headers = rows[header_at]
     index = {_normalise(h): i for i, h in reversed(list(enumerate(headers))) if h is not None}
     missing = [layout.columns[role] for role, name in wanted.items() if name not in index]
     if missing:
-        raise IcezooError(f"{path}: row {header_row}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}")
+        raise IcezooError(
+            f"{path}: row {header_row}: missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
+        )
     column = {role: index[name] for role, name in wanted.items()}
 
     clips, dropped, first_row = [], collections.Counter(), {}
-    for number, cells in rows[header_at + 1:]:
+    for number, cells in rows[header_at + 1 :]:
         cell = {role: cells[i] if i < len(cells) else None for role, i in column.items()}
         if cell["subject"] is None and cell["clip"] is None:
             continue  # blank or note rows below the table
@@ -274,7 +282,9 @@ def read_coding(dataset: str, path: Path, frames_root: Path) -> tuple[list[Sourc
             continue
         subject_number = _cell_number(cell["subject"])
         if subject_number is None:
-            raise IcezooError(f"{where}: {layout.columns['subject']}: expected a subject number, got {cell['subject']!r}")
+            raise IcezooError(
+                f"{where}: {layout.columns['subject']}: expected a subject number, got {cell['subject']!r}"
+            )
         clip = str(cell["clip"] or "").strip()
         if not clip:
             raise IcezooError(f"{where}: {layout.columns['clip']}: empty")
@@ -289,16 +299,24 @@ def read_coding(dataset: str, path: Path, frames_root: Path) -> tuple[list[Sourc
         if (subject, clip) in first_row:
             raise IcezooError(f"{where}: duplicate clip {subject}/{clip} (first on row {first_row[subject, clip]})")
         first_row[subject, clip] = number
-        clips.append(SourceClip(subject, clip, LABEL_MAPS[dataset][emotion], frames_root / subject / clip, onset, apex, offset, where))
+        clips.append(
+            SourceClip(
+                subject, clip, LABEL_MAPS[dataset][emotion], frames_root / subject / clip, onset, apex, offset, where
+            )
+        )
     return clips, dropped
 
 
 def read_smic(root: Path) -> tuple[list[SourceClip], collections.Counter[str]]:
     """SMIC-HS's micro-expression clips (``s1/micro/<label>/<clip>``), and the dropped label folders with their clip counts."""
     base = _first_dir(root, SMIC_ROOTS)
-    subjects = sorted((p for p in base.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name)), key=lambda p: int(p.name[1:]))
+    subjects = sorted(
+        (p for p in base.iterdir() if p.is_dir() and re.fullmatch(r"s\d+", p.name)), key=lambda p: int(p.name[1:])
+    )
     if not subjects:
-        raise IcezooError(f"{base}: no SMIC-HS subject folders (s1, s2, ...) found; --root is the SMIC release or its HS folder")
+        raise IcezooError(
+            f"{base}: no SMIC-HS subject folders (s1, s2, ...) found; --root is the SMIC release or its HS folder"
+        )
     clips, dropped = [], collections.Counter()
     for subject_dir in subjects:
         micro = subject_dir / "micro"
@@ -338,7 +356,9 @@ def _prepare_clip(source: SourceClip, dataset: str, cropper: FaceCropper, out: P
 
     def source_frame(number: int, what: str) -> Image.Image:
         if number not in frames:
-            raise IcezooError(f"{source.where}: {what} frame {number} not found in {source.folder} (frames {first}..{last})")
+            raise IcezooError(
+                f"{source.where}: {what} frame {number} not found in {source.folder} (frames {first}..{last})"
+            )
         return open_image(frames[number], source.where)
 
     onset = first if source.onset is None else source.onset
@@ -363,7 +383,11 @@ def _prepare_clip(source: SourceClip, dataset: str, cropper: FaceCropper, out: P
     relative = f"{dataset}/{source.subject}/{source.clip}"
     folder = out / relative
     for number, face in keep.items():
-        atomic_write(folder / FRAME_NAME.format(number), lambda h, face=face: Image.fromarray(face).save(h, format="PNG"), fsync=False)
+        atomic_write(
+            folder / FRAME_NAME.format(number),
+            lambda h, face=face: Image.fromarray(face).save(h, format="PNG"),
+            fsync=False,
+        )
     written = {FRAME_NAME.format(n) for n in keep}
     for stale in folder.glob("frame_*.png"):  # from an earlier run with another apex or --neighbours
         if stale.name not in written:
@@ -380,8 +404,16 @@ def write_manifest(path: Path, rows: list[ManifestRow]) -> None:
     atomic_write_text(path, text.getvalue())
 
 
-def prepare(dataset: str, root: str | Path, out: str | Path, coding: str | Path | None = None, align: bool = True,
-            limit: int | None = None, neighbours: int = 4, progress: bool = True) -> PrepareReport:
+def prepare(
+    dataset: str,
+    root: str | Path,
+    out: str | Path,
+    coding: str | Path | None = None,
+    align: bool = True,
+    limit: int | None = None,
+    neighbours: int = 4,
+    progress: bool = True,
+) -> PrepareReport:
     """Turn one database's release under ``root`` into face crops and manifest rows under ``out``.
 
     ``coding`` overrides where the coding spreadsheet is (CASME II, SAMM);
@@ -407,7 +439,9 @@ def prepare(dataset: str, root: str | Path, out: str | Path, coding: str | Path 
         layout = CODING[dataset]
         sheet = Path(coding).expanduser() if coding is not None else root / layout.file_name
         if not sheet.is_file():
-            raise IcezooError(f"{sheet}: coding spreadsheet not found" + ("" if coding is not None else "; pass --coding FILE"))
+            raise IcezooError(
+                f"{sheet}: coding spreadsheet not found" + ("" if coding is not None else "; pass --coding FILE")
+            )
         sources, dropped = read_coding(dataset, sheet, _first_dir(root, layout.frame_roots))
     sources = sources[:limit]
     if not sources:
@@ -428,4 +462,3 @@ def prepare(dataset: str, root: str | Path, out: str | Path, coding: str | Path 
         apex_from_frames=[s.where for s in sources if s.apex is None and dataset != "smic"],
         no_face=cropper.missed if isinstance(cropper, LandmarkCrop) else [],
     )
-

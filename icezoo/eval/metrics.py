@@ -11,7 +11,8 @@ per-fold scores; :func:`per_fold_average` gives that, for comparison only.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, recall_score

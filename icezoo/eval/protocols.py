@@ -47,7 +47,9 @@ def make_folds(protocol: str, clips: ClipSet, cfg: EvalConfig) -> list[Fold]:
         for dataset in cfg.sde_datasets:
             own = sorted({s for s, d in zip(clips.subject, clips.dataset) if d == dataset})
             if not own:
-                raise IcezooError(f"eval.sde_datasets: the data has no clips of '{dataset}' (it has {', '.join(sorted(set(clips.dataset)))})")
+                raise IcezooError(
+                    f"eval.sde_datasets: the data has no clips of '{dataset}' (it has {', '.join(sorted(set(clips.dataset)))})"
+                )
             folds += [Fold(_safe(s), tuple(x for x in own if x != s), (s,)) for s in own]
         return folds
     if protocol == "split":

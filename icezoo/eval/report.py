@@ -16,7 +16,12 @@ PAPER_TABLE_I: dict[str, dict[str, tuple[float, float]]] = {
     "Dual-Inception": {"all": (0.732, 0.727), "samm": (0.586, 0.566), "smic": (0.664, 0.672), "casme2": (0.862, 0.856)},
     "STSTNet": {"all": (0.735, 0.760), "samm": (0.658, 0.681), "smic": (0.680, 0.701), "casme2": (0.838, 0.868)},
     "ME-Recognizer": {"all": (0.788, 0.782), "samm": (0.775, 0.715), "smic": (0.746, 0.753), "casme2": (0.829, 0.820)},
-    "ICE-GAN (paper)": {"all": (0.874, 0.883), "samm": (0.879, 0.883), "smic": (0.782, 0.801), "casme2": (0.895, 0.904)},
+    "ICE-GAN (paper)": {
+        "all": (0.874, 0.883),
+        "samm": (0.879, 0.883),
+        "smic": (0.782, 0.801),
+        "casme2": (0.895, 0.904),
+    },
 }
 
 # Table II of the paper: F1 with LOSO within CASME II and within SAMM.
@@ -39,7 +44,9 @@ def table_i(ours: dict[str, Any], name: str) -> str:
     rule = "| --- |" + " ---: | ---: |" * len(_COLUMNS_I)
     rows = [head, rule]
     for method, values in PAPER_TABLE_I.items():
-        rows.append(f"| {method} | " + " | ".join(f"{_f(values[k][0])} | {_f(values[k][1])}" for k, _ in _COLUMNS_I) + " |")
+        rows.append(
+            f"| {method} | " + " | ".join(f"{_f(values[k][0])} | {_f(values[k][1])}" for k, _ in _COLUMNS_I) + " |"
+        )
     cells = []
     for key, _ in _COLUMNS_I:
         block = ours["overall"] if key == "all" else ours["per_dataset"].get(key)
@@ -59,7 +66,10 @@ def table_ii(ours: dict[str, Any], name: str) -> str:
 
 def table_ablation(entries: list[dict[str, Any]]) -> str:
     """One row per recipe: the paper's row and numbers, ours, and the discriminator's size."""
-    rows = ["| Recipe | Paper row | Paper UAR | Paper UF1 | UAR | UF1 | D params (MB) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| Recipe | Paper row | Paper UAR | Paper UF1 | UAR | UF1 | D params (MB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for e in entries:
         paper = e.get("paper") or {}
         row = f"{paper.get('table') or ''} {paper.get('row') or ''}".strip() or "-"
@@ -74,15 +84,37 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
     """The whole ``table.md`` of an evaluation."""
     lines = [f"# {name}: {protocol} protocol", ""]
     if protocol == "loso":
-        lines += ["UF1 and UAR with LOSO over the MEGC2019 composite (Table I layout; predictions of all folds pooled).", "", table_i(metrics, name)]
+        lines += [
+            "UF1 and UAR with LOSO over the MEGC2019 composite (Table I layout; predictions of all folds pooled).",
+            "",
+            table_i(metrics, name),
+        ]
     elif protocol == "sde":
         lines += ["F1 (macro, pooled) with LOSO within each database (Table II layout).", "", table_ii(metrics, name)]
     else:
-        lines += ["UAR and UF1 on the held-out subjects of the 48/20 split (Tables III and IV layout).", "",
-                  table_ablation([{"name": name, "paper": paper, "overall": metrics["overall"], "discriminator_mb": metrics.get("discriminator_mb")}])]
+        lines += [
+            "UAR and UF1 on the held-out subjects of the 48/20 split (Tables III and IV layout).",
+            "",
+            table_ablation(
+                [
+                    {
+                        "name": name,
+                        "paper": paper,
+                        "overall": metrics["overall"],
+                        "discriminator_mb": metrics.get("discriminator_mb"),
+                    }
+                ]
+            ),
+        ]
     avg = metrics.get("per_fold_average")
     if avg and avg["folds"] > 1:
-        lines += ["", f"For comparison only (not the MEGC2019 metric): the mean of per-fold scores over {avg['folds']} folds is "
-                      f"UF1 {avg['uf1']:.3f}, UAR {avg['uar']:.3f}."]
-    lines += ["", f"{metrics['overall']['n']} test predictions from {metrics['folds']} fold(s); confusion matrix in `confusion.png`."]
+        lines += [
+            "",
+            f"For comparison only (not the MEGC2019 metric): the mean of per-fold scores over {avg['folds']} folds is "
+            f"UF1 {avg['uf1']:.3f}, UAR {avg['uar']:.3f}.",
+        ]
+    lines += [
+        "",
+        f"{metrics['overall']['n']} test predictions from {metrics['folds']} fold(s); confusion matrix in `confusion.png`.",
+    ]
     return "\n".join(lines) + "\n"

@@ -31,8 +31,8 @@ from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
 from ..data import CLASSES, ClipSet, load_clips
 from ..errors import IcezooError
-from ..models import build_model
 from ..files import atomic_write_text
+from ..models import build_model
 from ..train.trainer import Trainer
 from .metrics import compute_metrics
 from .predict import predict
@@ -54,7 +54,9 @@ def _rows_to_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def run_fold(recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+def run_fold(
+    recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None, progress: bool = False
+) -> list[dict[str, Any]]:
     """Train on the fold's training subjects, predict its test subjects' apex frames."""
     train_idx, test_idx = clips.indices_of(fold.train), clips.indices_of(fold.test)
     if len(test_idx) == 0:
@@ -62,7 +64,9 @@ def run_fold(recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None =
     trainer = Trainer(recipe, None, clips=clips.subset(train_idx), progress=progress, device=device, leave=False)
     result = trainer.run()
     test = clips.subset(test_idx)
-    scores = predict(result.model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)
+    scores = predict(
+        result.model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision
+    )
     preds = scores.argmax(1)
     return [
         {"fold": fold.name, "dataset": test.dataset[i], "subject": test.subject[i], "clip": test.clip[i],
@@ -87,8 +91,17 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     atomic_write_text(proto, protocol + "\n")
 
 
-def evaluate(recipe: Recipe, protocol: str, out_dir: str | Path, *, shard_of: tuple[int, int] = (1, 1), merge_only: bool = False,
-             progress: bool = True, device: str | None = None, clips: ClipSet | None = None) -> dict[str, Any] | None:
+def evaluate(
+    recipe: Recipe,
+    protocol: str,
+    out_dir: str | Path,
+    *,
+    shard_of: tuple[int, int] = (1, 1),
+    merge_only: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+    clips: ClipSet | None = None,
+) -> dict[str, Any] | None:
     """Run this shard's folds, then write the report if every fold is done; returns the metrics or None."""
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, recipe, protocol)
@@ -100,7 +113,13 @@ def evaluate(recipe: Recipe, protocol: str, out_dir: str | Path, *, shard_of: tu
         from tqdm.auto import tqdm
 
         mine = [f for f in shard(folds, *shard_of) if not fold_path(out_dir, f).exists()]
-        bar = tqdm(mine, desc=f"{recipe.name or 'eval'} {protocol} folds", unit="fold", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(
+            mine,
+            desc=f"{recipe.name or 'eval'} {protocol} folds",
+            unit="fold",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
         for fold in bar:
             rows = run_fold(recipe, clips, fold, device=device, progress=progress)
             atomic_write_text(fold_path(out_dir, fold), _rows_to_csv(rows))
@@ -108,7 +127,9 @@ def evaluate(recipe: Recipe, protocol: str, out_dir: str | Path, *, shard_of: tu
     missing = [f.name for f in folds if not fold_path(out_dir, f).exists()]
     if missing:
         if merge_only:
-            raise IcezooError(f"{out_dir}: {len(missing)} of {len(folds)} folds have no results yet (first: {missing[0]}); run the other shards first")
+            raise IcezooError(
+                f"{out_dir}: {len(missing)} of {len(folds)} folds have no results yet (first: {missing[0]}); run the other shards first"
+            )
         return None
     return write_report(recipe, protocol, out_dir, folds)
 
@@ -142,6 +163,10 @@ def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]
     atomic_write_text(out_dir / "table.md", markdown_report(protocol, metrics, recipe.name or "recipe", paper))
     from ..plots import confusion_matrix_plot
 
-    confusion_matrix_plot(np.array(metrics["overall"]["confusion"]), CLASSES, out_dir / "confusion.png",
-                          title=f"{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}")
+    confusion_matrix_plot(
+        np.array(metrics["overall"]["confusion"]),
+        CLASSES,
+        out_dir / "confusion.png",
+        title=f"{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
+    )
     return metrics

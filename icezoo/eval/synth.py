@@ -29,7 +29,9 @@ def read_face(path: str | Path, size: int) -> torch.Tensor:
             img = img.convert("L")
             w, h = img.size
             side = min(w, h)
-            img = img.crop(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)).resize((size, size), Image.BILINEAR)
+            img = img.crop(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)).resize(
+                (size, size), Image.BILINEAR
+            )
             pixels = np.asarray(img, dtype=np.float32)
     except (UnidentifiedImageError, OSError) as err:
         raise IcezooError(f"{path}: not a readable image ({err})") from None
@@ -59,8 +61,15 @@ def synthesize(model, onset: torch.Tensor, labels: list[int], n: int, seed: int)
     return out
 
 
-def write_synth(checkpoint: str | Path, onset_image: str | Path, out: str | Path, label: str = "all", n: int = 4,
-                seed: int = 0, device: str = "cpu") -> int:
+def write_synth(
+    checkpoint: str | Path,
+    onset_image: str | Path,
+    out: str | Path,
+    label: str = "all",
+    n: int = 4,
+    seed: int = 0,
+    device: str = "cpu",
+) -> int:
     """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count."""
     from ..devices import resolve_device
     from ..files import atomic_write, atomic_write_text
@@ -88,10 +97,22 @@ def write_synth(checkpoint: str | Path, onset_image: str | Path, out: str | Path
             atomic_write(out / f"synth_{CLASSES[label]}_{i}.png", lambda h, b=buffer: h.write(b.getvalue()))
     rows = [[onset[0], *faces[k]] for k in labels]
     names = [CLASSES[k] for k in labels]
-    image_grid(rows, out / "grid.png", names, ["onset", *(f"x_syn {i}" for i in range(n))],
-               title=f"{recipe.name}: synthesised faces")
+    image_grid(
+        rows,
+        out / "grid.png",
+        names,
+        ["onset", *(f"x_syn {i}" for i in range(n))],
+        title=f"{recipe.name}: synthesised faces",
+    )
     diffs = [[(f - onset[0]).abs() for f in faces[k]] for k in labels]
     vmax = max(float(d.max()) for row in diffs for d in row) or 1.0
-    image_grid(diffs, out / "difference.png", names, [f"|x_syn {i} - x_on|" for i in range(n)], cmap="inferno",
-               value_range=(0, vmax), title="difference maps (Fig. 5)")
+    image_grid(
+        diffs,
+        out / "difference.png",
+        names,
+        [f"|x_syn {i} - x_on|" for i in range(n)],
+        cmap="inferno",
+        value_range=(0, vmax),
+        title="difference maps (Fig. 5)",
+    )
     return len(labels) * n

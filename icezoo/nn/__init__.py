@@ -8,7 +8,21 @@ from .reasoning import GraphReasoning, GraphReasoningEinsum, NoBridge, ReleaseGr
 from .trunks import PatchGAN70, ReleasePatchGAN
 
 __all__ = [
-    "CNNHead", "CapsuleHead", "DCGANGenerator", "Discriminator", "DiscriminatorOutput", "GraphReasoning",
-    "GraphReasoningEinsum", "IdentityUNet", "NoBridge", "PatchGAN70", "ReleaseGraphReasoning", "ReleasePatchGAN",
-    "RoutingLayer", "Skip", "SqueezeExcitation", "dynamic_routing", "squash",
+    "CNNHead",
+    "CapsuleHead",
+    "DCGANGenerator",
+    "Discriminator",
+    "DiscriminatorOutput",
+    "GraphReasoning",
+    "GraphReasoningEinsum",
+    "IdentityUNet",
+    "NoBridge",
+    "PatchGAN70",
+    "ReleaseGraphReasoning",
+    "ReleasePatchGAN",
+    "RoutingLayer",
+    "Skip",
+    "SqueezeExcitation",
+    "dynamic_routing",
+    "squash",
 ]

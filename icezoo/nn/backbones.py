@@ -30,9 +30,13 @@ def create_timm(model: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
         net = timm.create_model(model, pretrained=True, pretrained_cfg_overlay=dict(file=path), **kwargs)
         stored = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise IcezooError(f"weights {weights}: cannot be loaded into timm '{model}': {str(err).splitlines()[0]}") from None
+        raise IcezooError(
+            f"weights {weights}: cannot be loaded into timm '{model}': {str(err).splitlines()[0]}"
+        ) from None
     stored = stored.get("state_dict", stored) if isinstance(stored, dict) else {}
     missing = [k for k in net.state_dict() if k not in stored]
     if missing:
-        raise IcezooError(f"weights {weights}: cannot be loaded into timm '{model}': {len(missing)} of its tensors are not in the file (first: {missing[0]})")
+        raise IcezooError(
+            f"weights {weights}: cannot be loaded into timm '{model}': {len(missing)} of its tensors are not in the file (first: {missing[0]})"
+        )
     return net

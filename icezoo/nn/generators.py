@@ -92,7 +92,12 @@ class IdentityUNet(nn.Module):
             raise ValueError(
                 f"reasoning: expected one spec or a list of {len(widths)} (one per encoder level, widths {widths}), got {len(specs)}"
             )
-        self.image_size, self.noise_dim, self.num_classes, self.embed_dim = image_size, noise_dim, num_classes, embed_dim
+        self.image_size, self.noise_dim, self.num_classes, self.embed_dim = (
+            image_size,
+            noise_dim,
+            num_classes,
+            embed_dim,
+        )
         self.widths, self.bridge_input, self.concat_order = widths, bridge_input, concat_order
         sn, form = spectral_norm, spectral_norm_form
 
@@ -183,7 +188,11 @@ class DCGANGenerator(nn.Module):
         sizes = [2**k for k in range(2, depth)]
         chans = [min(width * (image_size // 2) // r, max_width) for r in sizes]
         sn = spectral_norm
-        layers: list[nn.Module] = [conv_transpose(noise_dim + num_classes, chans[0], 4, 1, 0, bias=False, spectral=sn), norm2d(norm, chans[0]), nn.ReLU()]
+        layers: list[nn.Module] = [
+            conv_transpose(noise_dim + num_classes, chans[0], 4, 1, 0, bias=False, spectral=sn),
+            norm2d(norm, chans[0]),
+            nn.ReLU(),
+        ]
         for cin, cout in zip(chans[:-1], chans[1:]):
             layers += [conv_transpose(cin, cout, 4, 2, 1, bias=False, spectral=sn), norm2d(norm, cout), nn.ReLU()]
         layers += [conv_transpose(chans[-1], in_channels, 4, 2, 1, spectral=sn), nn.Tanh()]

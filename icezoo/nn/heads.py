@@ -9,6 +9,7 @@ otherwise.
 from __future__ import annotations
 
 import dataclasses
+
 import torch
 from torch import Tensor, nn
 
@@ -121,14 +122,19 @@ class CapsuleHead(nn.Module):
             types = primary_types
         else:
             if in_channels % primary_dim:
-                raise ValueError(f"primary_dim ({primary_dim}) must divide the trunk's {in_channels} channels when primary_conv is false")
+                raise ValueError(
+                    f"primary_dim ({primary_dim}) must divide the trunk's {in_channels} channels when primary_conv is false"
+                )
             self.primary = nn.Identity()
             grid, types = feature_size, in_channels // primary_dim
         if grid < 1:
-            raise ValueError(f"the primary capsule grid is empty ({feature_size}x{feature_size} features, kernel {primary_kernel}, stride {primary_stride})")
+            raise ValueError(
+                f"the primary capsule grid is empty ({feature_size}x{feature_size} features, kernel {primary_kernel}, stride {primary_stride})"
+            )
         self.in_caps, self.primary_dim, self.image_size = grid * grid * types, primary_dim, image_size
-        routing = dict(iterations=routing_iterations, softmax=routing_softmax, init_std=routing_init_std,
-                       detach=detach_routing)
+        routing = dict(
+            iterations=routing_iterations, softmax=routing_softmax, init_std=routing_init_std, detach=detach_routing
+        )
         self.adv_caps = RoutingLayer(self.in_caps, primary_dim, 1, adv_dim, **routing)
         self.exp_caps = RoutingLayer(self.in_caps, primary_dim, num_classes, exp_dim, **routing)
         dims = [num_classes * exp_dim, *recon_hidden]
@@ -198,7 +204,11 @@ class CNNHead(nn.Module):
         grid = (feature_size + 2 * pad - kernel_size) // stride + 1
         if grid < 1:
             raise ValueError(f"the CNN head's grid is empty ({feature_size}x{feature_size} features)")
-        self.conv1 = nn.Sequential(nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=norm == "none"), norm2d(norm, width), nn.LeakyReLU(0.2))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(in_channels, width, kernel_size, stride, pad, bias=norm == "none"),
+            norm2d(norm, width),
+            nn.LeakyReLU(0.2),
+        )
         # the second layer's kernel is the whole grid: a fully connected layer, written as one
         # (PyTorch's CPU bf16 convolution backward corrupts memory for this shape at width 3933)
         self.conv2 = nn.Sequential(nn.Flatten(1), nn.Linear(width * grid * grid, 1 + num_classes))
@@ -206,4 +216,3 @@ class CNNHead(nn.Module):
     def forward(self, features: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
         out = self.conv2(self.conv1(features))
         return DiscriminatorOutput(out[:, 0], out[:, 1:], None)
-

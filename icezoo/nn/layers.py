@@ -18,13 +18,31 @@ def maybe_spectral(module: nn.Module, enabled: bool, form: SpectralForm = "param
     return spectral_norm(module, form) if enabled else module
 
 
-def conv(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
-         spectral: bool = False, form: SpectralForm = "parametrization") -> nn.Module:
+def conv(
+    cin: int,
+    cout: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    bias: bool = True,
+    spectral: bool = False,
+    form: SpectralForm = "parametrization",
+) -> nn.Module:
     return maybe_spectral(nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias), spectral, form)
 
 
-def conv_transpose(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, *, bias: bool = True,
-                   spectral: bool = False, form: SpectralForm = "parametrization") -> nn.Module:
+def conv_transpose(
+    cin: int,
+    cout: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    bias: bool = True,
+    spectral: bool = False,
+    form: SpectralForm = "parametrization",
+) -> nn.Module:
     return maybe_spectral(nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=bias), spectral, form)
 
 

@@ -94,8 +94,15 @@ class ReleasePatchGAN(nn.Module):
             form) or ``hook`` (``torch.nn.utils.spectral_norm``, the release's); see :mod:`icezoo.nn.spectral`.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 128, ndf: int = 64, out_channels: int = 128,
-                 spectral_projections: bool = False, spectral_norm_form: SpectralForm = "parametrization"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 128,
+        ndf: int = 64,
+        out_channels: int = 128,
+        spectral_projections: bool = False,
+        spectral_norm_form: SpectralForm = "parametrization",
+    ):
         super().__init__()
         c = [ndf, ndf * 2, ndf * 4, ndf * 8]
         f, p = spectral_norm_form, spectral_projections

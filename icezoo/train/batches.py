@@ -39,16 +39,25 @@ def translate(frames: Tensor, shift: Tensor) -> Tensor:
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     theta[:, :, 2] = -2 * shift.to(frames.dtype) / s  # normalised coordinates span 2 over S pixels
     grid = torch.nn.functional.affine_grid(theta, (b, f * c, s, s), align_corners=False)
-    out = torch.nn.functional.grid_sample(frames.reshape(b, f * c, s, s), grid, mode="bilinear",
-                                          padding_mode="border", align_corners=False)
+    out = torch.nn.functional.grid_sample(
+        frames.reshape(b, f * c, s, s), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     return out.view(b, f, c, s, s)
 
 
 class BatchSampler:
     """The global batch of any step: call with the step; the same whichever way the run got there."""
 
-    def __init__(self, clips: ClipSet, cfg: TrainConfig, device: torch.device, *, noise_dim: int, num_classes: int,
-                 random_fake_labels: bool):
+    def __init__(
+        self,
+        clips: ClipSet,
+        cfg: TrainConfig,
+        device: torch.device,
+        *,
+        noise_dim: int,
+        num_classes: int,
+        random_fake_labels: bool,
+    ):
         self.clips, self.cfg, self.device = clips, cfg, device
         self.noise_dim, self.num_classes, self.random_fake_labels = noise_dim, num_classes, random_fake_labels
         self.onset = to_unit_range(clips.onset).to(device)  # [N, 1, S, S]

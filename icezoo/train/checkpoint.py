@@ -62,10 +62,14 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        raise IcezooError(f"{path}: the checkpoint's {what} does not match the recipe's model ({detail}, {len(missing)} missing, {len(unexpected)} unexpected keys)")
+        raise IcezooError(
+            f"{path}: the checkpoint's {what} does not match the recipe's model ({detail}, {len(missing)} missing, {len(unexpected)} unexpected keys)"
+        )
     for key, value in own.items():
         if tuple(state[key].shape) != tuple(value.shape):
-            raise IcezooError(f"{path}: the checkpoint's {what} does not match the recipe's model ({key}: {tuple(state[key].shape)} in the checkpoint, {tuple(value.shape)} in the model)")
+            raise IcezooError(
+                f"{path}: the checkpoint's {what} does not match the recipe's model ({key}: {tuple(state[key].shape)} in the checkpoint, {tuple(value.shape)} in the model)"
+            )
     module.load_state_dict(state)
 
 
@@ -120,8 +124,10 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> 
     difference = _first_difference(_resumable(state["recipe"], free), _resumable(recipe.to_dict(), free))
     if difference:
         key, then, now = difference
-        raise IcezooError(f"{path}: the run was trained with {key} = {then!r}, this recipe says {now!r}; "
-                          f"on --resume only {', '.join(free)} may change")
+        raise IcezooError(
+            f"{path}: the run was trained with {key} = {then!r}, this recipe says {now!r}; "
+            f"on --resume only {', '.join(free)} may change"
+        )
     _check_generator(state, recipe.model.generator is not None, path)
 
 
@@ -135,8 +141,10 @@ def _check_generator(state: dict[str, Any], has_generator: bool, path: str | Pat
     """A checkpoint and a model agree on having a generator (model A has none)."""
     stored = state.get("generator") is not None
     if stored != has_generator:
-        raise IcezooError(f"{path}: the checkpoint {'has a' if stored else 'has no'} generator, "
-                          f"the recipe's model {'has one' if has_generator else 'has none'}")
+        raise IcezooError(
+            f"{path}: the checkpoint {'has a' if stored else 'has no'} generator, "
+            f"the recipe's model {'has one' if has_generator else 'has none'}"
+        )
 
 
 # -- a trained model ----------------------------------------------------------

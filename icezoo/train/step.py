@@ -9,7 +9,7 @@ synchronises with the host, so a GPU runs ahead of the Python loop.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -26,7 +26,9 @@ def make_optimizers(model: GAN, cfg: TrainConfig) -> tuple[torch.optim.Optimizer
     fused = next(model.parameters()).device.type == "cuda"
 
     def adam(module: torch.nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)
+        return torch.optim.Adam(
+            module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused
+        )
 
     return (adam(model.generator) if model.generator is not None else None), adam(model.discriminator)
 
@@ -39,13 +41,25 @@ def norm_statistics(module: torch.nn.Module) -> list[Tensor]:
 class GANStep:
     """The update rule: call with a batch and noise; returns ``{term: loss tensor}``."""
 
-    def __init__(self, model: GAN, objective: Objective, opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer,
-                 *, precision: str = "fp32", compile: bool = False, compile_mode: str | None = None,
-                 channels_last: bool = False, after_backward: Callable[[torch.nn.Module], None] | None = None):
+    def __init__(
+        self,
+        model: GAN,
+        objective: Objective,
+        opt_g: torch.optim.Optimizer | None,
+        opt_d: torch.optim.Optimizer,
+        *,
+        precision: str = "fp32",
+        compile: bool = False,
+        compile_mode: str | None = None,
+        channels_last: bool = False,
+        after_backward: Callable[[torch.nn.Module], None] | None = None,
+    ):
         self.model, self.objective = model, objective
         self.opt_g, self.opt_d = opt_g, opt_d
         self.precision, self.channels_last = precision, channels_last
-        self.after_backward = after_backward  # called with the module whose gradients are complete (multi-process averaging)
+        self.after_backward = (
+            after_backward  # called with the module whose gradients are complete (multi-process averaging)
+        )
         self.device = next(model.parameters()).device
         gen, disc = model.generator, model.discriminator
         if compile:
@@ -87,7 +101,9 @@ class GANStep:
         # no weight gradients for D while G learns
         self.model.discriminator.requires_grad_(not frozen)
 
-    def __call__(self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None, fake_labels: Tensor | None = None) -> dict[str, Tensor]:
+    def __call__(
+        self, onset: Tensor, apex: Tensor, labels: Tensor, z: Tensor | None = None, fake_labels: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """One update. ``z``: G's noise (drawn here if None); ``fake_labels``: the classes G is asked for (default: ``labels``)."""
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier graph outputs may be reused
@@ -112,7 +128,9 @@ class GANStep:
             fake_d = fake.detach()
             real_out = self.disc(apex, labels)
             self._save_d_statistics()
-            d_terms = obj.discriminator_loss(real_out, apex, labels, self.disc(fake_d, asked), fake_d, fake_labels=asked)
+            d_terms = obj.discriminator_loss(
+                real_out, apex, labels, self.disc(fake_d, asked), fake_d, fake_labels=asked
+            )
         self.opt_d.zero_grad(set_to_none=True)
         d_terms["d_total"].backward()
         self._gradients_done(model.discriminator)
@@ -123,7 +141,9 @@ class GANStep:
         try:
             with autocast(self.device, self.precision):
                 own = (asked == labels).to(fake.dtype) if fake_labels is not None else None
-                g_terms = obj.generator_loss(self.disc(fake, asked), fake, asked, x_on, apex if x_on is not None else None, target_weight=own)
+                g_terms = obj.generator_loss(
+                    self.disc(fake, asked), fake, asked, x_on, apex if x_on is not None else None, target_weight=own
+                )
             self.opt_g.zero_grad(set_to_none=True)
             g_terms["g_total"].backward()
             self._gradients_done(model.generator)

@@ -56,7 +56,10 @@ def deferred_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield received
     finally:
@@ -75,9 +78,18 @@ class TrainResult:
 class Trainer:
     """Trains one recipe on one set of clips (all of the dataset, or a fold's training subjects)."""
 
-    def __init__(self, recipe: Recipe, out_dir: str | Path | None = None, *, clips: ClipSet | None = None,
-                 resume: bool = False, progress: bool = True, device: str | None = None, leave: bool = True,
-                 distributed: Distributed | None = None):
+    def __init__(
+        self,
+        recipe: Recipe,
+        out_dir: str | Path | None = None,
+        *,
+        clips: ClipSet | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        device: str | None = None,
+        leave: bool = True,
+        distributed: Distributed | None = None,
+    ):
         self.recipe, self.cfg = recipe, recipe.train
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.dist = distributed or Distributed()
@@ -92,12 +104,16 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
         clips = clips if clips is not None else load_clips(recipe)
         if clips.image_size != recipe.model.image_size:
-            raise IcezooError(f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}")
+            raise IcezooError(
+                f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}"
+            )
         self.clips = clips
         cfg = self.cfg
         self.steps_per_epoch = len(clips) // cfg.batch_size
         if self.steps_per_epoch < 1:
-            raise IcezooError(f"{recipe.source}: train.batch_size ({cfg.batch_size}) is larger than the {len(clips)} training clips")
+            raise IcezooError(
+                f"{recipe.source}: train.batch_size ({cfg.batch_size}) is larger than the {len(clips)} training clips"
+            )
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.budget = min(self.total_steps, cfg.max_steps) if cfg.max_steps is not None else self.total_steps
 
@@ -110,14 +126,26 @@ class Trainer:
         self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
-        self.step_fn = GANStep(self.model, self.objective, self.opt_g, self.opt_d, precision=cfg.precision,
-                               compile=cfg.compile, channels_last=cfg.channels_last,
-                               after_backward=self.dist.average_gradients if self.dist.active else None)
+        self.step_fn = GANStep(
+            self.model,
+            self.objective,
+            self.opt_g,
+            self.opt_d,
+            precision=cfg.precision,
+            compile=cfg.compile,
+            channels_last=cfg.channels_last,
+            after_backward=self.dist.average_gradients if self.dist.active else None,
+        )
         self.norm_statistics = norm_statistics(self.model)
 
-        self.batches = BatchSampler(clips, cfg, self.device, noise_dim=self.model.noise_dim,
-                                    num_classes=self.model.num_classes,
-                                    random_fake_labels=recipe.loss.fake_labels == "random")
+        self.batches = BatchSampler(
+            clips,
+            cfg,
+            self.device,
+            noise_dim=self.model.noise_dim,
+            num_classes=self.model.num_classes,
+            random_fake_labels=recipe.loss.fake_labels == "random",
+        )
         if recipe.loss.class_balance:
             counts = torch.bincount(self.labels, minlength=recipe.model.num_classes).float()
             self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
@@ -127,7 +155,9 @@ class Trainer:
         if resume:
             self._resume()
         elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
-            raise IcezooError(f"{self.out_dir}: holds a run already; pass --resume to continue it, or choose another --out")
+            raise IcezooError(
+                f"{self.out_dir}: holds a run already; pass --resume to continue it, or choose another --out"
+            )
 
     # -- set-up ---------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
@@ -157,8 +187,15 @@ class Trainer:
             atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
-                   disable=not self.progress, dynamic_ncols=True, leave=self.leave)
+        bar = tqdm(
+            total=self.budget,
+            initial=self.step,
+            desc=self.recipe.name or "train",
+            unit="step",
+            disable=not self.progress,
+            dynamic_ncols=True,
+            leave=self.leave,
+        )
         window: dict[str, Tensor] = {}
         window_steps, tick = 0, time.perf_counter()
         with bar, deferred_interrupts() as received:
@@ -186,7 +223,9 @@ class Trainer:
                         self.sample_grid()
                 if stop:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
                     if self.writes:
-                        bar.write(f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume")
+                        bar.write(
+                            f"interrupted: checkpoint of step {self.step} saved in {self.out_dir}; continue with --resume"
+                        )
                     signum = received[0] if received else signal.SIGTERM  # another process was signalled
                     raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
         if self.writes:
@@ -207,11 +246,15 @@ class Trainer:
         return logging_step and self.dist.any(bool(received), self.device)
 
     def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
-        totals = self.dist.mean(torch.stack([v.float() for v in window.values()]).div(steps)).tolist()  # one transfer per log
+        totals = self.dist.mean(
+            torch.stack([v.float() for v in window.values()]).div(steps)
+        ).tolist()  # one transfer per log
         values = dict(zip(window, totals))
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
-            raise IcezooError(f"training diverged: loss {bad[0]} is {values[bad[0]]} at step {self.step} (last finite log at step {self.history[-1]['step'] if self.history else 0}); lower train.lr or check the data")
+            raise IcezooError(
+                f"training diverged: loss {bad[0]} is {values[bad[0]]} at step {self.step} (last finite log at step {self.history[-1]['step'] if self.history else 0}); lower train.lr or check the data"
+            )
         row = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "lr": self.schedulers[0].get_last_lr()[0]}
         row |= values
         row["img_per_s"] = steps * self.cfg.batch_size / max(seconds, 1e-9)
@@ -241,7 +284,10 @@ class Trainer:
             "opt_g": self.opt_g.state_dict() if self.opt_g is not None else None,
             "opt_d": self.opt_d.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
-            "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
             "history": [list(r.items()) for r in self.history],
         }
 
@@ -277,13 +323,23 @@ class Trainer:
         except IcezooError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise IcezooError(f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})") from None
+            raise IcezooError(
+                f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
+            ) from None
         if self.step > self.budget:
-            raise IcezooError(f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps")
+            raise IcezooError(
+                f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps"
+            )
 
     # -- pictures -------------------------------------------------------------
     def sample_grid(self) -> Path | None:
         """The grid of onset / synthesised / apex faces at this step, in ``samples/`` (None for model A)."""
         path = self.out_dir / "samples" / f"step_{self.step:07d}.png"
-        return samples.sample_grid(self.model, self.batches, path, seed=self.cfg.seed, precision=self.cfg.precision,
-                                   title=f"{self.recipe.name} step {self.step}")
+        return samples.sample_grid(
+            self.model,
+            self.batches,
+            path,
+            seed=self.cfg.seed,
+            precision=self.cfg.precision,
+            title=f"{self.recipe.name} step {self.step}",
+        )

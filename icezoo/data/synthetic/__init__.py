@@ -55,8 +55,9 @@ from .faces import AUS, CLASS_AUS, MOVE, ClipPose, Face, expression, random_face
 from .render import render_face, render_faces
 
 
-def synthetic(image_size: int = 128, seed: int = 0, neighbours: int = 4, motion: float = 1.0,
-              cache_dir: str | None = None) -> ClipSet:
+def synthetic(
+    image_size: int = 128, seed: int = 0, neighbours: int = 4, motion: float = 1.0, cache_dir: str | None = None
+) -> ClipSet:
     """Synthetic MEGC2019-shaped faces: 68 subjects, 442 clips, the composite's class balance (the default dataset).
 
     Every subject has its own procedurally drawn face; each clip's onset frame is

@@ -7,6 +7,7 @@ atomically, and a folder that cannot be written only costs a regeneration.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,10 +72,14 @@ def _load(path: str, key: str, shape: tuple[int, int, int]) -> ClipSet | None:
 
 
 def _save(path: str, key: str, clips: ClipSet) -> None:
-    arrays = {"key": np.array(key), "onset": clips.onset, "apex": clips.apex, "label": clips.label,
-              "subject": np.array(clips.subject), "dataset": np.array(clips.dataset), "clip": np.array(clips.clip)}
-    try:
+    arrays = {
+        "key": np.array(key),
+        "onset": clips.onset,
+        "apex": clips.apex,
+        "label": clips.label,
+        "subject": np.array(clips.subject),
+        "dataset": np.array(clips.dataset),
+        "clip": np.array(clips.clip),
+    }
+    with contextlib.suppress(OSError):  # a read-only or full cache folder only costs the next call a regeneration
         atomic_write(path, lambda handle: np.savez(handle, **arrays), fsync=False)
-    except OSError:  # a read-only or full cache folder only costs the next call a regeneration
-        pass
-

@@ -61,4 +61,3 @@ def segment_distance(u, v, x0, y0, x1, y1):
     dx, dy = x1 - x0, y1 - y0
     t = np.clip(((u - x0) * dx + (v - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
     return np.hypot(u - (x0 + t * dx), v - (y0 + t * dy)), t
-

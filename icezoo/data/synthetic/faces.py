@@ -116,6 +116,7 @@ class Face:
 
 def random_face(rng: np.random.Generator) -> Face:
     """Draw one subject's face."""
+
     def u(lo: float, hi: float) -> float:
         return float(rng.uniform(lo, hi))
 
@@ -200,6 +201,7 @@ class ClipPose:
     def draw(rng: np.random.Generator) -> ClipPose:
         """One clip's pose (arrays of length 1)."""
         shift = 2 * 2.0 / 128  # +-2 px at 128x128
+
         def v(lo: float, hi: float) -> np.ndarray:
             return np.array([rng.uniform(lo, hi)])
 
@@ -226,4 +228,3 @@ def expression(label: str | int, amount: float = 1.0, jitter: Mapping[str, float
     for au, a in CLASS_AUS[name].items():
         out[AUS.index(au)] = a * amount * (1.0 if jitter is None else jitter.get(au, 1.0))
     return out
-

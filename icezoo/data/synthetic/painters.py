@@ -109,8 +109,9 @@ def brow(sc: Scene, side: int) -> Patch:
     f, au, sg, reach = sc.face, sc.au, sc.side_gain[side], sc.reach
     brow_v = f.eye_y - f.brow_gap
     bc = side * (f.eye_dx + f.brow_dx)
-    box = sc.cv.region(bc - f.brow_w - reach, bc + f.brow_w + reach,
-                       brow_v - f.brow_arch - reach - 0.02, brow_v + reach + 0.02)
+    box = sc.cv.region(
+        bc - f.brow_w - reach, bc + f.brow_w + reach, brow_v - f.brow_arch - reach - 0.02, brow_v + reach + 0.02
+    )
     if box is None:
         return None
     rows, cols, bu, bv = box
@@ -130,8 +131,9 @@ def eye(sc: Scene, side: int) -> Patch:
     """One eye: sclera, iris and lid lines; the upper lid rises (AU5), the lower lid rises and narrows (AU6)."""
     f, au, sg, soft = sc.face, sc.au, sc.side_gain[side], sc.soft
     ec = side * f.eye_dx
-    box = sc.cv.region(ec - f.eye_w - 0.03, ec + f.eye_w + 0.03,
-                       f.eye_y - 2.2 * f.eye_h - 0.04 - sc.reach, f.eye_y + f.eye_h + 0.03)
+    box = sc.cv.region(
+        ec - f.eye_w - 0.03, ec + f.eye_w + 0.03, f.eye_y - 2.2 * f.eye_h - 0.04 - sc.reach, f.eye_y + f.eye_h + 0.03
+    )
     if box is None:
         return None
     rows, cols, bu, bv = box
@@ -226,8 +228,9 @@ def mouth(sc: Scene, corners: Corners) -> Patch:
     """The lips and the line between them, bent to the moving corners; the lips part at the centre (AU25/26)."""
     f, soft, reach = sc.face, sc.soft, sc.reach
     corner_x, corner_y = corners
-    box = sc.cv.region(-f.mouth_w - reach, f.mouth_w + reach,
-                       f.mouth_y - f.lip_up - reach - 0.02, f.mouth_y + f.lip_lo + reach + 0.04)
+    box = sc.cv.region(
+        -f.mouth_w - reach, f.mouth_w + reach, f.mouth_y - f.lip_up - reach - 0.02, f.mouth_y + f.lip_lo + reach + 0.04
+    )
     if box is None:
         return None
     rows, cols, bu, bv = box

@@ -77,8 +77,13 @@ def render_faces(face: Face, pose: ClipPose, expressions: np.ndarray, image_size
     return base + gain * delta
 
 
-def render_face(face: Face, expr: np.ndarray | str | None = None, amount: float = 1.0, image_size: int = 128,
-                pose: ClipPose | None = None) -> np.ndarray:
+def render_face(
+    face: Face,
+    expr: np.ndarray | str | None = None,
+    amount: float = 1.0,
+    image_size: int = 128,
+    pose: ClipPose | None = None,
+) -> np.ndarray:
     """Draw one face: ``expr`` is a class name (at ``amount``), an AU vector ``[len(AUS)]`` or None (neutral).
 
     Returns float32 ``[S, S]`` gray levels, noise-free.

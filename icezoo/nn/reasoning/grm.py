@@ -164,10 +164,23 @@ class GraphReasoningEinsum(_GraphReasoningBase):
         self.bias = nn.Parameter(torch.zeros(self.nodes)) if self.layer == "gcn" else None
 
     @classmethod
-    def from_module(cls, grm: GraphReasoning) -> "GraphReasoningEinsum":
+    def from_module(cls, grm: GraphReasoning) -> GraphReasoningEinsum:
         """A ``grm_einsum`` holding a copy of a ``grm``'s weights (same device and dtype)."""
-        norm = "instance" if isinstance(grm.norm, nn.GroupNorm) else "batch" if isinstance(grm.norm, nn.BatchNorm2d) else "none"
-        act = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.GELU: "gelu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}[type(grm.act)]
+        norm = (
+            "instance"
+            if isinstance(grm.norm, nn.GroupNorm)
+            else "batch"
+            if isinstance(grm.norm, nn.BatchNorm2d)
+            else "none"
+        )
+        act = {
+            nn.ReLU: "relu",
+            nn.LeakyReLU: "leaky_relu",
+            nn.GELU: "gelu",
+            nn.Sigmoid: "sigmoid",
+            nn.Tanh: "tanh",
+            nn.Identity: "identity",
+        }[type(grm.act)]
         out = cls(grm.channels, grm.channels // grm.nodes, grm.supernodes, act, grm.layer, norm)
         state = {k: v for k, v in grm.state_dict().items() if not k.startswith("graph_conv.")}
         if grm.layer == "gin":

@@ -29,8 +29,14 @@ class TimmTrunk(nn.Module):
         weights: local file of the model's pretrained weights (None: random initialisation).
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 128, model: str = "resnet18", stage: int = 3,
-                 weights: Annotated[str | None, ExistingFile()] = None):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 128,
+        model: str = "resnet18",
+        stage: int = 3,
+        weights: Annotated[str | None, ExistingFile()] = None,
+    ):
         super().__init__()
         self.net = create_timm(model, weights, features_only=True, out_indices=(stage,), in_chans=in_channels)
         self.out_channels = self.net.feature_info.channels()[-1]
