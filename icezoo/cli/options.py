@@ -56,3 +56,17 @@ def no_progress(p: argparse.ArgumentParser) -> None:
 def json_output(p: argparse.ArgumentParser) -> None:
     """``--json``: machine-readable output on stdout."""
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def plugins(p: argparse.ArgumentParser) -> None:
+    """``--plugins MODULE|FILE.py``, repeatable: plugins the user trusts, imported before anything is loaded.
+
+    A checkpoint's stored recipe never imports its own ``plugins:``; this is how a user allows one.
+    """
+    p.add_argument(
+        "--plugins",
+        action="append",
+        default=[],
+        metavar="MODULE|FILE.py",
+        help="import this plugin (a checkpoint's own plugins run only when named here); repeatable",
+    )

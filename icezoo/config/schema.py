@@ -10,6 +10,7 @@ resolved recipe, every default filled in, is what a run folder records.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Any, Literal
 
 from ..typecheck import Component, ValidationError, to_plain
@@ -19,17 +20,31 @@ Spec = dict[str, Any]
 # Field metadata of settings that do not change what a run computes, so a resumed run may change them.
 MAY_CHANGE_ON_RESUME = {"resume": "may_change"}
 
+MAX_EPOCHS = 1_000_000
+"""More epochs than anyone means (the paper trains 100); ``1e20`` is a typo, not a plan."""
+
 
 def _at_least(obj: Any, minimum: float, *names: str, strict: bool = False) -> None:
-    """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``)."""
+    """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``),
+    or not a finite number (NaN passes every comparison, inf diverges after a step)."""
     for name in names:
         value = getattr(obj, name)
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
+            if v is not None and not math.isfinite(v):
+                raise ValidationError(name, f"must be a finite number, got {value!r}")
             if v is not None and (v <= minimum if strict else v < minimum):
                 raise ValidationError(
                     name, f"must be {'greater than' if strict else 'at least'} {minimum}, got {value!r}"
                 )
+
+
+def _at_most(obj: Any, maximum: float, *names: str) -> None:
+    """Raise ValidationError for the first of ``names`` above ``maximum`` (a value that cannot be meant)."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value > maximum:
+            raise ValidationError(name, f"must be at most {maximum:,}, got {value!r}")
 
 
 def _spec(default: Spec):
@@ -124,9 +139,10 @@ class TrainConfig:
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
+        _at_most(self, MAX_EPOCHS, "epochs")
         _at_least(self, 0, "lr", strict=True)
         _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed")
-        if not all(0 <= b < 1 for b in self.betas):
+        if not all(0 <= b < 1 for b in self.betas):  # NaN fails too
             raise ValidationError("betas", f"must lie in [0, 1), got {list(self.betas)}")
 
 
