@@ -43,3 +43,23 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None], *
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda h: h.write(text.encode("utf-8")))
+
+
+def check_out(path: str | Path, *, folder: bool = True, what: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can become the output folder (or file, ``folder=False``).
+
+    Refused with one line: an existing file where a folder is wanted (or the
+    reverse), a file on the way to it, or a nearest existing folder that is not writable.
+    """
+    from .errors import IcezooError
+
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise IcezooError(f"{what} {path}: is {'a file, not a folder' if folder else 'a folder; name a file'}")
+    parent = path if folder else path.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise IcezooError(f"{what} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise IcezooError(f"{what} {path}: {existing} is not writable")
+    return path

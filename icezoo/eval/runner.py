@@ -29,9 +29,9 @@ import torch
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet, load_clips
+from ..data import CLASSES, ClipSet, check_fits, load_clips
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out
 from ..models import build_model
 from ..train.trainer import Trainer
 from .metrics import compute_metrics
@@ -103,9 +103,10 @@ def evaluate(
     clips: ClipSet | None = None,
 ) -> dict[str, Any] | None:
     """Run this shard's folds, then write the report if every fold is done; returns the metrics or None."""
-    out_dir = Path(out_dir)
+    out_dir = check_out(out_dir)
     _check_out_dir(out_dir, recipe, protocol)
     clips = clips if clips is not None else load_clips(recipe)
+    check_fits(clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes, recipe.source)
     folds = make_folds(protocol, clips, recipe.eval)
     if recipe.eval.max_folds is not None:
         folds = folds[: recipe.eval.max_folds]

@@ -70,11 +70,12 @@ def write_synth(
 ) -> int:
     """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count."""
     from ..devices import resolve_device
-    from ..files import atomic_write, atomic_write_text
+    from ..files import atomic_write, atomic_write_text, check_out
     from ..plots import image_grid
 
     if n < 1:
         raise IcezooError("--n must be at least 1")
+    check_out(out)
     model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")), allow_plugins)
     onset = read_face(onset_image, model.image_size)
     labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]

@@ -29,10 +29,10 @@ from torch import Tensor
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import ClipSet, load_clips
+from ..data import ClipSet, check_fits, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
@@ -89,16 +89,14 @@ class Trainer:
         distributed: Distributed | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.out_dir = check_out(out_dir) if out_dir is not None else None
         self.dist = distributed or Distributed()
         self.writes = self.out_dir is not None and self.dist.main  # process 0 writes the run folder
         self.progress, self.leave = progress and self.dist.main, leave
         self.device = self._training_device(device)
         clips = clips if clips is not None else load_clips(recipe)
-        if clips.image_size != recipe.model.image_size:
-            raise IcezooError(
-                f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}"
-            )
+        m = recipe.model
+        check_fits(clips, m.image_size, m.in_channels, m.num_classes, recipe.source)
         self.clips = clips
         cfg = self.cfg
         self.steps_per_epoch = len(clips) // cfg.batch_size
