@@ -63,3 +63,28 @@ def check_out(path: str | Path, *, folder: bool = True, what: str = "--out") -> 
     if not os.access(existing, os.W_OK | os.X_OK):
         raise IcezooError(f"{what} {path}: {existing} is not writable")
     return path
+
+
+INCOMPLETE = "INCOMPLETE"
+"""The marker file in a run folder whose run did not finish; it holds the reason, one line."""
+
+
+@contextlib.contextmanager
+def marked_incomplete(folder: str | Path | None, where: Callable[[], str] = str):
+    """Leave ``folder/INCOMPLETE`` (the reason, one line) if the block fails; remove it when the block completes.
+
+    A failed or interrupted run then never passes for a finished one. ``where()``
+    says how far it got (say, ``at step 12``). ``folder`` None: nothing to mark.
+    """
+    try:
+        yield
+    except BaseException as err:
+        if folder is not None and Path(folder).is_dir():
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            what = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else type(err).__name__
+            with contextlib.suppress(OSError):
+                atomic_write_text(Path(folder) / INCOMPLETE, f"{what} {where()}: {reason}".rstrip(": ") + "\n")
+        raise
+    if folder is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(Path(folder) / INCOMPLETE)

@@ -38,7 +38,11 @@ FORMAT = "icezoo-checkpoint/1"
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Save ``state`` (plain data and tensors) atomically, tagged with the format version."""
     payload = {"format": FORMAT, **state}
-    return atomic_write(path, lambda h: torch.save(payload, h))
+    try:
+        return atomic_write(path, lambda h: torch.save(payload, h))
+    except (OSError, RuntimeError) as err:  # disk full, file-size limit (torch wraps the OSError in a RuntimeError)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise IcezooError(f"{path}: cannot write the checkpoint ({reason[:160]}); the previous one is kept") from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

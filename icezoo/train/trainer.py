@@ -32,7 +32,7 @@ from ..config.schema import Recipe
 from ..data import ClipSet, check_fits, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..files import atomic_write_text, check_out
+from ..files import atomic_write_text, check_out, marked_incomplete
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
@@ -203,7 +203,8 @@ class Trainer:
             dynamic_ncols=True,
             leave=self.leave,
         )
-        with bar, deferred_interrupts() as received:
+        marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
+        with marker, bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
