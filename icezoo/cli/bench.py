@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:
         check_out(args.out, folder=False)
-    for flag, values, least in (("--batch-sizes", args.batch_sizes, 1), ("--iters", [args.iters], 1), ("--warmup", [args.warmup], 0)):
+    for flag, values, least in (
+        ("--batch-sizes", args.batch_sizes, 1),
+        ("--iters", [args.iters], 1),
+        ("--warmup", [args.warmup], 0),
+    ):
         bad = [v for v in values or [] if v is not None and v < least]
         if bad:
             raise IcezooError(f"{flag}: must be at least {least}, got {bad[0]}")

@@ -45,6 +45,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         raise IcezooError(f"{path}: cannot write the checkpoint ({reason[:160]}); the previous one is kept") from None
 
 
+def clear_partial_writes(path: str | Path) -> list[Path]:
+    """Delete the temporary siblings a killed :func:`save_checkpoint` left beside ``path``; return them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint safely; a missing, corrupt or foreign file is one clear error."""
     path = Path(path)

@@ -36,7 +36,14 @@ from ..files import atomic_write_text, check_out, marked_incomplete
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
-from .checkpoint import check_resumable, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .checkpoint import (
+    check_resumable,
+    clear_partial_writes,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from .distributed import Distributed, check_batch
 from .loggers import MetricsLog
 from .objective import Objective
@@ -263,6 +270,7 @@ class Trainer:
         path = self.out_dir / "checkpoint.pt"
         if not path.exists():
             raise IcezooError(f"{self.out_dir}: no checkpoint.pt to resume from")
+        clear_partial_writes(path)  # a kill -9 inside a checkpoint write leaves its temporary file
         state = load_checkpoint(path, map_location=self.device)
         self.load_state(state, path)
 
