@@ -227,25 +227,46 @@ def test_no_code_runs_from_a_checkpoint_unless_allowed(tmp_path, checkpoint, cli
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, checkpoint):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "checkpoint.pt").write_bytes(checkpoint.read_bytes())
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(checkpoint.read_bytes())
     script = textwrap.dedent(f"""
         import resource, signal, sys
+        from icezoo.errors import IcezooError
+        from icezoo.train.checkpoint import load_checkpoint, save_checkpoint
+        state = load_checkpoint({str(target)!r})
+        state["step"] += 1
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-        from icezoo.cli import main
-        sys.exit(main(["train", {str(SMALL)!r}, "--set", "train.max_steps=2", "--set", "model.image_size=32",
-                       "--set", "train.sample_every=1000", "--out", {str(run)!r}, "--resume", "--no-progress"]))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # the disk is full
+        try:
+            save_checkpoint({str(target)!r}, state)
+        except IcezooError as err:
+            sys.exit(str(err))
     """)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
-    lines = [ln for ln in proc.stderr.strip().splitlines() if "WARNING" not in ln]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "cannot write the checkpoint" in lines[0] and "the previous one is kept" in lines[0]
-    assert (run / "checkpoint.pt").read_bytes() == checkpoint.read_bytes()
-    assert "at step 2" in (run / "INCOMPLETE").read_text()
-    assert not list(run.glob(".*.tmp"))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot write the checkpoint" in proc.stderr and "the previous one is kept" in proc.stderr
+    assert target.read_bytes() == checkpoint.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+
+
+def test_a_failed_run_is_marked_incomplete_until_it_completes(tmp_path, checkpoint, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(checkpoint.read_bytes())
+    recipe = icezoo.load_recipe(SMALL, [*TINY, "train.max_steps=2"])
+
+    def disk_full(path, state):
+        raise IcezooError(f"{path}: cannot write the checkpoint (disk full); the previous one is kept")
+
+    monkeypatch.setattr("icezoo.train.trainer.save_checkpoint", disk_full)
+    with pytest.raises(IcezooError, match="disk full"):
+        Trainer(recipe, run, resume=True, progress=False).run()
+    assert (run / "INCOMPLETE").read_text().startswith("IcezooError at step 2: ")
+    assert "disk full" in (run / "INCOMPLETE").read_text()
+    monkeypatch.undo()
+    Trainer(recipe, run, resume=True, progress=False).run()
+    assert not (run / "INCOMPLETE").exists() and load_checkpoint(run / "checkpoint.pt")["step"] == 2
 
 
 KILL_SCRIPT = """
