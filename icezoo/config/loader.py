@@ -128,7 +128,7 @@ def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
 
 def apply_override(data: dict[str, Any], origins: Origins, item: str, source: str) -> None:
     """Apply one ``a.b.c=VALUE`` (VALUE read as YAML) to ``data`` in place."""
-    where = f"{source} (--set {item})"
+    where = f"{source} (--set {item if len(item) <= 120 else item[:117] + '...'})"
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
