@@ -117,3 +117,28 @@ def markdown(pooled: dict[str, Any]) -> str:
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def ablation_table(entries: list[dict[str, Any]]) -> str:
+    """One row per recipe of ``icezoo ablate`` with its pooled synthesis metrics (entries: name, synthesis)."""
+    head = (
+        "| recipe | identity distance (ratio to between-subject) | own-subject match | asked class by D "
+        "| by independent classifier | KID | FID |\n| --- |" + " ---: |" * 6
+    )
+    rows = []
+    for e in entries:
+        s = e["synthesis"]
+        if "skipped" in s:
+            rows.append(f"| {e['name']} | skipped: {s['skipped']} |" + " |" * 5)
+            continue
+        i, x, d = s["identity"], s["expression"], s["distribution"]
+        ident = (
+            ["-", "-"]
+            if "skipped" in i
+            else [f"{_f(i['distance_to_onset'])} ({_f(i['ratio'], 2)})", _pct(i["own_subject_match"])]
+        )
+        rows.append(
+            f"| {e['name']} | {ident[0]} | {ident[1]} | {_pct(x['discriminator']['accuracy'])} "
+            f"| {_pct(x['independent']['accuracy'])} | {_f(d['kid'], 4)} +- {_f(d['kid_std'], 4)} | {_f(d['fid'], 2)} |"
+        )
+    return "\n".join([head, *rows])
