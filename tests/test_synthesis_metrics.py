@@ -175,3 +175,15 @@ def test_model_a_is_reported_as_skipped():
     rec = fold_records(NoGenerator(), None, None, seed=0)
     assert summarise(pool([rec])) == {"skipped": "this model has no generator (model A)"}
     assert "no generator" in markdown(summarise(pool([rec])))
+
+
+@needs_dlib
+def test_landmark_regions_sit_where_the_features_are(small):
+    from icezoo.eval.synthesis.fold import _region_masks
+
+    _, clips = small
+    masks = _region_masks(to_unit_range(clips.onset[:2]), "landmarks")  # [2, R, S, S], one set per face
+    assert masks.shape == (2, len(motion.REGIONS), clips.image_size, clips.image_size)
+    rows = torch.arange(clips.image_size, dtype=torch.float32)[:, None]
+    centre = {r: float((masks[0, j] * rows).sum() / masks[0, j].sum()) for j, r in enumerate(motion.REGIONS)}
+    assert centre["brows_eyelids"] < centre["lip_corners_cheeks"] < centre["mouth"] + 1
