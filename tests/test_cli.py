@@ -102,6 +102,7 @@ def test_every_command_is_one_module_with_help_arguments_and_run():
         "eval",
         "ablate",
         "synth",
+        "synth-metrics",
         "prepare",
         "bench",
         "convert-release",

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "eval": "icezoo.cli.eval",
     "ablate": "icezoo.cli.ablate",
     "synth": "icezoo.cli.synth",
+    "synth-metrics": "icezoo.cli.synth_metrics",
     "prepare": "icezoo.cli.prepare",
     "bench": "icezoo.cli.bench",
     "convert-release": "icezoo.cli.convert_release",

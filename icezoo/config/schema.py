@@ -156,6 +156,7 @@ class EvalConfig:
     sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
+    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
 
     def check(self) -> None:
         _at_least(self, 1, "test_subjects", "batch_size", "max_folds")

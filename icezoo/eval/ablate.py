@@ -20,9 +20,19 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
     entries = []
     for recipe, name in zip(recipes, names):
         metrics = evaluate(recipe, protocol, out / name, progress=progress, device=device)
-        entries.append({"name": name, **{k: metrics[k] for k in ("paper", "overall", "discriminator_mb")}})
+        entries.append(
+            {
+                "name": name,
+                **{k: metrics[k] for k in ("paper", "overall", "discriminator_mb", "synthesis") if k in metrics},
+            }
+        )
         print(f"{name}: UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}")
     table = table_ablation(entries)
+    measured = [e for e in entries if "synthesis" in e]
+    if measured:  # eval.synthesis_metrics: the synthesised faces' own numbers
+        from .synthesis.summary import ablation_table
+
+        table += "\n\nSynthesised faces (pooled over folds):\n\n" + ablation_table(measured)
     atomic_write_text(out / "comparison.md", f"# Ablation ({protocol} protocol)\n\n{table}\n")
     atomic_write_text(out / "comparison.json", json.dumps(entries, indent=2) + "\n")
     return table

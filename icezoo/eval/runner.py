@@ -55,9 +55,18 @@ def _rows_to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def run_fold(
-    recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None, progress: bool = False
+    recipe: Recipe,
+    clips: ClipSet,
+    fold: Fold,
+    *,
+    device: str | None = None,
+    progress: bool = False,
+    out_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Train on the fold's training subjects, predict its test subjects' apex frames."""
+    """Train on the fold's training subjects, predict its test subjects' apex frames.
+
+    With ``eval.synthesis_metrics``, also measure the fold's synthesised faces into ``out_dir``.
+    """
     train_idx, test_idx = clips.indices_of(fold.train), clips.indices_of(fold.test)
     if len(test_idx) == 0:
         raise IcezooError(f"fold {fold.name}: no clips of its test subjects")
@@ -68,6 +77,10 @@ def run_fold(
         result.model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision
     )
     preds = scores.argmax(1)
+    if recipe.eval.synthesis_metrics and out_dir is not None:
+        from .synthesis.run import measure_fold
+
+        measure_fold(result.model, recipe, clips, fold, out_dir)
     return [
         {"fold": fold.name, "dataset": test.dataset[i], "subject": test.subject[i], "clip": test.clip[i],
          "label": CLASSES[int(test.label[i])], "pred": CLASSES[int(preds[i])],
@@ -122,7 +135,7 @@ def evaluate(
             dynamic_ncols=True,
         )
         for fold in bar:
-            rows = run_fold(recipe, clips, fold, device=device, progress=progress)
+            rows = run_fold(recipe, clips, fold, device=device, progress=progress, out_dir=out_dir)
             atomic_write_text(fold_path(out_dir, fold), _rows_to_csv(rows))
             bar.set_postfix(fold=fold.name, acc=f"{np.mean([r['label'] == r['pred'] for r in rows]):.2f}")
     missing = [f.name for f in folds if not fold_path(out_dir, f).exists()]
@@ -170,4 +183,8 @@ def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]
         out_dir / "confusion.png",
         title=f"{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
     )
+    if recipe.eval.synthesis_metrics:
+        from .synthesis.run import write_synthesis
+
+        metrics["synthesis"] = write_synthesis(recipe, out_dir, folds)["pooled"]
     return metrics
