@@ -165,3 +165,50 @@ def load_trained_model(path: str | Path, device: str | torch.device = "cpu") -> 
         load_module_state(model.generator, state["generator"], "generator", path)
     load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
     return model.to(device).eval(), recipe
+
+
+def training_state(
+    step: int, recipe: Recipe, model: GAN, optimizers: dict, schedulers: list, history: list
+) -> dict[str, Any]:
+    """A run's whole state at ``step``: weights and buffers, optimisers (``opt_g`` None for model A), schedulers,
+    RNG states, the logged rows and the resolved recipe."""
+    return {
+        "step": step,
+        "recipe": recipe.to_dict(),
+        "generator": model.generator.state_dict() if model.generator is not None else None,
+        "discriminator": model.discriminator.state_dict(),
+        **{name: opt.state_dict() if opt is not None else None for name, opt in optimizers.items()},
+        "schedulers": [s.state_dict() for s in schedulers],
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+        "history": [list(r.items()) for r in history],
+    }
+
+
+def restore_training_state(
+    state: dict[str, Any], path: str | Path, model: GAN, optimizers: dict, schedulers: list
+) -> tuple[int, list[dict[str, float]]]:
+    """Load :func:`training_state`'s output into a freshly built run; returns (step, history).
+
+    A checkpoint that does not fit (other keys, shapes, optimiser layout) is one line naming ``path``.
+    """
+    try:
+        if model.generator is not None:
+            load_module_state(model.generator, state["generator"], "generator", path)
+            optimizers["opt_g"].load_state_dict(state["opt_g"])
+        load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
+        optimizers["opt_d"].load_state_dict(state["opt_d"])
+        for sched, s in zip(schedulers, state["schedulers"]):
+            sched.load_state_dict(s)
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        return int(state["step"]), [dict(r) for r in state.get("history", [])]
+    except IcezooError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise IcezooError(
+            f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
+        ) from None

@@ -17,13 +17,10 @@ Run folder::
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import math
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +36,9 @@ from ..files import atomic_write_text
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
-from .checkpoint import check_resumable, load_checkpoint, load_module_state, save_checkpoint
+from .checkpoint import check_resumable, load_checkpoint, restore_training_state, save_checkpoint, training_state
 from .distributed import Distributed, check_batch
+from .loggers import MetricsLog
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
 
@@ -95,13 +93,7 @@ class Trainer:
         self.dist = distributed or Distributed()
         self.writes = self.out_dir is not None and self.dist.main  # process 0 writes the run folder
         self.progress, self.leave = progress and self.dist.main, leave
-        self.device = resolve_device(device or self.cfg.device, "train.device")
-        if self.dist.active:
-            check_batch(self.cfg.batch_size, self.dist.world, recipe.source)
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", self.dist.local_rank)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
+        self.device = self._training_device(device)
         clips = clips if clips is not None else load_clips(recipe)
         if clips.image_size != recipe.model.image_size:
             raise IcezooError(
@@ -151,13 +143,30 @@ class Trainer:
             self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
 
         self.step = 0
-        self.history: list[dict[str, float]] = []
+        csv_path = self.out_dir / "metrics.csv" if self.writes else None
+        self.log = MetricsLog(csv_path, cfg.batch_size, self.steps_per_epoch, self.dist.mean)
         if resume:
             self._resume()
         elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
             raise IcezooError(
                 f"{self.out_dir}: holds a run already; pass --resume to continue it, or choose another --out"
             )
+
+    def _training_device(self, override: str | None) -> torch.device:
+        """The recipe's device (or ``override``); under torchrun, this process's GPU."""
+        device = resolve_device(override or self.cfg.device, "train.device")
+        if self.dist.active:
+            check_batch(self.cfg.batch_size, self.dist.world, self.recipe.source)
+            if device.type == "cuda":
+                device = torch.device("cuda", self.dist.local_rank)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
+        return device
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Every logged row so far (continued across --resume)."""
+        return self.log.history
 
     # -- set-up ---------------------------------------------------------------
     def _lr_factor(self, step: int) -> float:
@@ -196,8 +205,6 @@ class Trainer:
             dynamic_ncols=True,
             leave=self.leave,
         )
-        window: dict[str, Tensor] = {}
-        window_steps, tick = 0, time.perf_counter()
         with bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
@@ -205,17 +212,14 @@ class Trainer:
                     self.dist.average_statistics(self.norm_statistics)
                 for sched in self.schedulers:
                     sched.step()
-                for key, value in terms.items():
-                    window[key] = window[key] + value if key in window else value.clone()
-                window_steps += 1
+                self.log.add(terms)
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
                 if self.step % cfg.log_every == 0 or last or stop:
-                    row = self._log(window, window_steps, time.perf_counter() - tick)
+                    row = self.log.row(self.step, self.schedulers[0].get_last_lr()[0])
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
-                    window, window_steps, tick = {}, 0, time.perf_counter()
                 if self.writes:
                     if self.step % cfg.checkpoint_every == 0 or last or stop:
                         self.save()
@@ -245,51 +249,11 @@ class Trainer:
             return bool(received)
         return logging_step and self.dist.any(bool(received), self.device)
 
-    def _log(self, window: dict[str, Tensor], steps: int, seconds: float) -> dict[str, float]:
-        totals = self.dist.mean(
-            torch.stack([v.float() for v in window.values()]).div(steps)
-        ).tolist()  # one transfer per log
-        values = dict(zip(window, totals))
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if bad:
-            raise IcezooError(
-                f"training diverged: loss {bad[0]} is {values[bad[0]]} at step {self.step} (last finite log at step {self.history[-1]['step'] if self.history else 0}); lower train.lr or check the data"
-            )
-        row = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "lr": self.schedulers[0].get_last_lr()[0]}
-        row |= values
-        row["img_per_s"] = steps * self.cfg.batch_size / max(seconds, 1e-9)
-        self.history.append(row)
-        if self.writes:
-            self._write_metrics()
-        return row
-
-    def _write_metrics(self) -> None:
-        keys: list[str] = []
-        for row in self.history:
-            keys += [k for k in row if k not in keys]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(self.history)
-        atomic_write_text(self.out_dir / "metrics.csv", buffer.getvalue())
-
     # -- checkpoints ----------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        m = self.model
-        return {
-            "step": self.step,
-            "recipe": self.recipe.to_dict(),
-            "generator": m.generator.state_dict() if m.generator is not None else None,
-            "discriminator": m.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict() if self.opt_g is not None else None,
-            "opt_d": self.opt_d.state_dict(),
-            "schedulers": [s.state_dict() for s in self.schedulers],
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
-            "history": [list(r.items()) for r in self.history],
-        }
+        """Everything a checkpoint holds to continue this run exactly."""
+        opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history)
 
     def save(self, path: str | Path | None = None) -> Path:
         return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state())
@@ -306,26 +270,9 @@ class Trainer:
     def load_state(self, state: dict[str, Any], path: str | Path) -> None:
         """Continue from ``state`` (a checkpoint read from ``path``), refused unless it fits this recipe and budget."""
         check_resumable(state, self.recipe, path)
-        m = self.model
-        try:
-            if m.generator is not None:
-                load_module_state(m.generator, state["generator"], "generator", path)
-                self.opt_g.load_state_dict(state["opt_g"])
-            load_module_state(m.discriminator, state["discriminator"], "discriminator", path)
-            self.opt_d.load_state_dict(state["opt_d"])
-            for sched, s in zip(self.schedulers, state["schedulers"]):
-                sched.load_state_dict(s)
-            self.step = int(state["step"])
-            torch.set_rng_state(state["rng"]["torch"].cpu())
-            if state["rng"]["cuda"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-            self.history = [dict(r) for r in state.get("history", [])]
-        except IcezooError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise IcezooError(
-                f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
-            ) from None
+        opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        self.step, history = restore_training_state(state, path, self.model, opts, self.schedulers)
+        self.log.history[:] = history
         if self.step > self.budget:
             raise IcezooError(
                 f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps"
