@@ -115,7 +115,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg, capturable=cfg.cuda_graphs)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(
@@ -129,6 +129,11 @@ class Trainer:
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
+        if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
+            from .graphs import CudaGraphStep
+
+            self.step_fn = CudaGraphStep(self.step_fn, random_fake_labels=recipe.loss.fake_labels == "random",
+                                         num_classes=self.model.num_classes)  # fmt: skip
 
         self.batches = BatchSampler(
             clips,
