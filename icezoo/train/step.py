@@ -60,6 +60,7 @@ class GANStep:
         precision: str = "fp32",
         compile: bool = False,
         compile_mode: str | None = None,
+        compile_scope: str = "whole",
         channels_last: bool = False,
         after_backward: Callable[[torch.nn.Module], None] | None = None,
     ):
@@ -72,7 +73,12 @@ class GANStep:
         self.device = next(model.parameters()).device
         gen, disc = model.generator, model.discriminator
         self.compiled = compile
-        if compile:
+        if compile and compile_scope == "regional":  # the repeated blocks, in place (see .compiling)
+            from .compiling import compile_regions
+
+            for module in (m for m in (gen, disc) if m is not None):
+                compile_regions(module, compile_mode)
+        elif compile:
             gen = torch.compile(gen, mode=compile_mode) if gen is not None else None
             disc = torch.compile(disc, mode=compile_mode)
         self.gen: Callable | None = gen

@@ -125,6 +125,7 @@ class Trainer:
             self.opt_d,
             precision=cfg.precision,
             compile=cfg.compile,
+            compile_scope=cfg.compile_scope,
             channels_last=cfg.channels_last,
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
