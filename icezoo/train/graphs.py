@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..config.schema import Recipe
 from ..errors import IcezooError
 from .step import GANStep
 
@@ -64,6 +65,11 @@ class CudaGraphStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: dict[str, Tensor] = {}
         self.outputs: dict[str, Tensor] = {}
+
+    @classmethod
+    def for_recipe(cls, step: GANStep, recipe: Recipe) -> CudaGraphStep:
+        """The step of ``recipe``'s training, graphed."""
+        return cls(step, random_fake_labels=recipe.loss.fake_labels == "random", num_classes=recipe.model.num_classes)
 
     def _body(self) -> dict[str, Tensor]:
         s = self.static

@@ -38,6 +38,7 @@ from . import samples
 from .batches import Batch, BatchSampler, derived_seed
 from .checkpoint import check_resumable, load_checkpoint, restore_training_state, save_checkpoint, training_state
 from .distributed import Distributed, check_batch
+from .graphs import CudaGraphStep
 from .loggers import MetricsLog
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
@@ -131,10 +132,7 @@ class Trainer:
         )
         self.norm_statistics = norm_statistics(self.model)
         if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
-            from .graphs import CudaGraphStep
-
-            self.step_fn = CudaGraphStep(self.step_fn, random_fake_labels=recipe.loss.fake_labels == "random",
-                                         num_classes=self.model.num_classes)  # fmt: skip
+            self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
         self.batches = BatchSampler(
             clips,
