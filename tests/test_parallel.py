@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ def test_workers_round_robin_over_gpus_and_split_threads():
     assert [w.device for w in plan] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
     assert {w.threads for w in plan} == {4} and [w.index for w in plan] == [1, 2, 3, 4]
     assert [w.device for w in plan_workers(3, None, None, gpus=0, cpus=2)] == [None] * 3
+    assert [w.device for w in plan_workers(2, None, "auto", gpus=0, cpus=2)] == [None] * 2
     assert plan_workers(3, None, "cpu", gpus=8, cpus=2)[0] == Worker(1, 3, "cpu", 1)
     with pytest.raises(IcezooError, match="needs 4 GPUs; 2 visible"):
         plan_workers(8, 2, None, gpus=2)
@@ -124,3 +126,42 @@ def test_ray_tasks_give_the_sequential_predictions(cli, tmp_path, sequential):
     assert code == 0, err
     assert "ray: 4 fold task(s) on 2 CPUs" in out
     assert (tmp_path / "predictions.csv").read_text() == sequential
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import REPO
+
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "icezoo", "eval", str(SMALL), *SETS[:-1], "--set=eval.max_folds=68",
+         "--set=train.max_steps=20", "--protocol", "loso", "--out", str(tmp_path), "--workers", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "folds").glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err
+    assert "icezoo: interrupted" in err
+    left = [p for p in Path("/proc").glob("[0-9]*") if str(tmp_path) in _cmdline(p)]
+    assert not left  # every worker stopped
+    files = list((tmp_path / "folds").iterdir())
+    assert 1 <= len(files) < 68 and all(p.suffix == ".csv" and not p.name.startswith(".") for p in files)
+    for path in files:  # each one whole: a header and one row per clip of its subject, every column filled
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith("fold,") and len(lines) > 1
+        assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+    assert os.path.exists(tmp_path / "recipe.yaml") and not (tmp_path / "predictions.csv").exists()
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

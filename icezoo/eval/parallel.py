@@ -53,6 +53,7 @@ def plan_workers(
     threads = max(1, cpus // workers)
     on_cpu = gpus == 0 or (device is not None and device.startswith("cpu"))
     if on_cpu:
+        device = None if device in (None, "auto") else device
         return [Worker(i + 1, workers, device, threads) for i in range(workers)]
     if device not in (None, "auto", "cuda"):
         raise IcezooError(f"--device {device}: --workers spreads over every visible GPU; use CUDA_VISIBLE_DEVICES")
@@ -210,7 +211,8 @@ def evaluate_parallel(
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        run_workers(base_argv, plan_workers(workers, per_gpu, device, gpus), folds, done, log=log)
+        where = device or recipe.train.device  # a recipe that asks for the CPU keeps it
+        run_workers(base_argv, plan_workers(workers, per_gpu, where, gpus), folds, done, log=log)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")
     return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device)
