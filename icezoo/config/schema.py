@@ -128,6 +128,10 @@ class TrainConfig:
     device: str = dataclasses.field(default="auto", metadata=MAY_CHANGE_ON_RESUME)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
     compile: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)  # torch.compile G and D
+    # what train.compile compiles: G and D whole, or each repeated block (much shorter compile times)
+    compile_scope: Literal["whole", "regional"] = dataclasses.field(default="whole", metadata=MAY_CHANGE_ON_RESUME)
+    # the whole step (D and G updates, Adam) captured as one CUDA graph and replayed (CUDA only)
+    cuda_graphs: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)

@@ -104,6 +104,12 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     atomic_write_text(proto, protocol + "\n")
 
 
+def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
+    """The folds this recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set."""
+    folds = make_folds(protocol, clips, recipe.eval)
+    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
+
+
 def evaluate(
     recipe: Recipe,
     protocol: str,
@@ -120,9 +126,7 @@ def evaluate(
     _check_out_dir(out_dir, recipe, protocol)
     clips = clips if clips is not None else load_clips(recipe)
     check_fits(clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes, recipe.source)
-    folds = make_folds(protocol, clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
+    folds = protocol_folds(recipe, protocol, clips)
     if not merge_only:
         from tqdm.auto import tqdm
 

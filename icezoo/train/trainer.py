@@ -45,6 +45,7 @@ from .checkpoint import (
     training_state,
 )
 from .distributed import Distributed, check_batch
+from .graphs import CudaGraphStep
 from .loggers import MetricsLog
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
@@ -120,7 +121,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg, capturable=cfg.cuda_graphs)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(
@@ -130,10 +131,13 @@ class Trainer:
             self.opt_d,
             precision=cfg.precision,
             compile=cfg.compile,
+            compile_scope=cfg.compile_scope,
             channels_last=cfg.channels_last,
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
+        if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
+            self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
         self.batches = BatchSampler(
             clips,
