@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "train": "icezoo.cli.train",
     "eval": "icezoo.cli.eval",
     "ablate": "icezoo.cli.ablate",
+    "test": "icezoo.cli.test",
+    "predict": "icezoo.cli.predict",
     "synth": "icezoo.cli.synth",
     "synth-metrics": "icezoo.cli.synth_metrics",
     "prepare": "icezoo.cli.prepare",

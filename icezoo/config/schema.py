@@ -161,9 +161,19 @@ class EvalConfig:
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
     synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
+    validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
+    # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
+    # only) the best on its test subjects, as much released code does
+    select: Literal["last", "best_validation", "oracle_test"] = "last"
+    select_metric: Literal["uf1", "uar"] = "uf1"  # what best_validation and oracle_test maximise
+    select_every: int = 1  # epochs between the candidates they choose from (the last step is always one)
+    bootstrap: int = 1000  # subject-level bootstrap resamples for the 95% intervals (0: none)
 
     def check(self) -> None:
-        _at_least(self, 1, "test_subjects", "batch_size", "max_folds")
+        _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
+        _at_least(self, 0, "validation_subjects", "bootstrap")
+        if self.select == "best_validation" and self.validation_subjects == 0:
+            raise ValidationError("select", "best_validation needs eval.validation_subjects of at least 1")
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,8 @@ class Trainer:
         return self.dist.share(self.batches(step))
 
     # -- the loop -------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def run(self, on_epoch: Callable[[int, GAN], None] | None = None) -> TrainResult:
+        """Train to the budget; ``on_epoch(step, model)`` is called after each epoch's last step and the final one."""
         cfg = self.cfg
         if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +228,8 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
+                if on_epoch is not None and (self.step % self.steps_per_epoch == 0 or last):
+                    on_epoch(self.step, self.model)  # evaluation-side selection (icezoo.eval.selection)
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
                 if self.step % cfg.log_every == 0 or last or stop:
                     row = self.log.row(self.step, self.schedulers[0].get_last_lr()[0])
