@@ -128,6 +128,10 @@ class TrainConfig:
     device: str = dataclasses.field(default="auto", metadata=MAY_CHANGE_ON_RESUME)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
     compile: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)  # torch.compile G and D
+    # what train.compile compiles: G and D whole, or each repeated block (much shorter compile times)
+    compile_scope: Literal["whole", "regional"] = dataclasses.field(default="whole", metadata=MAY_CHANGE_ON_RESUME)
+    # the whole step (D and G updates, Adam) captured as one CUDA graph and replayed (CUDA only)
+    cuda_graphs: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
@@ -156,9 +160,20 @@ class EvalConfig:
     sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
+    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
+    validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
+    # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
+    # only) the best on its test subjects, as much released code does
+    select: Literal["last", "best_validation", "oracle_test"] = "last"
+    select_metric: Literal["uf1", "uar"] = "uf1"  # what best_validation and oracle_test maximise
+    select_every: int = 1  # epochs between the candidates they choose from (the last step is always one)
+    bootstrap: int = 1000  # subject-level bootstrap resamples for the 95% intervals (0: none)
 
     def check(self) -> None:
-        _at_least(self, 1, "test_subjects", "batch_size", "max_folds")
+        _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
+        _at_least(self, 0, "validation_subjects", "bootstrap")
+        if self.select == "best_validation" and self.validation_subjects == 0:
+            raise ValidationError("select", "best_validation needs eval.validation_subjects of at least 1")
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ import dataclasses
 import math
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from .checkpoint import (
     training_state,
 )
 from .distributed import Distributed, check_batch
+from .graphs import CudaGraphStep
 from .loggers import MetricsLog
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
@@ -120,7 +122,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg, capturable=cfg.cuda_graphs)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(
@@ -130,10 +132,13 @@ class Trainer:
             self.opt_d,
             precision=cfg.precision,
             compile=cfg.compile,
+            compile_scope=cfg.compile_scope,
             channels_last=cfg.channels_last,
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
+        if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
+            self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
         self.batches = BatchSampler(
             clips,
@@ -194,7 +199,8 @@ class Trainer:
         return self.dist.share(self.batches(step))
 
     # -- the loop -------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def run(self, on_epoch: Callable[[int, GAN], None] | None = None) -> TrainResult:
+        """Train to the budget; ``on_epoch(step, model)`` is called after each epoch's last step and the final one."""
         cfg = self.cfg
         if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +228,8 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
+                if on_epoch is not None and (self.step % self.steps_per_epoch == 0 or last):
+                    on_epoch(self.step, self.model)  # evaluation-side selection (icezoo.eval.selection)
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
                 if self.step % cfg.log_every == 0 or last or stop:
                     row = self.log.row(self.step, self.schedulers[0].get_last_lr()[0])
