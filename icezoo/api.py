@@ -89,12 +89,13 @@ def create_model(name: str | Path | dict[str, Any], overrides: Iterable[str] = (
     return build_model(load_recipe(name, [*overrides, *extra]))
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu"):
+def load_checkpoint(path: str | Path, device: str = "cpu", *, allow_plugins: Iterable[str] = ()):
     """``(model, recipe)`` of a checkpoint of ``icezoo train`` or a fold model of ``icezoo eval --keep-models``.
 
     The model is rebuilt from the checkpoint's own recipe, in eval mode:
     ``model.recognise(faces)`` gives class scores, ``model.synthesize(onset, labels)`` faces.
+    No code in the checkpoint runs: its recipe's ``plugins:`` load only if installed or named in ``allow_plugins``.
     """
     from .train.checkpoint import load_trained_model
 
-    return load_trained_model(path, device)
+    return load_trained_model(path, device, allow_plugins=allow_plugins)

@@ -215,8 +215,9 @@ def test_prepare_with_a_corrupt_manifest_writes_no_crops(tmp_path, smic_root, cl
 def test_no_code_runs_from_a_checkpoint_unless_allowed(tmp_path, checkpoint, cli):
     ckpt = _stored_plugin(tmp_path, checkpoint)
     plugin, marker = tmp_path / "evil.py", tmp_path / "MARKER"
-    with pytest.raises(IcezooError, match=r"needs plugin .*allow_plugins=\["):
-        load_trained_model(ckpt)
+    for loader in (load_trained_model, icezoo.load_checkpoint):  # the one loader, and the public API on it
+        with pytest.raises(IcezooError, match=r"needs plugin .*allow_plugins=\["):
+            loader(ckpt)
     code, _, err = cli(*_resume(ckpt.parent))  # --resume: the user's recipe is built, the stored one is data
     assert code == 0, err
     code, _, err = cli("synth", ckpt, "--onset", bomb_png(tmp_path / "o.png", 32), "--out", tmp_path / "s")

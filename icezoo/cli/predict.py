@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--align", action="store_true", help="crop the face by 68 landmarks (landmarks extra; else centre)")
     options.device(p, default="cpu", help="device for the model (default cpu)")
     options.json_output(p)
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..eval.recognise import predict_image
 
-    result = predict_image(args.checkpoint, args.image, align=args.align, device=args.device)
+    result = predict_image(
+        args.checkpoint, args.image, align=args.align, device=args.device, allow_plugins=args.plugins
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -51,11 +51,13 @@ def face_crop(path: str | Path, size: int, align: bool) -> tuple[torch.Tensor, s
     return torch.from_numpy(pixels / 127.5 - 1)[None, None], how
 
 
-def predict_image(checkpoint: str | Path, image: str | Path, *, align: bool = False, device: str = "cpu") -> dict:
+def predict_image(
+    checkpoint: str | Path, image: str | Path, *, align: bool = False, device: str = "cpu", allow_plugins=()
+) -> dict:
     """``{"class", "scores": {class: score}, "crop", "checkpoint", "image"}`` for one face image."""
     from ..train.checkpoint import load_trained_model
 
-    model, recipe = load_trained_model(checkpoint, device)
+    model, recipe = load_trained_model(checkpoint, device, allow_plugins=allow_plugins)
     face, how = face_crop(image, recipe.model.image_size, align)
     scores = model.recognise(face.to(device))[0].tolist()
     return {"class": CLASSES[int(np.argmax(scores))], "scores": dict(zip(CLASSES, scores)), "crop": how,
