@@ -16,11 +16,9 @@ Run folder::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,29 +47,8 @@ from .distributed import Distributed, check_batch
 from .graphs import CudaGraphStep
 from .loggers import MetricsLog
 from .objective import Objective
+from .signals import deferred_interrupts
 from .step import GANStep, make_optimizers, norm_statistics
-
-
-@contextlib.contextmanager
-def deferred_interrupts():
-    """Hold SIGINT and SIGTERM until the step in flight is complete; yields the list of signals received.
-
-    A checkpoint then never holds half a step (D updated, G not). Outside the
-    main thread, signals cannot be caught and the list stays empty.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclasses.dataclass
