@@ -101,6 +101,8 @@ def test_every_command_is_one_module_with_help_arguments_and_run():
         "train",
         "eval",
         "ablate",
+        "test",
+        "predict",
         "synth",
         "synth-metrics",
         "prepare",
