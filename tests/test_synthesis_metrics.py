@@ -123,6 +123,7 @@ def test_the_independent_classifier_never_sees_the_test_subject(small, monkeypat
     assert len(seen) == 1 and set(seen[0]) == set(fold.train)
     assert not set(rec["clf_subjects"]) & set(fold.test) and set(rec["subject"]) == set(fold.test)
     assert rec["clf_pred"].shape == rec["asked"].shape == (len(rec["subject"]), 3)
+    assert rec["clf_real_pred"].shape == rec["label"].shape
 
 
 @needs_fer
