@@ -104,6 +104,7 @@ def test_every_command_is_one_module_with_help_arguments_and_run():
         "test",
         "predict",
         "synth",
+        "synth-metrics",
         "prepare",
         "bench",
         "convert-release",

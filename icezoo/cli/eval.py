@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import IcezooError
 from . import options
 
 HELP = "train and test every fold of a protocol (loso, sde, split); UF1 / UAR report"
@@ -20,11 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     options.out(p, "output folder (default runs/eval-NAME-PROTOCOL)")
     options.device(p)
     options.no_progress(p)
+    options.parallel(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..api import load_recipe
-    from ..errors import IcezooError
     from ..eval.protocols import parse_shard
     from ..eval.runner import evaluate
     from ..eval.seeds import evaluate_seeds
@@ -34,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"eval-{recipe.name or Path(args.recipe).stem}-{protocol}"
     if args.seeds < 1:
         raise IcezooError(f"--seeds {args.seeds}: must be at least 1")
+    if args.seeds > 1 and (args.workers != 1 or args.launcher != "processes"):
+        raise IcezooError(
+            "--seeds with --workers / --launcher ray: not supported; run one seed each with --set train.seed=S"
+        )
+    evaluate = _in_parallel(args, evaluate)  # --workers N / --launcher ray: the same call, folds run in parallel
     kwargs = dict(shard_of=parse_shard(args.shard), merge_only=args.merge, progress=not args.no_progress,
                   device=args.device, keep_models=args.keep_models)  # fmt: skip
     if args.seeds > 1:
@@ -61,3 +67,38 @@ def run(args: argparse.Namespace) -> int:
         f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f}{span} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md"
     )
     return 0
+
+
+def _in_parallel(args: argparse.Namespace, evaluate):
+    """``evaluate`` itself, or with ``--workers N`` / ``--launcher ray`` a stand-in that runs the folds in parallel.
+
+    Each worker process runs ``icezoo eval`` with this command's arguments (all of them, whatever they are,
+    rebuilt from ``args``) and its own ``--shard``.
+    """
+    if args.workers == 1 and args.launcher == "processes":
+        return evaluate
+    if args.shard or args.merge:
+        raise IcezooError("--workers / --launcher ray run every shard themselves; drop --shard / --merge")
+    from ..eval.parallel import evaluate_parallel
+
+    def run_parallel(recipe, protocol, out, **_shard_and_progress):
+        argv = options.argv_of(args, add_arguments, drop=_OWN) + ["--protocol", protocol, "--out", str(out)]
+        return evaluate_parallel(recipe, protocol, out, argv, workers=args.workers, per_gpu=args.workers_per_gpu,
+                                 device=args.device, launcher=args.launcher, ray_address=args.ray_address)  # fmt: skip
+
+    return run_parallel
+
+
+_OWN = {
+    "workers",
+    "workers_per_gpu",
+    "launcher",
+    "ray_address",
+    "shard",
+    "merge",
+    "device",
+    "no_progress",
+    "protocol",
+    "out",
+}
+"""Options the parent decides for each worker, not passed through."""

@@ -20,11 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     options.out(p, "output folder", default="synth")
     options.device(p, default="cpu", help="device for the generator (default cpu)")
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.synth import write_synth
 
-    count = write_synth(args.checkpoint, args.onset, args.out, args.label, args.n, args.seed, args.device)
+    count = write_synth(
+        args.checkpoint, args.onset, args.out, args.label, args.n, args.seed, args.device, allow_plugins=args.plugins
+    )
     print(f"wrote {count} faces, grid.png and difference.png to {args.out}")
     return 0

@@ -28,9 +28,9 @@ import torch
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet, load_clips
+from ..data import CLASSES, ClipSet, check_fits, load_clips
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out
 from ..models import build_model
 from ..train.trainer import Trainer
 from .fold_models import FIELDS, model_path, prediction_rows, save_fold_model
@@ -60,7 +60,8 @@ def run_fold(
 ) -> list[dict[str, Any]]:
     """Train on the fold's training subjects (less its validation ones), predict its test subjects' apex frames.
 
-    With ``out_dir``, writes ``folds/NAME.json`` (subjects and selection) and, with ``keep_model``, ``folds/NAME.pt``.
+    With ``out_dir``, writes ``folds/NAME.json`` (subjects and selection) and, with ``keep_model``, ``folds/NAME.pt``;
+    with ``eval.synthesis_metrics``, also measures the fold's synthesised faces into ``out_dir``.
     """
     train_subjects, val_subjects = split_fold(fold, clips, recipe)
     test = clips.subset(clips.indices_of(fold.test))
@@ -92,6 +93,10 @@ def run_fold(
         atomic_write_text(out_dir / "folds" / f"{fold.name}.json", json.dumps(info) + "\n")
         if keep_model:
             save_fold_model(model_path(out_dir, fold), recipe, result.model, info["selection"]["chosen_step"])
+    if recipe.eval.synthesis_metrics and out_dir is not None:
+        from .synthesis.run import measure_fold
+
+        measure_fold(result.model, recipe, clips, fold, out_dir)
     return prediction_rows(fold.name, test, scores)
 
 
@@ -110,6 +115,12 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     atomic_write_text(proto, protocol + "\n")
 
 
+def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
+    """The folds this recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set."""
+    folds = make_folds(protocol, clips, recipe.eval)
+    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
+
+
 def evaluate(
     recipe: Recipe,
     protocol: str,
@@ -126,11 +137,10 @@ def evaluate(
 
     ``keep_models`` saves each fold's reported model as ``folds/NAME.pt`` (:mod:`.fold_models`).
     """
-    out_dir = Path(out_dir)
+    out_dir = check_out(out_dir)
     clips = clips if clips is not None else load_clips(recipe)
-    folds = make_folds(protocol, clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
+    check_fits(clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes, recipe.source)
+    folds = protocol_folds(recipe, protocol, clips)
     for fold in folds:  # a validation set larger than a fold's training side fails before anything is trained
         split_fold(fold, clips, recipe)
     _check_out_dir(out_dir, recipe, protocol)
@@ -198,4 +208,8 @@ def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]
         out_dir / "confusion.png",
         title=f"{'ORACLE SELECTION, inflated: ' if warning else ''}{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
     )
+    if recipe.eval.synthesis_metrics:
+        from .synthesis.run import write_synthesis
+
+        metrics["synthesis"] = write_synthesis(recipe, out_dir, folds)["pooled"]
     return metrics

@@ -30,15 +30,23 @@ from torch import Tensor
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import ClipSet, load_clips
+from ..data import ClipSet, check_fits, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out, marked_incomplete
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
-from .checkpoint import check_resumable, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .checkpoint import (
+    check_resumable,
+    clear_partial_writes,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from .distributed import Distributed, check_batch
+from .graphs import CudaGraphStep
 from .loggers import MetricsLog
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
@@ -90,16 +98,14 @@ class Trainer:
         distributed: Distributed | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.out_dir = check_out(out_dir) if out_dir is not None else None
         self.dist = distributed or Distributed()
         self.writes = self.out_dir is not None and self.dist.main  # process 0 writes the run folder
         self.progress, self.leave = progress and self.dist.main, leave
         self.device = self._training_device(device)
         clips = clips if clips is not None else load_clips(recipe)
-        if clips.image_size != recipe.model.image_size:
-            raise IcezooError(
-                f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}"
-            )
+        m = recipe.model
+        check_fits(clips, m.image_size, m.in_channels, m.num_classes, recipe.source)
         self.clips = clips
         cfg = self.cfg
         self.steps_per_epoch = len(clips) // cfg.batch_size
@@ -116,7 +122,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg, capturable=cfg.cuda_graphs)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(
@@ -126,10 +132,13 @@ class Trainer:
             self.opt_d,
             precision=cfg.precision,
             compile=cfg.compile,
+            compile_scope=cfg.compile_scope,
             channels_last=cfg.channels_last,
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
+        if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
+            self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
         self.batches = BatchSampler(
             clips,
@@ -207,7 +216,8 @@ class Trainer:
             dynamic_ncols=True,
             leave=self.leave,
         )
-        with bar, deferred_interrupts() as received:
+        marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
+        with marker, bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
@@ -268,6 +278,7 @@ class Trainer:
         path = self.out_dir / "checkpoint.pt"
         if not path.exists():
             raise IcezooError(f"{self.out_dir}: no checkpoint.pt to resume from")
+        clear_partial_writes(path)  # a kill -9 inside a checkpoint write leaves its temporary file
         state = load_checkpoint(path, map_location=self.device)
         self.load_state(state, path)
 
