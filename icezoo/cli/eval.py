@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import load_recipe
+    from ..errors import IcezooError
     from ..eval.protocols import parse_shard
     from ..eval.runner import evaluate
     from ..eval.seeds import evaluate_seeds
@@ -35,10 +36,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"eval-{recipe.name or Path(args.recipe).stem}-{protocol}"
     if args.seeds < 1:
         raise IcezooError(f"--seeds {args.seeds}: must be at least 1")
-    if args.seeds > 1 and (args.workers != 1 or args.launcher != "processes"):
-        raise IcezooError(
-            "--seeds with --workers / --launcher ray: not supported; run one seed each with --set train.seed=S"
-        )
+    if args.seeds > 1 and (args.workers > 1 or args.launcher != "processes"):
+        raise IcezooError("--seeds repeats a whole protocol: run one seed per call with --workers (--set train.seed=S)")
     evaluate = _in_parallel(args, evaluate)  # --workers N / --launcher ray: the same call, folds run in parallel
     kwargs = dict(shard_of=parse_shard(args.shard), merge_only=args.merge, progress=not args.no_progress,
                   device=args.device, keep_models=args.keep_models)  # fmt: skip

@@ -160,6 +160,7 @@ class EvalConfig:
     sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
+    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
     validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
     # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
     # only) the best on its test subjects, as much released code does
@@ -167,7 +168,6 @@ class EvalConfig:
     select_metric: Literal["uf1", "uar"] = "uf1"  # what best_validation and oracle_test maximise
     select_every: int = 1  # epochs between the candidates they choose from (the last step is always one)
     bootstrap: int = 1000  # subject-level bootstrap resamples for the 95% intervals (0: none)
-    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
 
     def check(self) -> None:
         _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
