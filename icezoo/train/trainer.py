@@ -207,15 +207,8 @@ class Trainer:
             atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
         from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=self.budget,
-            initial=self.step,
-            desc=self.recipe.name or "train",
-            unit="step",
-            disable=not self.progress,
-            dynamic_ncols=True,
-            leave=self.leave,
-        )
+        bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
+                   disable=not self.progress, dynamic_ncols=True, leave=self.leave)  # fmt: skip
         marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
         with marker, bar, deferred_interrupts() as received:
             while self.step < self.budget:
