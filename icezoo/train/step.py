@@ -22,15 +22,18 @@ from .objective import Objective
 
 
 def make_optimizers(model: GAN, cfg: TrainConfig) -> tuple[torch.optim.Optimizer | None, torch.optim.Optimizer]:
-    """Adam for G (None for model A) and for D with the recipe's settings; fused on CUDA."""
+    """Adam for G (None for model A) and for D with the recipe's settings (``lr_g`` / ``lr_d``, else ``lr``);
+    fused on CUDA."""
     fused = next(model.parameters()).device.type == "cuda"
 
-    def adam(module: torch.nn.Module) -> torch.optim.Optimizer:
+    def adam(module: torch.nn.Module, lr: float | None) -> torch.optim.Optimizer:
         return torch.optim.Adam(
-            module.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused
-        )
+            module.parameters(), lr=cfg.lr if lr is None else lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+            fused=fused,
+        )  # fmt: skip
 
-    return (adam(model.generator) if model.generator is not None else None), adam(model.discriminator)
+    g = adam(model.generator, cfg.lr_g) if model.generator is not None else None
+    return g, adam(model.discriminator, cfg.lr_d)
 
 
 def norm_statistics(module: torch.nn.Module) -> list[Tensor]:
