@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import icezoo
-from icezoo.train.checkpoint import load_checkpoint, load_trained_model
+from icezoo.train.checkpoint import load_checkpoint, load_trained_model, save_checkpoint
 from icezoo.train.trainer import Trainer
 
 from .conftest import RECIPES
@@ -40,29 +40,30 @@ def test_ema_equals_hand_computed_average(tmp_path):
 
 
 def test_ema_resumes_exactly_and_is_what_a_checkpoint_samples_from(tmp_path):
-    ema = "train.ema_decay=0.9"
-    Trainer(_recipe(ema, steps=4), tmp_path / "full", progress=False).run()
-    Trainer(_recipe(ema, steps=2), tmp_path / "cut", progress=False).run()
-    Trainer(_recipe(ema, steps=4), tmp_path / "cut", resume=True, progress=False).run()
-    full, cut = (
-        load_checkpoint(tmp_path / "full" / "checkpoint.pt"),
-        load_checkpoint(tmp_path / "cut" / "checkpoint.pt"),
-    )
-    assert full["generator_ema"].keys() == cut["generator_ema"].keys()
-    for key, value in full["generator_ema"].items():
-        assert torch.equal(value, cut["generator_ema"][key]), key
-    model, _ = load_trained_model(tmp_path / "full" / "checkpoint.pt")
-    raw, _ = load_trained_model(tmp_path / "full" / "checkpoint.pt", ema=False)
+    ema = "train.ema_decay=0.9"  # in memory (no run folder): the same state a checkpoint holds, without the plots
+    full = Trainer(_recipe(ema, steps=4), None, progress=False)
+    full.run()
+    cut = Trainer(_recipe(ema, steps=2), None, progress=False)
+    cut.run()
+    save_checkpoint(tmp_path / "cut.pt", cut.state())
+    resumed = Trainer(_recipe(ema, steps=4), None, progress=False)
+    resumed.load_state(load_checkpoint(tmp_path / "cut.pt"), tmp_path / "cut.pt")
+    resumed.run()
+    for key, value in full.ema.state_dict().items():
+        assert torch.equal(value, resumed.ema.state_dict()[key]), key
+    save_checkpoint(tmp_path / "full.pt", full.state())
+    model, _ = load_trained_model(tmp_path / "full.pt")
+    raw, _ = load_trained_model(tmp_path / "full.pt", ema=False)
     for key, value in model.generator.state_dict().items():
-        assert torch.equal(value, full["generator_ema"][key])
+        assert torch.equal(value, full.ema.state_dict()[key])
     assert any(not torch.equal(v, raw.generator.state_dict()[k]) for k, v in model.generator.state_dict().items())
 
 
 def test_no_ema_by_default_and_in_the_paper_recipe(tmp_path):
-    trainer = Trainer(_recipe(steps=1), tmp_path / "run", progress=False)
-    trainer.run()
+    trainer = Trainer(_recipe(steps=1), None, progress=False)
+    save_checkpoint(tmp_path / "run.pt", trainer.state())
     assert icezoo.load_recipe(RECIPES / "icegan.yaml").train.ema_decay == 0
-    assert trainer.ema is None and load_checkpoint(tmp_path / "run" / "checkpoint.pt")["generator_ema"] is None
+    assert trainer.ema is None and load_checkpoint(tmp_path / "run.pt")["generator_ema"] is None
 
 
 def test_learning_rates_per_network_default_to_lr():
