@@ -17,8 +17,23 @@ from ..data import CLASSES
 from ..errors import IcezooError
 
 
-def read_face(path: str | Path, size: int) -> torch.Tensor:
-    """A grayscale face image as [1, 1, size, size] in [-1, 1] (centre square crop, bilinear resize)."""
+def face_cropper(align: bool | None):
+    """How a photograph becomes a face crop, as ``prepare`` does it: the square around the 68 landmarks
+    (``align`` True, or None with the landmarks extra installed) or the centre square (False, or None without it)."""
+    from ..data.prepare import CentreCrop, LandmarkCrop
+
+    if align is False:
+        return CentreCrop()
+    try:
+        return LandmarkCrop()
+    except IcezooError:
+        if align:
+            raise
+        return CentreCrop()
+
+
+def read_face(path: str | Path, size: int, align: bool | None = False) -> torch.Tensor:
+    """A grayscale face image as [1, 1, size, size] in [-1, 1]: the crop of :func:`face_cropper`, bilinear resize."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -26,12 +41,8 @@ def read_face(path: str | Path, size: int) -> torch.Tensor:
         raise IcezooError(f"{path}: image not found")
     try:
         with Image.open(path) as img:
-            img = img.convert("L")
-            w, h = img.size
-            side = min(w, h)
-            img = img.crop(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)).resize(
-                (size, size), Image.BILINEAR
-            )
+            box = face_cropper(align).box(img, str(path))
+            img = img.convert("L").crop(box).resize((size, size), Image.BILINEAR)
             pixels = np.asarray(img, dtype=np.float32)
     except (UnidentifiedImageError, OSError) as err:
         raise IcezooError(f"{path}: not a readable image ({err})") from None
@@ -69,8 +80,11 @@ def write_synth(
     n: int = 4,
     seed: int = 0,
     device: str = "cpu",
+    align: bool | None = None,
 ) -> int:
-    """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count."""
+    """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count.
+
+    ``align``: crop the photograph's face by its landmarks (None: when the landmarks extra is installed)."""
     from ..devices import resolve_device
     from ..files import atomic_write, atomic_write_text
     from ..plots import image_grid
@@ -78,7 +92,7 @@ def write_synth(
     if n < 1:
         raise IcezooError("--n must be at least 1")
     model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")))
-    onset = read_face(onset_image, model.image_size)
+    onset = read_face(onset_image, model.image_size, align)
     labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]
     faces = synthesize(model, onset, labels, n, seed)
     out = Path(out)
@@ -114,5 +128,6 @@ def write_synth(
         cmap="inferno",
         value_range=(0, vmax),
         title="difference maps (Fig. 5)",
+        colorbar="|x_syn - x_on| (faces in [-1, 1])",
     )
     return len(labels) * n
