@@ -122,3 +122,14 @@ def test_measured_peak_is_the_best_of_its_calls_and_grows_sizes_until_compute_bo
     peak = harness.measured_peak_tflops(torch.device("cpu"), "fp32")
     assert [n for n, _ in calls] == [256, 512, 1024] and all(w > 0 for _, w in calls)  # warm, growing, then enough
     assert peak == pytest.approx(2 * 1024**3 / (300.0 / 1e3) / 1e12)  # the fastest call of the best size
+
+
+def test_recorded_benchmark_rows_carry_no_mfu_above_one():
+    rows = [
+        (path.name, row)
+        for path in sorted((REPO / "benchmarks" / "results").glob("*.json"))
+        for row in json.loads(path.read_text()).get("results", [])
+        if "mfu" in row
+    ]
+    assert rows  # the recorded results are there to check
+    assert [(name, r["name"], r["what"], r["mfu"]) for name, r in rows if r["mfu"] is not None and r["mfu"] > 1] == []
