@@ -216,3 +216,14 @@ def test_release_checkpoint_is_read_by_synth(tmp_path):
         model.generator.up[0][1].parametrizations.weight.original,
         g.state_dict()["netG.model." + "submodule." * 6 + "up.1.weight_orig"],
     )
+
+
+def test_convert_release_command_writes_a_checkpoint_and_names_a_bad_file(tmp_path, cli):
+    torch.save(R.randomize_(R.Generator(), 3).state_dict(), tmp_path / "G.pth")
+    torch.save(R.Discriminator().state_dict(), tmp_path / "D.pth")
+    code, out, err = cli("convert-release", tmp_path / "G.pth", tmp_path / "D.pth", "--out", tmp_path / "r.pt")
+    assert code == 0 and (tmp_path / "r.pt").is_file() and "icegan_release" in out, err
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    code, _, err = cli("convert-release", tmp_path / "bad.pth", tmp_path / "D.pth", "--out", tmp_path / "s.pt")
+    assert code == 2 and "bad.pth" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.pt").exists()
