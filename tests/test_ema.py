@@ -75,3 +75,15 @@ def test_learning_rates_per_network_default_to_lr():
     assert apart.opt_g.param_groups[0]["lr"] == 2e-4 and apart.opt_d.param_groups[0]["lr"] == 5e-4
     row = apart.run().history[-1]
     assert row["lr_g"] == 2e-4 and row["lr"] == 5e-4
+
+
+def test_checkpoint_from_before_these_fields_still_resumes(tmp_path):
+    old = Trainer(_recipe(steps=1), None, progress=False)
+    old.run()
+    state = old.state()
+    for key in ("lr_g", "lr_d", "ema_decay", "loggers"):  # a checkpoint written before the fields existed
+        del state["recipe"]["train"][key]
+    del state["generator_ema"]
+    resumed = Trainer(_recipe(steps=2), None, progress=False)
+    resumed.load_state(state, tmp_path / "old.pt")
+    assert resumed.run().step == 2
