@@ -1,8 +1,8 @@
 """icezoo: a plugin-based zoo of PyTorch components for ICE-GAN and its ablations.
 
 >>> import icezoo
->>> recipe = icezoo.load_recipe("recipes/icegan.yaml")
->>> model = icezoo.build_model(recipe)
+>>> recipe = icezoo.load_recipe("icegan")          # a shipped recipe by name, or a path, or a dict
+>>> model = icezoo.create_model("icegan_small")     # the model it describes
 
 Register your own block with ``@icezoo.register("reasoning", "my_block")``,
 or from a package through the ``icezoo.plugins`` entry point and a function
@@ -30,6 +30,9 @@ _LAZY: dict[str, str] = {
     "GAN": ".models",
     "Recipe": ".config.schema",
     "build_model": ".models",
+    "create_model": ".api",
+    "list_recipes": ".api",
+    "load_checkpoint": ".api",
     "load_recipe": ".api",
 }
 """Public name -> the module that defines it, imported when the name is first looked up."""
@@ -41,8 +44,11 @@ __all__ = [
     "RecipeError",
     "Registry",
     "build_model",
+    "create_model",
     "hookimpl",
     "hookspec",
+    "list_recipes",
+    "load_checkpoint",
     "load_recipe",
     "register",
     "registry",

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .errors import IcezooError
 
-RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "icegan_release.yaml"
+RECIPE = Path(__file__).resolve().parent / "recipes" / "icegan_release.yaml"
 _SN = {
     "weight_orig": "parametrizations.weight.original",
     "weight_u": "parametrizations.weight.0._u",
@@ -88,7 +88,7 @@ def _map(state: dict[str, Tensor], expected: dict[str, Tensor], rename, what: st
 
 
 def release_recipe(overrides: Iterable[str] = (), path: str | Path = RECIPE):
-    """The ``icegan_release`` recipe (a checkout's ``recipes/`` folder, or ``path``) with ``--set`` overrides."""
+    """The ``icegan_release`` recipe (shipped in the package, or ``path``) with ``--set`` overrides."""
     from .api import load_recipe
 
     return load_recipe(str(path), list(overrides))

@@ -53,6 +53,18 @@ class GAN(nn.Module):
         c = one_hot(labels, self.num_classes, z.dtype)
         return self.generator(x_on if self.uses_onset else None, z, c)
 
+    @torch.no_grad()
+    def recognise(self, faces: Tensor) -> Tensor:
+        """Class scores ``[B, Nc]`` (capsule lengths or logits) of faces ``[B, 1, S, S]`` in [-1, 1], D in eval mode.
+        ``scores.argmax(1)`` indexes :data:`icezoo.data.CLASSES`; the example of :mod:`icezoo.api` runs it.
+        """
+        was = self.discriminator.training
+        self.discriminator.eval()
+        try:
+            return self.discriminator(faces).cls.float()
+        finally:
+            self.discriminator.train(was)
+
 
 def _build(kind: str, spec: Any, path: str, **builder_args: Any) -> Any:
     try:

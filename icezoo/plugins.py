@@ -89,7 +89,7 @@ class PluginHost:
             try:
                 with self.registry.registering_as(ep.name):  # decorators run at import count as this plugin's
                     module = ep.load()
-            except Exception as err:  # a broken plugin must not take the others down
+            except (Exception, SystemExit) as err:  # a broken plugin must not take the others down
                 self._fail(ep.name, f"could not be imported ({type(err).__name__}: {err})")
                 continue
             self.add(ep.name, module, origin=dist)
@@ -135,7 +135,7 @@ class PluginHost:
                 except IcezooError:
                     sys.modules.pop(name, None)
                     raise
-                except Exception as err:
+                except (Exception, SystemExit) as err:  # sys.exit() at import is a failure, not an exit
                     sys.modules.pop(name, None)
                     raise IcezooError(f"plugin file '{spec}' failed to import: {type(err).__name__}: {err}") from err
             return str(resolved), module
@@ -154,7 +154,7 @@ class PluginHost:
             raise IcezooError(f"plugin module '{spec}' failed to import: {err}") from err
         except IcezooError:
             raise
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise IcezooError(f"plugin module '{spec}' failed to import: {type(err).__name__}: {err}") from err
         finally:
             if added:

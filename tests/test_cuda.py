@@ -5,6 +5,8 @@ Skipped where there is no CUDA device (conftest marks them).
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -107,3 +109,59 @@ def test_full_size_icegan_step_on_cuda():
     )
     result = Trainer(recipe, None, progress=False).run()
     assert all(torch.isfinite(torch.tensor(v)) for v in result.history[-1].values())
+
+
+def _graphed_and_eager(overrides: list[str]) -> tuple[Trainer, Trainer]:
+    base = ["train.device=cuda", "train.batch_size=16", *overrides]
+    graphed = Trainer(
+        icezoo.load_recipe(RECIPES / "icegan_small.yaml", base + ["train.cuda_graphs=true"]), progress=False
+    )
+    eager = Trainer(icezoo.load_recipe(RECIPES / "icegan_small.yaml", base), progress=False)
+    return graphed, eager
+
+
+@pytest.mark.parametrize("fake_labels", ["random", "clip"])
+def test_cuda_graph_step_equals_the_eager_step(fake_labels):
+    # the same first steps, eager with the noise and classes the graph drew: the same losses and weights up to rounding
+    graphed, eager = _graphed_and_eager([f"loss.fake_labels={fake_labels}"])
+    draws = []
+    for step in range(4):
+        onset, apex, labels, _, _ = graphed.batch(step)
+        terms = {k: v.clone() for k, v in graphed.step_fn(onset, apex, labels).items()}
+        z, asked = graphed.step_fn.static["z"].clone(), graphed.step_fn.static["asked"].clone()
+        draws.append(z)
+        reference = eager.step_fn(onset, apex, labels, z, asked)
+        assert set(terms) == set(reference)
+        tol = (
+            {"rtol": 1e-4, "atol": 1e-6} if step == 0 else {"rtol": 2e-3, "atol": 1e-4}
+        )  # later: Adam amplifies rounding
+        for key in terms:
+            torch.testing.assert_close(terms[key], reference[key], **tol, msg=f"step {step}: {key}")
+        for sched in graphed.schedulers + eager.schedulers:
+            sched.step()
+    assert not torch.equal(draws[0], draws[1])  # each replay draws fresh noise
+    assert graphed.optimizers[0].param_groups[0]["lr"].item() == pytest.approx(eager.schedulers[0].get_last_lr()[0])
+    for a, b in zip(graphed.model.state_dict().values(), eager.model.state_dict().values()):
+        assert relative_error(a.float(), b.float()) < 1e-3 if a.is_floating_point() else torch.equal(a, b)
+
+
+def test_cuda_graph_training_runs_with_finite_losses(tmp_path):
+    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", [
+        "train.device=cuda", "train.cuda_graphs=true", "train.max_steps=20", "train.log_every=5"])  # fmt: skip
+    result = Trainer(recipe, tmp_path, progress=False).run()
+    assert result.step == 20 and all(math.isfinite(v) for r in result.history for v in r.values())
+
+
+def test_a_component_that_syncs_with_the_host_is_named():
+    graphed, _ = _graphed_and_eager([])
+    trunk = graphed.model.discriminator.trunk
+    forward = trunk.forward
+
+    def host_sync(x):
+        if x.abs().sum().item() < 0:  # .item() waits for the GPU: not allowed while capturing
+            raise AssertionError
+        return forward(x)
+
+    trunk.forward = host_sync
+    with pytest.raises(icezoo.IcezooError, match=r"train.cuda_graphs: the step cannot be captured .* in host_sync"):
+        graphed.step_fn(*graphed.batch(0)[:3])

@@ -27,7 +27,10 @@ COMMANDS: dict[str, str] = {
     "train": "icezoo.cli.train",
     "eval": "icezoo.cli.eval",
     "ablate": "icezoo.cli.ablate",
+    "test": "icezoo.cli.test",
+    "predict": "icezoo.cli.predict",
     "synth": "icezoo.cli.synth",
+    "synth-metrics": "icezoo.cli.synth_metrics",
     "prepare": "icezoo.cli.prepare",
     "bench": "icezoo.cli.bench",
     "convert-release": "icezoo.cli.convert_release",
@@ -78,6 +81,12 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
+def _one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (a file error names its file)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``icezoo`` console script; returns the exit code."""
     _setup_logging()
@@ -97,3 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader closed early (`icezoo list --json | head -1`): not an error worth a traceback
         _quiet_stdout()
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the closed pipe
+    except (OSError, MemoryError, RecursionError) as err:  # a file, the disk, the input's size: still one line
+        if args.debug:
+            raise
+        print(f"icezoo: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug, not the user's input: one line that says so, exit 1
+        if args.debug:
+            raise
+        print(f"icezoo: internal error: {_one_line(err)} (a bug; --debug shows the traceback)", file=sys.stderr)
+        return 1

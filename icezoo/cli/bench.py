@@ -56,8 +56,19 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.harness import environment, markdown_table, mfu_text
     from ..bench.recipes import bench_recipe, cudnn_autotune
     from ..devices import resolve_device
-    from ..files import atomic_write_text
+    from ..errors import IcezooError
+    from ..files import atomic_write_text, check_out
 
+    if args.out:
+        check_out(args.out, folder=False)
+    for flag, values, least in (
+        ("--batch-sizes", args.batch_sizes, 1),
+        ("--iters", [args.iters], 1),
+        ("--warmup", [args.warmup], 0),
+    ):
+        bad = [v for v in values or [] if v is not None and v < least]
+        if bad:
+            raise IcezooError(f"{flag}: must be at least {least}, got {bad[0]}")
     recipes = [load_recipe(path, args.overrides) for path in args.recipes]
     cfg = recipes[0].bench
     device = resolve_device(args.device or cfg.device)

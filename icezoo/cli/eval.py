@@ -1,10 +1,11 @@
-"""``icezoo eval RECIPE --protocol loso|sde|split [--shard I/N] [--merge] [--out DIR]``."""
+"""``icezoo eval RECIPE --protocol loso|sde|split [--shard I/N] [--merge] [--keep-models] [--seeds N] [--out DIR]``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..errors import IcezooError
 from . import options
 
 HELP = "train and test every fold of a protocol (loso, sde, split); UF1 / UAR report"
@@ -15,33 +16,88 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     options.protocol(p, None, help="default: the recipe's eval.protocol")
     p.add_argument("--shard", default=None, metavar="I/N", help="run only shard I of N of the folds (1-based)")
     p.add_argument("--merge", action="store_true", help="only pool the folds already in --out and write the report")
+    p.add_argument("--keep-models", action="store_true", help="save each fold's model as folds/NAME.pt (icezoo test)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="repeat with N training seeds; mean +- SD")
     options.out(p, "output folder (default runs/eval-NAME-PROTOCOL)")
     options.device(p)
     options.no_progress(p)
+    options.parallel(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..api import load_recipe
+    from ..errors import IcezooError
     from ..eval.protocols import parse_shard
     from ..eval.runner import evaluate
+    from ..eval.seeds import evaluate_seeds
 
     recipe = load_recipe(args.recipe, args.overrides)
     protocol = args.protocol or recipe.eval.protocol
     out = Path(args.out) if args.out else Path("runs") / f"eval-{recipe.name or Path(args.recipe).stem}-{protocol}"
-    metrics = evaluate(
-        recipe,
-        protocol,
-        out,
-        shard_of=parse_shard(args.shard),
-        merge_only=args.merge,
-        progress=not args.no_progress,
-        device=args.device,
-    )
+    if args.seeds < 1:
+        raise IcezooError(f"--seeds {args.seeds}: must be at least 1")
+    if args.seeds > 1 and (args.workers > 1 or args.launcher != "processes"):
+        raise IcezooError("--seeds repeats a whole protocol: run one seed per call with --workers (--set train.seed=S)")
+    evaluate = _in_parallel(args, evaluate)  # --workers N / --launcher ray: the same call, folds run in parallel
+    kwargs = dict(shard_of=parse_shard(args.shard), merge_only=args.merge, progress=not args.no_progress,
+                  device=args.device, keep_models=args.keep_models)  # fmt: skip
+    if args.seeds > 1:
+        summary = evaluate_seeds(recipe, protocol, out, args.seeds, **kwargs)
+        if summary is not None:
+            print(f"{summary['warning']}\n" if summary["warning"] else "", end="")
+            u, a = summary["uf1"], summary["uar"]
+            print(f"{recipe.name} {protocol} over {args.seeds} seeds: UF1 {u['mean']:.3f} +- {u['sd']:.3f}, "
+                  f"UAR {a['mean']:.3f} +- {a['sd']:.3f}; summary in {out}/seeds.md")  # fmt: skip
+            return 0
+        metrics = None
+    else:
+        metrics = evaluate(recipe, protocol, out, **kwargs)
     if metrics is None:
         print(f"shard {args.shard} done; the report is written once every fold is in {out} (or run with --merge)")
         return 0
-    o = metrics["overall"]
+    print(f"{metrics['warning']}" if "warning" in metrics else "", end="\n" if "warning" in metrics else "")
+    o, ci = metrics["overall"], metrics.get("interval_95")
+    span = (
+        f" (95% CI UF1 [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}], UAR [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}])"
+        if ci
+        else ""
+    )
     print(
-        f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md"
+        f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f}{span} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md"
     )
     return 0
+
+
+def _in_parallel(args: argparse.Namespace, evaluate):
+    """``evaluate`` itself, or with ``--workers N`` / ``--launcher ray`` a stand-in that runs the folds in parallel.
+
+    Each worker process runs ``icezoo eval`` with this command's arguments (all of them, whatever they are,
+    rebuilt from ``args``) and its own ``--shard``.
+    """
+    if args.workers == 1 and args.launcher == "processes":
+        return evaluate
+    if args.shard or args.merge:
+        raise IcezooError("--workers / --launcher ray run every shard themselves; drop --shard / --merge")
+    from ..eval.parallel import evaluate_parallel
+
+    def run_parallel(recipe, protocol, out, **_shard_and_progress):
+        argv = options.argv_of(args, add_arguments, drop=_OWN) + ["--protocol", protocol, "--out", str(out)]
+        return evaluate_parallel(recipe, protocol, out, argv, workers=args.workers, per_gpu=args.workers_per_gpu,
+                                 device=args.device, launcher=args.launcher, ray_address=args.ray_address)  # fmt: skip
+
+    return run_parallel
+
+
+_OWN = {
+    "workers",
+    "workers_per_gpu",
+    "launcher",
+    "ray_address",
+    "shard",
+    "merge",
+    "device",
+    "no_progress",
+    "protocol",
+    "out",
+}
+"""Options the parent decides for each worker, not passed through."""

@@ -56,3 +56,66 @@ def no_progress(p: argparse.ArgumentParser) -> None:
 def json_output(p: argparse.ArgumentParser) -> None:
     """``--json``: machine-readable output on stdout."""
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def plugins(p: argparse.ArgumentParser) -> None:
+    """``--plugins MODULE|FILE.py``, repeatable: plugins the user trusts, imported before anything is loaded.
+
+    A checkpoint's stored recipe never imports its own ``plugins:``; this is how a user allows one.
+    """
+    p.add_argument(
+        "--plugins",
+        action="append",
+        default=[],
+        metavar="MODULE|FILE.py",
+        help="import this plugin (a checkpoint's own plugins run only when named here); repeatable",
+    )
+
+
+def parallel(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--workers-per-gpu``, ``--launcher``, ``--ray-address``: folds in parallel."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the folds in N processes at once, GPUs round-robin, CPU threads split (default 1)",
+    )
+    p.add_argument(
+        "--workers-per-gpu",
+        type=int,
+        default=None,
+        metavar="K",
+        help="at most K workers share a GPU (Ray: each fold asks for 1/K of a GPU)",
+    )
+    p.add_argument(
+        "--launcher",
+        choices=("processes", "ray"),
+        default="processes",
+        help="processes on this machine, or Ray tasks (pip install -e '.[ray]')",
+    )
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="a running Ray cluster (e.g. auto or ray://head:10001); default: a local Ray")  # fmt: skip
+
+
+def argv_of(args: argparse.Namespace, add_arguments, drop: set[str] = frozenset()) -> list[str]:
+    """The command line that gives ``args`` again (options left at their default omitted, ``drop`` left out).
+
+    Lets a command start copies of itself (``icezoo eval --workers``) without listing its options twice.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    argv: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, action.default)
+        if action.dest in drop or value == action.default or value is None:
+            continue
+        if not action.option_strings:
+            argv += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        elif isinstance(action, argparse._StoreConstAction):  # store_true / store_false
+            argv.append(action.option_strings[0])
+        elif isinstance(action, argparse._AppendAction):
+            argv += [f"{action.option_strings[0]}={v}" for v in value]
+        else:
+            argv += [f"{action.option_strings[0]}={v}" for v in (value if isinstance(value, list) else [value])]
+    return argv

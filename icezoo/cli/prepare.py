@@ -39,7 +39,9 @@ def _counts(counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.clips import CLASSES
+    from ..data.megc2019 import read_manifest
     from ..data.prepare import prepare
+    from ..data.prepare.composite import composite_note
 
     report = prepare(args.dataset, args.root, args.out, coding=args.coding, align=not args.no_align, limit=args.limit,
                      neighbours=args.neighbours)  # fmt: skip
@@ -61,4 +63,5 @@ def run(args: argparse.Namespace) -> int:
         dropped = f"; dropped {sum(report.dropped.values())} clips outside the composite ({_counts(report.dropped)})"
     print(f"{report.dataset}: {len(report.rows)} clips ({', '.join(f'{c} {classes[c]}' for c in CLASSES)}){dropped}")
     print(f"{report.manifest}: {sum(report.total.values())} clips ({_counts(report.total)})")
+    print(composite_note(read_manifest(report.manifest)))
     return 0

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     options.out(p, "output folder (default runs/synth-TIMESTAMP)")
     options.device(p, default="cpu", help="device for the generator (default cpu)")
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out or Path("runs") / f"synth-{time.strftime('%Y%m%d-%H%M%S')}"
     align = False if args.no_align else None
-    count = write_synth(args.checkpoint, args.onset, out, args.label, args.n, args.seed, args.device, align)
+    count = write_synth(
+        args.checkpoint, args.onset, out, args.label, args.n, args.seed, args.device, align, allow_plugins=args.plugins
+    )
     print(f"wrote {count} faces, grid.png and difference.png to {out}")
     return 0

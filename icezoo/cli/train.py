@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     options.device(p)
     options.no_progress(p)
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from ..train.distributed import from_environment, shutdown
     from ..train.trainer import Trainer
 
+    if args.plugins:
+        from ..registry import registry
+
+        registry.plugins.load_modules(args.plugins)
     recipe = load_recipe(args.recipe, args.overrides)
     if args.resume and args.out is None:
         raise IcezooError("--resume needs --out DIR, the run folder to continue")

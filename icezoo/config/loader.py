@@ -28,6 +28,7 @@ import yaml
 from ..errors import IcezooError, RecipeError
 from ..registry import registry
 from ..typecheck import ValidationError, check_dataclass
+from .safeyaml import safe_load
 from .schema import Recipe
 
 KeyPath = tuple[str, ...]
@@ -67,7 +68,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise RecipeError(str(path), "", f"cannot read: {err}") from None
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -127,13 +128,13 @@ def read_recipe_data(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[d
 
 def apply_override(data: dict[str, Any], origins: Origins, item: str, source: str) -> None:
     """Apply one ``a.b.c=VALUE`` (VALUE read as YAML) to ``data`` in place."""
-    where = f"{source} (--set {item})"
+    where = f"{source} (--set {item if len(item) <= 120 else item[:117] + '...'})"
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
         raise RecipeError(where, "", "expected --set KEY.PATH=VALUE")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = safe_load(text) if text.strip() else None
     except yaml.YAMLError as err:
         raise RecipeError(where, key, f"value is not valid YAML ({str(err).splitlines()[0]})") from None
     parts = key.split(".")

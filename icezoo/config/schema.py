@@ -10,6 +10,7 @@ resolved recipe, every default filled in, is what a run folder records.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Any, Literal
 
 from ..typecheck import Component, ValidationError, to_plain
@@ -19,17 +20,31 @@ Spec = dict[str, Any]
 # Field metadata of settings that do not change what a run computes, so a resumed run may change them.
 MAY_CHANGE_ON_RESUME = {"resume": "may_change"}
 
+MAX_EPOCHS = 1_000_000
+"""More epochs than anyone means (the paper trains 100); ``1e20`` is a typo, not a plan."""
+
 
 def _at_least(obj: Any, minimum: float, *names: str, strict: bool = False) -> None:
-    """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``)."""
+    """Raise ValidationError for the first of ``names`` below ``minimum`` (or not above it, if ``strict``),
+    or not a finite number (NaN passes every comparison, inf diverges after a step)."""
     for name in names:
         value = getattr(obj, name)
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
+            if v is not None and not math.isfinite(v):
+                raise ValidationError(name, f"must be a finite number, got {value!r}")
             if v is not None and (v <= minimum if strict else v < minimum):
                 raise ValidationError(
                     name, f"must be {'greater than' if strict else 'at least'} {minimum}, got {value!r}"
                 )
+
+
+def _at_most(obj: Any, maximum: float, *names: str) -> None:
+    """Raise ValidationError for the first of ``names`` above ``maximum`` (a value that cannot be meant)."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value > maximum:
+            raise ValidationError(name, f"must be at most {maximum:,}, got {value!r}")
 
 
 def _spec(default: Spec):
@@ -117,6 +132,10 @@ class TrainConfig:
     device: str = dataclasses.field(default="auto", metadata=MAY_CHANGE_ON_RESUME)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
     compile: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)  # torch.compile G and D
+    # what train.compile compiles: G and D whole, or each repeated block (much shorter compile times)
+    compile_scope: Literal["whole", "regional"] = dataclasses.field(default="whole", metadata=MAY_CHANGE_ON_RESUME)
+    # the whole step (D and G updates, Adam) captured as one CUDA graph and replayed (CUDA only)
+    cuda_graphs: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)
     channels_last: bool = False
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
@@ -130,6 +149,7 @@ class TrainConfig:
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
+        _at_most(self, MAX_EPOCHS, "epochs")
         _at_least(self, 0, "lr", "lr_g", "lr_d", strict=True)
         if not 0 <= self.ema_decay < 1:
             raise ValidationError("ema_decay", f"must lie in [0, 1), got {self.ema_decay}")
@@ -139,7 +159,7 @@ class TrainConfig:
             if importlib.util.find_spec("tensorboard") is None:
                 raise ValidationError("loggers", "tensorboard is not installed (pip install 'icezoo[tensorboard]')")
         _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed")
-        if not all(0 <= b < 1 for b in self.betas):
+        if not all(0 <= b < 1 for b in self.betas):  # NaN fails too
             raise ValidationError("betas", f"must lie in [0, 1), got {list(self.betas)}")
 
 
@@ -153,9 +173,20 @@ class EvalConfig:
     sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
+    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
+    validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
+    # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
+    # only) the best on its test subjects, as much released code does
+    select: Literal["last", "best_validation", "oracle_test"] = "last"
+    select_metric: Literal["uf1", "uar"] = "uf1"  # what best_validation and oracle_test maximise
+    select_every: int = 1  # epochs between the candidates they choose from (the last step is always one)
+    bootstrap: int = 1000  # subject-level bootstrap resamples for the 95% intervals (0: none)
 
     def check(self) -> None:
-        _at_least(self, 1, "test_subjects", "batch_size", "max_folds")
+        _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
+        _at_least(self, 0, "validation_subjects", "bootstrap")
+        if self.select == "best_validation" and self.validation_subjects == 0:
+            raise ValidationError("select", "best_validation needs eval.validation_subjects of at least 1")
 
 
 @dataclasses.dataclass

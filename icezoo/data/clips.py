@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..errors import IcezooError
+
 CLASSES: tuple[str, ...] = ("positive", "negative", "surprise")
 """The three MEGC2019 composite classes; a label is an index into this tuple."""
 
@@ -77,6 +79,20 @@ class ClipSet:
         keep = [i for i, d in enumerate(self.dataset) if dataset is None or d == dataset]
         counts = np.bincount(self.label[keep], minlength=len(CLASSES))
         return {name: int(c) for name, c in zip(CLASSES, counts)}
+
+
+def check_fits(clips: ClipSet, image_size: int, in_channels: int, num_classes: int, source: str) -> None:
+    """Refuse a model whose input or output shape is not the data's (one line naming ``source``), before step 1.
+
+    Clips are grayscale (one channel) with labels indexing :data:`CLASSES`; a
+    3-channel model would fail in its first convolution, a 5-class one would train and mislead.
+    """
+    data = {"image_size": clips.image_size, "in_channels": 1, "num_classes": len(CLASSES)}
+    model = {"image_size": image_size, "in_channels": in_channels, "num_classes": num_classes}
+    for key, value in data.items():
+        if model[key] != value:
+            raise IcezooError(f"{source}: model.{key} is {model[key]}, the data has {value} (faces {clips.image_size}x"
+                              f"{clips.image_size}, 1 channel, {len(CLASSES)} classes)")  # fmt: skip
 
 
 def to_unit_range(frames: np.ndarray) -> torch.Tensor:

@@ -75,6 +75,8 @@ def open_image(path: Path, where: str) -> Image.Image:
         with Image.open(path) as image:
             image.load()
             return image.copy()
+    except Image.DecompressionBombError as err:  # Pillow's limit on declared pixels, before decoding
+        raise IcezooError(f"{where}: image {path} is too large to decode ({str(err).split('.')[0]})") from None
     except (OSError, ValueError, SyntaxError) as err:  # PIL's decoders raise all three
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise IcezooError(f"{where}: cannot decode image {path} ({reason[:200]})") from None

@@ -20,9 +20,28 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
     entries = []
     for recipe, name in zip(recipes, names):
         metrics = evaluate(recipe, protocol, out / name, progress=progress, device=device)
-        entries.append({"name": name, **{k: metrics[k] for k in ("paper", "overall", "discriminator_mb")}})
-        print(f"{name}: UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}")
+        keys = (
+            "paper",
+            "overall",
+            "discriminator_mb",
+            "synthesis",
+            "data",
+            "selection",
+            "validation",
+            "interval_95",
+            "warning",
+        )
+        entries.append({"name": name, **{k: metrics[k] for k in keys if k in metrics}})
+        oracle = metrics.get("selection", {}).get("same_run", {}).get("oracle_test")
+        side = f"; oracle_test (inflated) UF1 {oracle['uf1']:.3f}, UAR {oracle['uar']:.3f}" if oracle else ""
+        print(f"{name}: UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}{side}")
     table = table_ablation(entries)
-    atomic_write_text(out / "comparison.md", f"# Ablation ({protocol} protocol)\n\n{table}\n")
+    warn = "".join(f"**{name}: {e['warning']}**\n\n" for name, e in zip(names, entries) if e.get("warning"))
+    measured = [e for e in entries if "synthesis" in e]
+    if measured:  # eval.synthesis_metrics: the synthesised faces' own numbers
+        from .synthesis.summary import ablation_table
+
+        table += "\n\nSynthesised faces (pooled over folds):\n\n" + ablation_table(measured)
+    atomic_write_text(out / "comparison.md", f"{warn}# Ablation ({protocol} protocol)\n\n{table}\n")
     atomic_write_text(out / "comparison.json", json.dumps(entries, indent=2) + "\n")
     return table

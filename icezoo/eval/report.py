@@ -39,11 +39,12 @@ def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def table_i(ours: dict[str, Any], name: str) -> str:
+def table_i(ours: dict[str, Any], name: str, published: bool = True) -> str:
+    """Table I's layout; the published rows only beside a MEGC2019 run (``published``)."""
     head = "| Method | " + " | ".join(f"{label} UF1 | {label} UAR" for _, label in _COLUMNS_I) + " |"
     rule = "| --- |" + " ---: | ---: |" * len(_COLUMNS_I)
     rows = [head, rule]
-    for method, values in PAPER_TABLE_I.items():
+    for method, values in PAPER_TABLE_I.items() if published else ():
         rows.append(
             f"| {method} | " + " | ".join(f"{_f(values[k][0])} | {_f(values[k][1])}" for k, _ in _COLUMNS_I) + " |"
         )
@@ -55,57 +56,95 @@ def table_i(ours: dict[str, Any], name: str) -> str:
     return "\n".join(rows)
 
 
-def table_ii(ours: dict[str, Any], name: str) -> str:
+def table_ii(ours: dict[str, Any], name: str, published: bool = True) -> str:
+    """Table II's layout; the published rows only beside a MEGC2019 run (``published``)."""
     rows = ["| Method | CASME II F1 | SAMM F1 |", "| --- | ---: | ---: |"]
-    for method, values in PAPER_TABLE_II.items():
+    for method, values in PAPER_TABLE_II.items() if published else ():
         rows.append(f"| {method} | {_f(values['casme2'])} | {_f(values['samm'])} |")
     f1 = {k: v["f1"] for k, v in ours["per_dataset"].items()}
     rows.append(f"| **ours: {name}** | {_f(f1.get('casme2'))} | {_f(f1.get('samm'))} |")
     return "\n".join(rows)
 
 
+def _ci(e: dict[str, Any], key: str) -> str:
+    ci = (e.get("interval_95") or {}).get(key)
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+
+
 def table_ablation(entries: list[dict[str, Any]]) -> str:
-    """One row per recipe: the paper's row and numbers, ours, and the discriminator's size."""
-    rows = [
-        "| Recipe | Paper row | Paper UAR | Paper UF1 | UAR | UF1 | D params (MB) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    """One row per recipe: the paper's row and numbers (MEGC2019 runs only), ours with 95% intervals, D's size.
+
+    Where a run recorded its candidates, the validation figure and the same run's oracle (best test epoch,
+    inflated) figure stand beside the reported one.
+    """
+    published = all((e.get("data") or {}).get("comparable_to_published") for e in entries)
+    extra = any("same_run" in (e.get("selection") or {}) for e in entries)
+    head = (
+        "| Recipe | Paper row |" + (" Paper UAR | Paper UF1 |" if published else "") + " UAR [95% CI] | UF1 [95% CI] |"
+    )
+    head += " val UAR | UAR oracle_test (inflated) |" * extra + " D params (MB) |"
+    rows = [head, "| --- | --- |" + " ---: |" * (head.count("|") - 3)]
     for e in entries:
         paper = e.get("paper") or {}
-        row = f"{paper.get('table') or ''} {paper.get('row') or ''}".strip() or "-"
+        cells = [e["name"], f"{paper.get('table') or ''} {paper.get('row') or ''}".strip() or "-"]
+        if published:
+            cells += [_f(paper.get("uar")), _f(paper.get("uf1"))]
+        cells += [_f(e["overall"]["uar"]) + _ci(e, "uar"), _f(e["overall"]["uf1"]) + _ci(e, "uf1")]
+        if extra:
+            oracle = ((e.get("selection") or {}).get("same_run") or {}).get("oracle_test") or {}
+            cells += [_f((e.get("validation") or {}).get("uar")), _f(oracle.get("uar"))]
         mb = e.get("discriminator_mb")
-        rows.append(
-            f"| {e['name']} | {row} | {_f(paper.get('uar'))} | {_f(paper.get('uf1'))} | {_f(e['overall']['uar'])} | {_f(e['overall']['uf1'])} | {'-' if mb is None else f'{mb:.1f}'} |"
-        )
+        rows.append("| " + " | ".join(cells + ["-" if mb is None else f"{mb:.1f}"]) + " |")
     return "\n".join(rows)
 
 
+def _trust_lines(metrics: dict[str, Any]) -> list[str]:
+    """Intervals, the selection rule with the same run's other figures, and the validation scores."""
+    lines = []
+    ci = metrics.get("interval_95")
+    if ci:
+        lines.append(f"95% intervals ({ci['method']}): UF1 [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}], "
+                     f"UAR [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}].")  # fmt: skip
+    sel = metrics.get("selection") or {}
+    if sel:
+        lines.append(f"Model of each fold: {sel['statement']}.")
+        for rule, fig in (sel.get("same_run") or {}).items():
+            label = " (ORACLE: chosen on the test subjects, inflated)" if rule == "oracle_test" else ""
+            lines.append(f"- same run, `{rule}`{label}: UF1 {_f(fig.get('uf1'))}, UAR {_f(fig.get('uar'))}")
+    val = metrics.get("validation")
+    if val:
+        lines.append(f"Validation subjects (held out of training): UF1 {val['uf1']:.3f}, UAR {val['uar']:.3f} "
+                     f"on {val['n']} clips.")  # fmt: skip
+    out: list[str] = []
+    for line in lines:  # a blank line before each paragraph and before a list, none inside the list
+        out += [line] if line.startswith("- ") and out[-1].startswith("- ") else ["", line]
+    return out
+
+
 def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: dict[str, Any] | None) -> str:
-    """The whole ``table.md`` of an evaluation."""
-    lines = [f"# {name}: {protocol} protocol", ""]
+    """The whole ``table.md`` of an evaluation; an oracle run's first line says so."""
+    from .provenance import data_line
+
+    data = metrics.get("data") or {"type": "megc2019", "clips": metrics["overall"]["n"], "subjects": "?"}
+    published = bool(data.get("comparable_to_published", data["type"] == "megc2019"))
+    lines = [f"**{metrics['warning']}**", ""] if metrics.get("warning") else []
+    lines += [f"# {name}: {protocol} protocol", "", data_line(data), ""]
+    over = "the MEGC2019 composite" if published else "the synthetic stand-in for the composite"
     if protocol == "loso":
-        lines += [
-            "UF1 and UAR with LOSO over the MEGC2019 composite (Table I layout; predictions of all folds pooled).",
-            "",
-            table_i(metrics, name),
-        ]
+        lines += [f"UF1 and UAR with LOSO over {over} (Table I layout; predictions of all folds pooled).", "",
+                  table_i(metrics, name, published)]  # fmt: skip
     elif protocol == "sde":
-        lines += ["F1 (macro, pooled) with LOSO within each database (Table II layout).", "", table_ii(metrics, name)]
+        lines += ["F1 (macro, pooled) with LOSO within each database (Table II layout).", "",
+                  table_ii(metrics, name, published)]  # fmt: skip
     else:
         lines += [
             "UAR and UF1 on the held-out subjects of the 48/20 split (Tables III and IV layout).",
             "",
-            table_ablation(
-                [
-                    {
-                        "name": name,
-                        "paper": paper,
-                        "overall": metrics["overall"],
-                        "discriminator_mb": metrics.get("discriminator_mb"),
-                    }
-                ]
-            ),
+            table_ablation([{"name": name, "paper": paper, **metrics}]),
         ]
+    if not published:
+        lines += ["", "The paper's published numbers are not shown: they were measured on MEGC2019, not on this data."]
+    lines += _trust_lines(metrics)
     avg = metrics.get("per_fold_average")
     if avg and avg["folds"] > 1:
         lines += [

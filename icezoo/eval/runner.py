@@ -19,7 +19,6 @@ folds already done, so an interrupted evaluation continues where it stopped.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -29,51 +28,76 @@ import torch
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import CLASSES, ClipSet, load_clips
+from ..data import CLASSES, ClipSet, check_fits, load_clips
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out
 from ..models import build_model
 from ..train.trainer import Trainer
+from .fold_models import FIELDS, model_path, prediction_rows, save_fold_model
+from .fold_models import rows_to_csv as _rows_to_csv
 from .metrics import compute_metrics
 from .predict import predict
 from .protocols import Fold, make_folds, shard
+from .provenance import describe_data
 from .report import markdown_report
-
-FIELDS = ["fold", "dataset", "subject", "clip", "label", "pred", *(f"score_{c}" for c in CLASSES)]
+from .selection import Selector, split_fold
+from .trust import trust_fields
 
 
 def fold_path(out_dir: Path, fold: Fold) -> Path:
     return out_dir / "folds" / f"{fold.name}.csv"
 
 
-def _rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def run_fold(
-    recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None, progress: bool = False
+    recipe: Recipe,
+    clips: ClipSet,
+    fold: Fold,
+    *,
+    device: str | None = None,
+    progress: bool = False,
+    out_dir: Path | None = None,
+    keep_model: bool = False,
 ) -> list[dict[str, Any]]:
-    """Train on the fold's training subjects, predict its test subjects' apex frames."""
-    train_idx, test_idx = clips.indices_of(fold.train), clips.indices_of(fold.test)
-    if len(test_idx) == 0:
+    """Train on the fold's training subjects (less its validation ones), predict its test subjects' apex frames.
+
+    With ``out_dir``, writes ``folds/NAME.json`` (subjects and selection) and, with ``keep_model``, ``folds/NAME.pt``;
+    with ``eval.synthesis_metrics``, also measures the fold's synthesised faces into ``out_dir``.
+    """
+    train_subjects, val_subjects = split_fold(fold, clips, recipe)
+    test = clips.subset(clips.indices_of(fold.test))
+    if len(test) == 0:
         raise IcezooError(f"fold {fold.name}: no clips of its test subjects")
-    trainer = Trainer(recipe, None, clips=clips.subset(train_idx), progress=progress, device=device, leave=False)
-    result = trainer.run()
-    test = clips.subset(test_idx)
-    scores = predict(
-        result.model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision
+    val = clips.subset(clips.indices_of(val_subjects)) if val_subjects else None
+    trainer = Trainer(
+        recipe,
+        None,
+        clips=clips.subset(clips.indices_of(train_subjects)),
+        progress=progress,
+        device=device,
+        leave=False,
     )
-    preds = scores.argmax(1)
-    return [
-        {"fold": fold.name, "dataset": test.dataset[i], "subject": test.subject[i], "clip": test.clip[i],
-         "label": CLASSES[int(test.label[i])], "pred": CLASSES[int(preds[i])],
-         **{f"score_{c}": f"{float(scores[i, k]):.6f}" for k, c in enumerate(CLASSES)}}
-        for i in range(len(test))
-    ]  # fmt: skip
+    selector = Selector(recipe, val, test, trainer.budget, trainer.steps_per_epoch)
+    result = trainer.run(on_epoch=selector if recipe.eval.select != "last" else None)
+    selector.restore(result.model)
+    cfg, precision = recipe.eval, recipe.train.precision
+    scores = predict(result.model.discriminator, test, batch_size=cfg.batch_size, precision=precision)
+    if out_dir is not None:
+        info = {"train": list(train_subjects), "validation": list(val_subjects), "test": list(fold.test)}
+        if val is not None:
+            val_pred = predict(result.model.discriminator, val, batch_size=cfg.batch_size, precision=precision)
+            info["validation_labels"], info["validation_pred"] = val.label.tolist(), val_pred.argmax(1).tolist()
+        info["selection"] = (
+            selector.record() if cfg.select != "last" else {"select": "last", "chosen_step": result.step}
+        )
+        info["test_labels"] = test.label.tolist()
+        atomic_write_text(out_dir / "folds" / f"{fold.name}.json", json.dumps(info) + "\n")
+        if keep_model:
+            save_fold_model(model_path(out_dir, fold), recipe, result.model, info["selection"]["chosen_step"])
+    if recipe.eval.synthesis_metrics and out_dir is not None:
+        from .synthesis.run import measure_fold
+
+        measure_fold(result.model, recipe, clips, fold, out_dir)
+    return prediction_rows(fold.name, test, scores)
 
 
 def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
@@ -91,6 +115,12 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     atomic_write_text(proto, protocol + "\n")
 
 
+def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
+    """The folds this recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set."""
+    folds = make_folds(protocol, clips, recipe.eval)
+    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
+
+
 def evaluate(
     recipe: Recipe,
     protocol: str,
@@ -101,14 +131,20 @@ def evaluate(
     progress: bool = True,
     device: str | None = None,
     clips: ClipSet | None = None,
+    keep_models: bool = False,
 ) -> dict[str, Any] | None:
-    """Run this shard's folds, then write the report if every fold is done; returns the metrics or None."""
-    out_dir = Path(out_dir)
-    _check_out_dir(out_dir, recipe, protocol)
+    """Run this shard's folds, then write the report if every fold is done; returns the metrics or None.
+
+    ``keep_models`` saves each fold's reported model as ``folds/NAME.pt`` (:mod:`.fold_models`).
+    """
+    out_dir = check_out(out_dir)
     clips = clips if clips is not None else load_clips(recipe)
-    folds = make_folds(protocol, clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
+    check_fits(clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes, recipe.source)
+    folds = protocol_folds(recipe, protocol, clips)
+    for fold in folds:  # a validation set larger than a fold's training side fails before anything is trained
+        split_fold(fold, clips, recipe)
+    _check_out_dir(out_dir, recipe, protocol)
+    atomic_write_text(out_dir / "data.json", json.dumps(describe_data(recipe, clips), indent=2) + "\n")
     if not merge_only:
         from tqdm.auto import tqdm
 
@@ -121,7 +157,9 @@ def evaluate(
             dynamic_ncols=True,
         )
         for fold in bar:
-            rows = run_fold(recipe, clips, fold, device=device, progress=progress)
+            rows = run_fold(
+                recipe, clips, fold, device=device, progress=progress, out_dir=out_dir, keep_model=keep_models
+            )
             atomic_write_text(fold_path(out_dir, fold), _rows_to_csv(rows))
             bar.set_postfix(fold=fold.name, acc=f"{np.mean([r['label'] == r['pred'] for r in rows]):.2f}")
     missing = [f.name for f in folds if not fold_path(out_dir, f).exists()]
@@ -151,14 +189,15 @@ def read_predictions(out_dir: Path, folds: list[Fold]) -> list[dict[str, str]]:
 
 def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]) -> dict[str, Any]:
     rows = read_predictions(out_dir, folds)
-    metrics = compute_metrics(rows, protocol)
+    metrics = trust_fields(rows, out_dir, folds, recipe.eval) | compute_metrics(rows, protocol)
     with torch.device("meta"):
         disc = build_model(recipe).discriminator
     metrics["discriminator_mb"] = sum(p.numel() for p in disc.parameters()) * 4 / 1e6
     metrics["recipe"] = recipe.name
     paper = recipe.to_dict()["paper"]
     metrics["paper"] = paper
-    atomic_write_text(out_dir / "predictions.csv", _rows_to_csv(rows))
+    warning = f"# {metrics['warning']}\n" if "warning" in metrics else ""
+    atomic_write_text(out_dir / "predictions.csv", warning + _rows_to_csv(rows))
     atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     atomic_write_text(out_dir / "table.md", markdown_report(protocol, metrics, recipe.name or "recipe", paper))
     from ..plots import confusion_matrix_plot
@@ -167,6 +206,10 @@ def write_report(recipe: Recipe, protocol: str, out_dir: Path, folds: list[Fold]
         np.array(metrics["overall"]["confusion"]),
         CLASSES,
         out_dir / "confusion.png",
-        title=f"{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
+        title=f"{'ORACLE SELECTION, inflated: ' if warning else ''}{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
     )
+    if recipe.eval.synthesis_metrics:
+        from .synthesis.run import write_synthesis
+
+        metrics["synthesis"] = write_synthesis(recipe, out_dir, folds)["pooled"]
     return metrics

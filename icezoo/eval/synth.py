@@ -8,6 +8,7 @@ Writes into ``--out``: ``recipe.yaml`` (the checkpoint's recipe), ``synth_<label
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,26 +35,24 @@ def face_cropper(align: bool | None):
 
 def read_face(path: str | Path, size: int, align: bool | None = False) -> torch.Tensor:
     """A grayscale face image as [1, 1, size, size] in [-1, 1]: the crop of :func:`face_cropper`, bilinear resize."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..data.megc2019 import open_image
 
     path = Path(path)
     if not path.is_file():
         raise IcezooError(f"{path}: image not found")
-    try:
-        with Image.open(path) as img:
-            box = face_cropper(align).box(img, str(path))
-            img = img.convert("L").crop(box).resize((size, size), Image.BILINEAR)
-            pixels = np.asarray(img, dtype=np.float32)
-    except (UnidentifiedImageError, OSError) as err:
-        raise IcezooError(f"{path}: not a readable image ({err})") from None
+    img = open_image(path, "--onset")
+    box = face_cropper(align).box(img, str(path))
+    pixels = np.asarray(img.convert("L").crop(box).resize((size, size), Image.BILINEAR), dtype=np.float32)
     return torch.from_numpy(pixels / 127.5 - 1)[None, None]
 
 
-def load_generator(checkpoint: str | Path, device: str = "cpu"):
+def load_generator(checkpoint: str | Path, device: str = "cpu", allow_plugins: Iterable[str] = ()):
     """The trained GAN and recipe of a checkpoint, refused when the model has no generator: nothing to synthesise."""
     from ..train.checkpoint import load_trained_model
 
-    model, recipe = load_trained_model(checkpoint, device)
+    model, recipe = load_trained_model(checkpoint, device, allow_plugins=allow_plugins)
     if model.generator is None:
         raise IcezooError(f"{checkpoint}: this model has no generator (model A); nothing to synthesise")
     return model, recipe
@@ -81,17 +80,19 @@ def write_synth(
     seed: int = 0,
     device: str = "cpu",
     align: bool | None = None,
+    allow_plugins: Iterable[str] = (),
 ) -> int:
     """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count.
 
     ``align``: crop the photograph's face by its landmarks (None: when the landmarks extra is installed)."""
     from ..devices import resolve_device
-    from ..files import atomic_write, atomic_write_text
+    from ..files import atomic_write, atomic_write_text, check_out
     from ..plots import image_grid
 
     if n < 1:
         raise IcezooError("--n must be at least 1")
-    model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")))
+    check_out(out)
+    model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")), allow_plugins)
     onset = read_face(onset_image, model.image_size, align)
     labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]
     faces = synthesize(model, onset, labels, n, seed)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from ..config.schema import Recipe
 from ..errors import IcezooError, RecipeError
 from ..files import atomic_write
 from ..models import GAN, build_model
+from ..registry import registry
 
 FORMAT = "icezoo-checkpoint/1"
 
@@ -37,7 +39,20 @@ FORMAT = "icezoo-checkpoint/1"
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Save ``state`` (plain data and tensors) atomically, tagged with the format version."""
     payload = {"format": FORMAT, **state}
-    return atomic_write(path, lambda h: torch.save(payload, h))
+    try:
+        return atomic_write(path, lambda h: torch.save(payload, h))
+    except (OSError, RuntimeError) as err:  # disk full, file-size limit (torch wraps the OSError in a RuntimeError)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise IcezooError(f"{path}: cannot write the checkpoint ({reason[:160]}); the previous one is kept") from None
+
+
+def clear_partial_writes(path: str | Path) -> list[Path]:
+    """Delete the temporary siblings a killed :func:`save_checkpoint` left beside ``path``; return them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,6 +73,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: str | Path) -> None:
     """``module.load_state_dict(state)`` with a one-line error naming the first mismatch."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise IcezooError(f"{path}: the checkpoint's {what} is not a mapping of tensors")
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -136,8 +153,8 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> 
 def _with_defaults(data: Any, path: str | Path) -> Any:
     """A stored recipe with the defaults of fields added since it was written (as the run computed them)."""
     try:
-        return recipe_from_dict(data, f"{path} (stored recipe)").to_dict()
-    except (RecipeError, TypeError, ValueError):
+        return recipe_from_dict(data, f"{path} (stored recipe)", load_plugins=False).to_dict()
+    except (IcezooError, TypeError, ValueError):
         return data  # compared as stored: the difference names the key
 
 
@@ -158,15 +175,45 @@ def _check_generator(state: dict[str, Any], has_generator: bool, path: str | Pat
 
 
 # -- a trained model ----------------------------------------------------------
-def load_trained_model(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> tuple[GAN, Recipe]:
+def _allow_plugins(data: dict[str, Any], allow: list[str], path: str | Path) -> None:
+    """Load the plugins the user allows; refuse a stored ``plugins:`` entry that is neither loaded nor allowed.
+
+    A checkpoint is data that people share: its recipe may name a module or a
+    ``.py`` file, and importing that would run it. Only installed plugins (entry
+    points, loaded already) and the ones the user names run.
+    """
+    stored = data.get("plugins") or []
+    if not (isinstance(stored, list) and all(isinstance(p, str) for p in stored)):
+        raise IcezooError(f"{path}: the stored recipe's plugins is not a list of module names ({stored!r})")
+    registry.plugins.load()
+    loaded = set(registry.plugins.loaded)
+    allowed = set(registry.plugins.load_modules(list(allow))) | set(allow) if allow else set()
+    for entry in stored:
+        if entry in loaded or entry in allowed or (entry.endswith(".py") and str(Path(entry).resolve()) in allowed):
+            continue
+        raise IcezooError(
+            f"{path}: the checkpoint's recipe needs plugin {entry!r}, which is not loaded; a checkpoint runs no code "
+            f"of its own: if you trust it, allow it with --plugins {entry} (Python: allow_plugins=[{entry!r}])"
+        )
+
+
+def load_trained_model(
+    path: str | Path, device: str | torch.device = "cpu", *, allow_plugins: Iterable[str] = (), ema: bool = True
+) -> tuple[GAN, Recipe]:
     """The GAN of a training checkpoint, rebuilt from its stored recipe, with the trained weights, in eval mode;
-    the generator is the averaged one (``train.ema_decay``) where the checkpoint holds one and ``ema`` is true."""
+    the generator is the averaged one (``train.ema_decay``) where the checkpoint holds one and ``ema`` is true.
+
+    The one safe loader of a checkpoint's model (``synth``, ``test``, ``predict``, ``icezoo.load_checkpoint``):
+    nothing in the checkpoint runs. Its recipe's ``plugins:`` are not imported; each must be installed
+    already or named in ``allow_plugins`` (module names or ``.py`` files, which are then imported).
+    """
     state = load_checkpoint(path)
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{path}: the checkpoint holds no recipe")
+    _allow_plugins(data, list(allow_plugins), path)
     try:
-        recipe = recipe_from_dict(data, f"{path} (stored recipe)")
+        recipe = recipe_from_dict(data, f"{path} (stored recipe)", load_plugins=False)
     except RecipeError as err:
         raise IcezooError(f"the stored recipe no longer validates: {err}") from None
     model = build_model(recipe)
@@ -226,7 +273,7 @@ def restore_training_state(
         return int(state["step"]), [dict(r) for r in state.get("history", [])]
     except IcezooError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
         raise IcezooError(
             f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
         ) from None

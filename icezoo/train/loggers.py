@@ -120,9 +120,9 @@ class MetricsLog:
 
 def learning_rates(schedulers: list) -> dict[str, float]:
     """The current learning rates: ``lr`` (D's, the first scheduler), and ``lr_g`` where G has one."""
-    lrs = {"lr": schedulers[0].get_last_lr()[0]}
+    lrs = {"lr": float(schedulers[0].get_last_lr()[0])}
     if len(schedulers) > 1:
-        lrs["lr_g"] = schedulers[1].get_last_lr()[0]
+        lrs["lr_g"] = float(schedulers[1].get_last_lr()[0])
     return lrs
 
 

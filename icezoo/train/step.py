@@ -21,15 +21,24 @@ from ..nn.layers import one_hot
 from .objective import Objective
 
 
-def make_optimizers(model: GAN, cfg: TrainConfig) -> tuple[torch.optim.Optimizer | None, torch.optim.Optimizer]:
+def make_optimizers(
+    model: GAN, cfg: TrainConfig, capturable: bool = False
+) -> tuple[torch.optim.Optimizer | None, torch.optim.Optimizer]:
     """Adam for G (None for model A) and for D with the recipe's settings (``lr_g`` / ``lr_d``, else ``lr``);
-    fused on CUDA."""
-    fused = next(model.parameters()).device.type == "cuda"
+    fused on CUDA.
+
+    ``capturable`` (CUDA only): state and learning rate on the device, so the step can be a CUDA graph.
+    """
+    device = next(model.parameters()).device
+    fused = device.type == "cuda"
+    capturable = capturable and fused
 
     def adam(module: torch.nn.Module, lr: float | None) -> torch.optim.Optimizer:
+        lr = cfg.lr if lr is None else lr
+        lr = torch.tensor(lr, device=device) if capturable else lr  # the scheduler fills it in place
         return torch.optim.Adam(
-            module.parameters(), lr=cfg.lr if lr is None else lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-            fused=fused,
+            module.parameters(), lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused,
+            capturable=capturable,
         )  # fmt: skip
 
     g = adam(model.generator, cfg.lr_g) if model.generator is not None else None
@@ -54,6 +63,7 @@ class GANStep:
         precision: str = "fp32",
         compile: bool = False,
         compile_mode: str | None = None,
+        compile_scope: str = "whole",
         channels_last: bool = False,
         after_backward: Callable[[torch.nn.Module], None] | None = None,
     ):
@@ -65,7 +75,13 @@ class GANStep:
         )
         self.device = next(model.parameters()).device
         gen, disc = model.generator, model.discriminator
-        if compile:
+        self.compiled = compile
+        if compile and compile_scope == "regional":  # the repeated blocks, in place (see .compiling)
+            from .compiling import compile_regions
+
+            for module in (m for m in (gen, disc) if m is not None):
+                compile_regions(module, compile_mode)
+        elif compile:
             gen = torch.compile(gen, mode=compile_mode) if gen is not None else None
             disc = torch.compile(disc, mode=compile_mode)
         self.gen: Callable | None = gen

@@ -17,12 +17,11 @@ Run folder::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import signal
 import sys
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,41 +30,28 @@ from torch import Tensor
 
 from ..config.loader import recipe_to_yaml
 from ..config.schema import Recipe
-from ..data import ClipSet, load_clips
+from ..data import ClipSet, check_fits, load_clips
 from ..devices import resolve_device
 from ..errors import IcezooError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_out, marked_incomplete
 from ..models import GAN, build_model
 from . import samples
 from .batches import Batch, BatchSampler, derived_seed
-from .checkpoint import check_resumable, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from .checkpoint import (
+    check_resumable,
+    clear_partial_writes,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from .distributed import Distributed, check_batch
 from .ema import GeneratorEMA
+from .graphs import CudaGraphStep
+from .interrupts import deferred_interrupts
 from .loggers import MetricsLog, learning_rates, progress_line
 from .objective import Objective
 from .step import GANStep, make_optimizers, norm_statistics
-
-
-@contextlib.contextmanager
-def deferred_interrupts():
-    """Hold SIGINT and SIGTERM until the step in flight is complete; yields the list of signals received.
-
-    A checkpoint then never holds half a step (D updated, G not). Outside the
-    main thread, signals cannot be caught and the list stays empty.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @dataclasses.dataclass
@@ -92,16 +78,14 @@ class Trainer:
         distributed: Distributed | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
-        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.out_dir = check_out(out_dir) if out_dir is not None else None
         self.dist = distributed or Distributed()
         self.writes = self.out_dir is not None and self.dist.main  # process 0 writes the run folder
         self.progress, self.leave = progress and self.dist.main, leave
         self.device = self._training_device(device)
         clips = clips if clips is not None else load_clips(recipe)
-        if clips.image_size != recipe.model.image_size:
-            raise IcezooError(
-                f"{recipe.source}: data gives {clips.image_size}x{clips.image_size} faces, model.image_size is {recipe.model.image_size}"
-            )
+        m = recipe.model
+        check_fits(clips, m.image_size, m.in_channels, m.num_classes, recipe.source)
         self.clips = clips
         cfg = self.cfg
         self.steps_per_epoch = len(clips) // cfg.batch_size
@@ -118,7 +102,7 @@ class Trainer:
         if cfg.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.objective = Objective(recipe.loss, self.model.discriminator.head, recipe.model.in_channels).to(self.device)
-        self.opt_g, self.opt_d = make_optimizers(self.model, cfg)
+        self.opt_g, self.opt_d = make_optimizers(self.model, cfg, capturable=cfg.cuda_graphs)
         self.optimizers = [o for o in (self.opt_d, self.opt_g) if o is not None]
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in self.optimizers]
         self.step_fn = GANStep(
@@ -128,11 +112,14 @@ class Trainer:
             self.opt_d,
             precision=cfg.precision,
             compile=cfg.compile,
+            compile_scope=cfg.compile_scope,
             channels_last=cfg.channels_last,
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
         self.ema = GeneratorEMA.of(self.model.generator, cfg.ema_decay)  # None when off
+        if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
+            self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
         self.batches = BatchSampler(
             clips,
@@ -193,7 +180,8 @@ class Trainer:
         return self.dist.share(self.batches(step))
 
     # -- the loop -------------------------------------------------------------
-    def run(self) -> TrainResult:
+    def run(self, on_epoch: Callable[[int, GAN], None] | None = None) -> TrainResult:
+        """Train to the budget; ``on_epoch(step, model)`` is called after each epoch's last step and the final one."""
         cfg = self.cfg
         if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +198,8 @@ class Trainer:
             dynamic_ncols=True,
             leave=self.leave,
         )
-        with bar, deferred_interrupts() as received:
+        marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
+        with marker, bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
@@ -223,6 +212,8 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 last = self.step == self.budget
+                if on_epoch is not None and (self.step % self.steps_per_epoch == 0 or last):
+                    on_epoch(self.step, self.model)  # evaluation-side selection (icezoo.eval.selection)
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
                 if self.step % cfg.log_every == 0 or last or stop:
                     row = self.log.row(self.step, learning_rates(self.schedulers))
@@ -274,6 +265,7 @@ class Trainer:
         path = self.out_dir / "checkpoint.pt"
         if not path.exists():
             raise IcezooError(f"{self.out_dir}: no checkpoint.pt to resume from")
+        clear_partial_writes(path)  # a kill -9 inside a checkpoint write leaves its temporary file
         state = load_checkpoint(path, map_location=self.device)
         self.load_state(state, path)
 

@@ -47,7 +47,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ...errors import IcezooError
-from ...files import atomic_write, atomic_write_text
+from ...files import atomic_write, atomic_write_text, check_out
 from ..clips import neighbour_offsets
 from ..megc2019 import FRAME_NAME, MANIFEST_COLUMNS, ManifestRow, frame_files, open_image, read_manifest
 from .faces import ALIGN_INSTALL, CROP_SIZE, CentreCrop, FaceCropper, LandmarkCrop, crop_face, find_apex, square_box
@@ -153,6 +153,9 @@ def prepare(
         raise IcezooError(f"--limit {limit}: must be at least 1")
     if neighbours < 0:
         raise IcezooError(f"--neighbours {neighbours}: must be non-negative")
+    check_out(out)
+    manifest = out / "manifest.csv"  # read before any crop is written: a corrupt one fails with nothing new
+    kept = [r for r in read_manifest(manifest) if r.dataset != dataset] if manifest.exists() else []
     cropper: FaceCropper = LandmarkCrop() if align else CentreCrop()
 
     if dataset == "smic":
@@ -174,8 +177,6 @@ def prepare(
     offsets = neighbour_offsets(neighbours)
     rows = [_prepare_clip(s, dataset, cropper, out, offsets)
             for s in tqdm(sources, desc=f"prepare {dataset}", unit="clip", disable=None if progress else True)]  # fmt: skip
-    manifest = out / "manifest.csv"
-    kept = [r for r in read_manifest(manifest) if r.dataset != dataset] if manifest.exists() else []
     write_manifest(manifest, kept + rows)
     return PrepareReport(
         dataset=dataset,

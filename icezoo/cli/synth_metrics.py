@@ -1,0 +1,30 @@
+"""``icezoo synth-metrics RUN``: identity, expression, KID/FID and motion of an eval run's synthesised faces."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import options
+
+HELP = "measure the synthesised faces of an eval run folder (identity, expression, KID/FID, motion)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="an icezoo eval run folder whose fold models were kept (--keep-models)")
+    options.device(p, default="cpu", help="device for the fold models (default cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import load_recipe
+    from ..errors import IcezooError
+    from ..eval.synthesis.run import synth_metrics
+    from ..eval.synthesis.summary import markdown
+
+    recipe_file = Path(args.run) / "recipe.yaml"
+    if not recipe_file.is_file():
+        raise IcezooError(f"{args.run}: not an icezoo eval run folder (no recipe.yaml)")
+    result = synth_metrics(load_recipe(recipe_file), args.run, device=args.device)
+    print(markdown(result["pooled"]), end="")
+    print(f"wrote {Path(args.run) / 'synthesis.json'} and the section of table.md")
+    return 0

@@ -1,0 +1,115 @@
+"""Fold models kept by ``icezoo eval --keep-models``, and ``icezoo test RUN``, which re-scores them.
+
+``folds/NAME.pt`` is an icezoo checkpoint (read with ``weights_only=True``)
+holding the fold's reported model (the one ``eval.select`` chose: D, and G
+where the recipe has one) and the run's resolved recipe, so
+:func:`icezoo.train.checkpoint.load_trained_model` rebuilds it alone.
+:func:`retest` predicts each fold's test subjects again with these models and
+writes ``predictions.csv`` in the same format; on the same kind of device it
+is the eval's file byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ..data.clips import CLASSES
+from ..errors import IcezooError
+from .protocols import Fold
+
+FIELDS = ["fold", "dataset", "subject", "clip", "label", "pred", *(f"score_{c}" for c in CLASSES)]
+
+
+def model_path(out_dir: Path, fold: Fold) -> Path:
+    return out_dir / "folds" / f"{fold.name}.pt"
+
+
+def save_fold_model(path: Path, recipe, model, step: int) -> Path:
+    """The fold's chosen model and the run's recipe as an icezoo checkpoint."""
+    from ..train.checkpoint import save_checkpoint
+
+    return save_checkpoint(path, {
+        "step": step,
+        "recipe": recipe.to_dict(),
+        "generator": model.generator.state_dict() if model.generator is not None else None,
+        "discriminator": model.discriminator.state_dict(),
+    })  # fmt: skip
+
+
+def prediction_rows(fold_name: str, test, scores) -> list[dict[str, Any]]:
+    """One predictions.csv row per test clip: where it is from, its label, the prediction and the class scores."""
+    preds = scores.argmax(1)
+    return [
+        {"fold": fold_name, "dataset": test.dataset[i], "subject": test.subject[i], "clip": test.clip[i],
+         "label": CLASSES[int(test.label[i])], "pred": CLASSES[int(preds[i])],
+         **{f"score_{c}": f"{float(scores[i, k]):.6f}" for k, c in enumerate(CLASSES)}}
+        for i in range(len(test))
+    ]  # fmt: skip
+
+
+def _same_recipe(stored, run_recipe, path: Path) -> None:
+    """Refuse a fold model trained under another recipe than the run folder's."""
+    from ..train.checkpoint import _first_difference, may_change_on_resume
+    from ..train.checkpoint import _resumable as part
+
+    free = may_change_on_resume()
+    diff = _first_difference(part(stored.to_dict(), free), part(run_recipe.to_dict(), free))
+    if diff:
+        raise IcezooError(
+            f"{path}: a model of another recipe ({diff[0]} = {diff[1]!r}, the run's recipe.yaml says {diff[2]!r})"
+        )
+
+
+def retest(run_dir: str | Path, out: str | Path | None = None, device: str = "cpu") -> tuple[Path, bool]:
+    """Re-score a run's saved fold models; returns (the new predictions.csv, whether it equals the run's)."""
+    from ..api import load_recipe
+    from ..data import load_clips
+    from ..files import atomic_write_text
+    from ..train.checkpoint import load_trained_model
+    from .predict import predict
+    from .protocols import make_folds
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "recipe.yaml").is_file() or not (run_dir / "protocol.txt").is_file():
+        raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no recipe.yaml and protocol.txt)")
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    protocol = (run_dir / "protocol.txt").read_text().strip()
+    clips = load_clips(recipe)
+    folds = make_folds(protocol, clips, recipe.eval)
+    if recipe.eval.max_folds is not None:
+        folds = folds[: recipe.eval.max_folds]
+    missing = [f.name for f in folds if not model_path(run_dir, f).is_file()]
+    if missing:
+        raise IcezooError(
+            f"{run_dir}: no saved model for {len(missing)} of {len(folds)} folds (first: folds/{missing[0]}.pt); "
+            "run icezoo eval with --keep-models"
+        )
+    rows = []
+    for fold in folds:
+        model, stored = load_trained_model(model_path(run_dir, fold), device)
+        _same_recipe(stored, recipe, model_path(run_dir, fold))
+        test = clips.subset(clips.indices_of(fold.test))
+        scores = predict(model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)
+        rows += prediction_rows(fold.name, test, scores)
+    out = Path(out) if out is not None else run_dir / "retest"
+    text = rows_to_csv(rows)
+    atomic_write_text(out / "predictions.csv", text)
+    original = run_dir / "predictions.csv"
+    same = original.is_file() and _csv_body(original.read_bytes().decode()) == text  # bytes: csv writes \r\n
+    return out / "predictions.csv", same
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _csv_body(text: str) -> str:
+    """A predictions.csv without its comment lines (an oracle run's warning)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))

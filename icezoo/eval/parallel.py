@@ -1,0 +1,218 @@
+"""Folds in parallel on one machine: ``icezoo eval ... --workers N [--workers-per-gpu K]``.
+
+Nothing new is scheduled here: the parent starts N processes of
+``python -m icezoo eval ... --shard i/N`` (the shards of :mod:`.runner`), all
+writing into one results folder, waits for them and writes the report from the
+fold files (``--merge``). Worker i runs on GPU ``i mod G`` of the G visible ones
+(several workers per GPU overlap launch-bound steps) with its share of the CPU
+threads. Each fold is seeded the same way whoever runs it, so the predictions
+are those of the sequential run (on the CPU, at the same number of threads per
+process). A worker that dies is named with its fold and exit status; the
+folds it left undone are run by the next invocation, which skips finished
+folds. Ctrl-C (or SIGTERM) stops every worker: fold files are written
+atomically when a fold ends, so only whole ones remain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config.schema import Recipe
+from ..errors import IcezooError
+from .protocols import Fold, shard
+
+STOP_GRACE_S = 30.0  # how long stopped workers get to finish their step before they are killed
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """One worker process: its shard (1-based) of ``count``, its device and CPU threads."""
+
+    index: int
+    count: int
+    device: str | None
+    threads: int
+
+
+def plan_workers(
+    workers: int, per_gpu: int | None, device: str | None, gpus: int, cpus: int | None = None
+) -> list[Worker]:
+    """Devices round-robin over ``gpus`` visible GPUs (none: the CPU), CPU threads split evenly."""
+    if workers < 1:
+        raise IcezooError(f"--workers {workers}: must be at least 1")
+    cpus = cpus or os.cpu_count() or 1
+    threads = max(1, cpus // workers)
+    on_cpu = gpus == 0 or (device is not None and device.startswith("cpu"))
+    if on_cpu:
+        device = None if device in (None, "auto") else device
+        return [Worker(i + 1, workers, device, threads) for i in range(workers)]
+    if device not in (None, "auto", "cuda"):
+        raise IcezooError(f"--device {device}: --workers spreads over every visible GPU; use CUDA_VISIBLE_DEVICES")
+    per_gpu = per_gpu or -(-workers // gpus)
+    if workers > gpus * per_gpu:
+        raise IcezooError(
+            f"--workers {workers} with --workers-per-gpu {per_gpu} needs {-(-workers // per_gpu)} GPUs; {gpus} visible"
+        )
+    return [Worker(i + 1, workers, f"cuda:{i % gpus}", threads) for i in range(workers)]
+
+
+def worker_command(base_argv: list[str], worker: Worker) -> list[str]:
+    """``python -m icezoo eval <base_argv> --shard i/N [--device D] --no-progress``."""
+    argv = [sys.executable, "-m", "icezoo", "eval", *base_argv, "--shard", f"{worker.index}/{worker.count}"]
+    if worker.device is not None:
+        argv += ["--device", worker.device]
+    return argv + ["--no-progress"]
+
+
+def _environment(worker: Worker) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({k: str(worker.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    return env
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def undone(folds: list[Fold], worker: Worker, done: Callable[[Fold], bool]) -> list[Fold]:
+    """The folds of ``worker``'s shard without a result file, in the order it runs them."""
+    return [f for f in shard(folds, worker.index, worker.count) if not done(f)]
+
+
+def _stop(procs: dict[Worker, subprocess.Popen]) -> None:
+    """SIGINT to every running worker (each finishes its step and exits), then SIGKILL after the grace period."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """A SIGTERM to the parent stops the workers as Ctrl-C does (main thread only: elsewhere signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_workers(
+    base_argv: list[str],
+    plan: list[Worker],
+    folds: list[Fold],
+    done: Callable[[Fold], bool],
+    *,
+    log=print,
+    poll_s: float = 0.2,
+) -> None:
+    """Start one ``icezoo eval --shard`` process per worker and wait for all of them.
+
+    Args:
+        base_argv: the eval arguments every worker shares (recipe, ``--set``, protocol, ``--out``).
+        plan: the workers (:func:`plan_workers`).
+        folds: every fold of the protocol, to name the fold a dead worker was in.
+        done: whether a fold's result file exists.
+        log: where progress lines go.
+        poll_s: seconds between looks at the workers.
+
+    Raises:
+        IcezooError: naming each worker that failed, its fold and exit status.
+        KeyboardInterrupt: after every worker stopped, on Ctrl-C.
+    """
+    procs: dict[Worker, subprocess.Popen] = {}
+    failures: list[str] = []
+    with _sigterm_as_interrupt():
+        try:
+            for w in plan:
+                if undone(folds, w, done):  # own session: a Ctrl-C reaches the parent, which stops the workers
+                    procs[w] = subprocess.Popen(
+                        worker_command(base_argv, w), env=_environment(w), start_new_session=True
+                    )
+                    log(f"worker {w.index}/{w.count}: {len(undone(folds, w, done))} fold(s) on {w.device or 'cpu'}")
+            running = dict(procs)
+            while running:
+                time.sleep(poll_s)
+                for w, proc in list(running.items()):
+                    if proc.poll() is not None:
+                        del running[w]
+                        failures += _failure(w, proc.returncode, undone(folds, w, done), log)
+        except KeyboardInterrupt:
+            _stop(procs)
+            raise
+    if failures:
+        raise IcezooError("; ".join(failures) + "; run the same command again to continue with the folds not done")
+
+
+def _failure(w: Worker, code: int, left: list[Fold], log: Callable[[str], None]) -> list[str]:
+    """[one line naming the worker, its fold and exit status], or [] when it finished its folds."""
+    if code == 0 and not left:
+        return []
+    where = f"in fold {left[0].name}" if left else "after its folds"
+    line = f"worker {w.index}/{w.count} ({w.device or 'cpu'}) {_exit_text(code)} {where}; {len(left)} of its folds not done"
+    log(f"icezoo: {line}")
+    return [line]
+
+
+def evaluate_parallel(
+    recipe: Recipe,
+    protocol: str,
+    out_dir: str | Path,
+    base_argv: list[str],
+    *,
+    workers: int = 1,
+    per_gpu: int | None = None,
+    device: str | None = None,
+    launcher: str = "processes",
+    ray_address: str | None = None,
+    log: Callable[[str], None] = print,
+):
+    """Every fold not yet done, in parallel (worker processes or Ray tasks), then the report; returns the metrics.
+
+    ``base_argv`` is what each worker process is given after ``icezoo eval``
+    (the recipe, its ``--set`` overrides, ``--protocol`` and ``--out``).
+    """
+    from ..data import load_clips
+    from .runner import _check_out_dir, evaluate, fold_path, protocol_folds
+
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it
+    folds = protocol_folds(recipe, protocol, load_clips(recipe))
+    done = lambda fold: fold_path(out_dir, fold).exists()  # noqa: E731
+    if launcher == "ray":
+        from .ray_launcher import run_on_ray
+
+        run_on_ray(recipe, protocol, out_dir, [f for f in folds if not done(f)], address=ray_address,
+                   per_gpu=per_gpu or 1, log=log)  # fmt: skip
+    elif launcher == "processes":
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        where = device or recipe.train.device  # a recipe that asks for the CPU keeps it
+        run_workers(base_argv, plan_workers(workers, per_gpu, where, gpus), folds, done, log=log)
+    else:
+        raise IcezooError(f"--launcher {launcher}: expected processes or ray")
+    return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device)

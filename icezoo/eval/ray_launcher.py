@@ -1,0 +1,87 @@
+"""Folds as Ray tasks: ``icezoo eval ... --launcher ray [--ray-address ADDR] [--workers-per-gpu K]``.
+
+Ray does the scheduling: each fold is one task asking for ``1/K`` of a GPU
+(where the cluster has GPUs) and one CPU, retried by Ray when its worker or
+node is lost. A task writes its fold file into the results folder, so the
+folder must be on a filesystem every node sees; the layout is the one of
+``--shard`` and ``--workers`` runs, and a rerun skips the folds already done.
+Without ``--ray-address`` a local Ray is started (or the one this process
+already joined is used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config.schema import Recipe
+from ..errors import IcezooError
+from .protocols import Fold
+
+MAX_RETRIES = 3  # Ray reruns a fold whose worker process or node died this many times
+
+
+def run_fold_task(recipe: Recipe, protocol: str, out_dir: str, fold_name: str, use_gpu: bool) -> str:
+    """One fold inside a Ray worker: train, predict, write ``folds/NAME.csv``; returns the fold's name."""
+    import torch
+
+    from ..data import load_clips
+    from ..files import atomic_write_text
+    from .runner import _rows_to_csv, fold_path, protocol_folds, run_fold
+
+    clips = load_clips(recipe)
+    fold = next(f for f in protocol_folds(recipe, protocol, clips) if f.name == fold_name)
+    path = fold_path(Path(out_dir), fold)
+    if not path.exists():  # a retried task whose first attempt finished the file
+        device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
+        atomic_write_text(path, _rows_to_csv(run_fold(recipe, clips, fold, device=device)))
+    return fold_name
+
+
+def run_on_ray(
+    recipe: Recipe,
+    protocol: str,
+    out_dir: Path,
+    folds: list[Fold],
+    *,
+    address: str | None = None,
+    per_gpu: int = 1,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Submit one task per fold in ``folds`` and wait; a fold that failed for good is named in one error."""
+    try:
+        import ray
+    except ImportError:
+        raise IcezooError('--launcher ray: Ray is not installed (pip install -e ".[ray]")') from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    try:
+        use_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        task = ray.remote(run_fold_task).options(
+            num_cpus=1, num_gpus=1 / per_gpu if use_gpu else 0, max_retries=MAX_RETRIES
+        )
+        pending = {task.remote(recipe, protocol, str(out_dir), f.name, use_gpu): f for f in folds}
+        log(f"ray: {len(pending)} fold task(s) on {ray.cluster_resources().get('CPU', 0):g} CPUs, "
+            f"{ray.cluster_resources().get('GPU', 0):g} GPUs")  # fmt: skip
+        failures = []
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                fold = pending.pop(ready[0])
+                try:
+                    ray.get(ready[0])
+                except Exception as err:  # noqa: BLE001  (a task's error, reported by its fold)
+                    failures.append(
+                        f"fold {fold.name}: {type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
+                    )
+                    log(f"icezoo: ray: {failures[-1]}")
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        if failures:
+            raise IcezooError("; ".join(failures) + "; run the same command again to continue with the folds not done")
+    finally:
+        if started:
+            ray.shutdown()

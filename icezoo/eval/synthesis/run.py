@@ -1,0 +1,116 @@
+"""Synthesis metrics of a run folder: per fold during ``icezoo eval`` or afterwards from the saved fold models.
+
+Files, beside the eval outputs::
+
+    synthesis/FOLD.pt   each fold's records, face by face (tensors only; read with weights_only)
+    synthesis.json      each fold's metrics and all folds pooled
+    table.md            gains a "Synthesis metrics" section (pooled)
+
+Afterwards (``icezoo synth-metrics RUN``) the fold models are read from
+``folds/FOLD.pt`` (the layout ``icezoo eval --keep-models`` writes), so the
+same function measures the same model on the same clips with the same noise.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...errors import IcezooError
+from ...files import atomic_write, atomic_write_text
+from .fold import fold_records, fold_seed
+from .summary import SECTION, markdown, pool, summarise
+
+
+def records_path(out_dir: Path, fold_name: str) -> Path:
+    return Path(out_dir) / "synthesis" / f"{fold_name}.pt"
+
+
+def model_path(out_dir: Path, fold_name: str) -> Path:
+    """Where ``--keep-models`` keeps a fold's trained model."""
+    return Path(out_dir) / "folds" / f"{fold_name}.pt"
+
+
+def regions_for(recipe) -> str:
+    """Region source: the face model's known positions on the synthetic data, 68 landmarks on real faces."""
+    return "face model" if recipe.data.get("type") == "synthetic" else "landmarks"
+
+
+def _to_torch(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    return {k: _to_torch(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+
+def _to_numpy(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.numpy()
+    return {k: _to_numpy(v) for k, v in x.items()} if isinstance(x, dict) else x
+
+
+def measure_fold(model, recipe, clips, fold, out_dir: str | Path) -> dict[str, Any]:
+    """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook)."""
+    train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
+    rec = fold_records(
+        model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
+        batch_size=recipe.eval.batch_size,
+    )  # fmt: skip
+    buffer = io.BytesIO()
+    torch.save(_to_torch(rec), buffer)
+    atomic_write(records_path(out_dir, fold.name), lambda h: h.write(buffer.getvalue()))
+    return rec
+
+
+def read_records(out_dir: Path, fold_name: str) -> dict[str, Any]:
+    path = records_path(out_dir, fold_name)
+    if not path.is_file():
+        raise IcezooError(f"{path}: no synthesis records of fold {fold_name}; run icezoo synth-metrics {out_dir}")
+    return _to_numpy(torch.load(path, weights_only=True))
+
+
+def write_synthesis(recipe, out_dir: str | Path, folds: list) -> dict[str, Any]:
+    """Per-fold and pooled metrics into ``synthesis.json`` and the section of ``table.md``; returns them."""
+    out_dir = Path(out_dir)
+    records = {f.name: read_records(out_dir, f.name) for f in folds}
+    seed = recipe.train.seed
+    result = {
+        "recipe": recipe.name,
+        "pooled": summarise(pool(list(records.values())), seed=seed),
+        "folds": {name: summarise(r, seed=seed) for name, r in records.items()},
+    }
+    atomic_write_text(out_dir / "synthesis.json", json.dumps(result, indent=2) + "\n")
+    table = out_dir / "table.md"
+    text = table.read_text().split(SECTION)[0].rstrip() + "\n\n" if table.is_file() else ""
+    atomic_write_text(table, text + markdown(result["pooled"]))
+    return result
+
+
+def synth_metrics(recipe, run_dir: str | Path, device: str = "cpu", clips=None) -> dict[str, Any]:
+    """Recompute every fold's synthesis metrics of an eval run folder from its saved fold models.
+
+    ``clips`` stands for the recipe's data where the run was given its clips (as ``evaluate(clips=...)``).
+    """
+    from ...data import load_clips
+    from ...train.checkpoint import load_trained_model
+    from ..protocols import make_folds
+
+    run_dir = Path(run_dir)
+    proto = run_dir / "protocol.txt"
+    if not proto.is_file():
+        raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
+    clips = clips if clips is not None else load_clips(recipe)
+    folds = make_folds(proto.read_text().strip(), clips, recipe.eval)
+    if recipe.eval.max_folds is not None:
+        folds = folds[: recipe.eval.max_folds]
+    for fold in folds:
+        path = model_path(run_dir, fold.name)
+        if not path.is_file():
+            raise IcezooError(f"{path}: fold model not found; run icezoo eval with --keep-models to keep them")
+        model, _ = load_trained_model(path, device)
+        measure_fold(model, recipe, clips, fold, run_dir)
+    return write_synthesis(recipe, run_dir, folds)

@@ -1,0 +1,55 @@
+"""What a report adds so its numbers can be trusted: the data, the selection rule, intervals, validation scores.
+
+Read from the run folder (``data.json`` and each fold's ``folds/NAME.json``,
+written while the folds ran), so a ``--merge`` of shards reports the same.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import CLASSES
+from .metrics import summary
+from .protocols import Fold
+from .selection import ORACLE_WARNING, rule_statement, same_run_figures
+from .statistics import bootstrap_intervals
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def trust_fields(rows: list[dict[str, str]], out_dir: Path, folds: list[Fold], cfg) -> dict[str, Any]:
+    """The metrics.json fields of this module: ``warning`` (oracle runs first), data, selection, intervals."""
+    out: dict[str, Any] = {}
+    if cfg.select == "oracle_test":
+        out["warning"] = ORACLE_WARNING
+    out["data"] = _read_json(out_dir / "data.json")
+    info = {f.name: _read_json(out_dir / "folds" / f"{f.name}.json") for f in folds}
+    selection: dict[str, Any] = {"rule": cfg.select, "statement": rule_statement(cfg),
+                                 "validation_subjects": cfg.validation_subjects}  # fmt: skip
+    if all(i is not None for i in info.values()):
+        selection["chosen_steps"] = {k: i["selection"]["chosen_step"] for k, i in info.items()}
+        records = {k: i["selection"] for k, i in info.items() if "candidates" in i["selection"]}
+        if len(records) == len(info) and records:
+            labels = {k: i["test_labels"] for k, i in info.items()}
+            selection["same_run"] = same_run_figures(records, labels, cfg.select_metric)
+        if cfg.validation_subjects:
+            y = sum((i["validation_labels"] for i in info.values()), [])
+            p = sum((i["validation_pred"] for i in info.values()), [])
+            out["validation"] = summary(y, p, len(CLASSES))
+    out["selection"] = selection
+    if cfg.bootstrap:
+        index = {c: k for k, c in enumerate(CLASSES)}
+        ci = bootstrap_intervals(
+            [r["subject"] for r in rows],
+            np.array([index[r["label"]] for r in rows]),
+            np.array([index[r["pred"]] for r in rows]),
+            resamples=cfg.bootstrap,
+        )
+        out["interval_95"] = {"method": f"subject-level bootstrap, {cfg.bootstrap} resamples, percentile", **ci}
+    return out

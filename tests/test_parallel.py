@@ -1,0 +1,167 @@
+"""Folds in parallel: worker processes and Ray tasks give the sequential run's predictions; a dead worker is named."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+
+import icezoo
+from icezoo.cli import eval as eval_command
+from icezoo.cli import options
+from icezoo.errors import IcezooError
+from icezoo.eval import parallel
+from icezoo.eval.parallel import Worker, plan_workers
+from icezoo.eval.runner import evaluate
+
+from .test_eval import SMALL, TINY
+
+FOLDS = 4
+SETS = [f"--set={s}" for s in TINY + [f"eval.max_folds={FOLDS}"]]
+
+
+def test_workers_round_robin_over_gpus_and_split_threads():
+    plan = plan_workers(4, 2, None, gpus=2, cpus=16)
+    assert [w.device for w in plan] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert {w.threads for w in plan} == {4} and [w.index for w in plan] == [1, 2, 3, 4]
+    assert [w.device for w in plan_workers(3, None, None, gpus=0, cpus=2)] == [None] * 3
+    assert [w.device for w in plan_workers(2, None, "auto", gpus=0, cpus=2)] == [None] * 2
+    assert plan_workers(3, None, "cpu", gpus=8, cpus=2)[0] == Worker(1, 3, "cpu", 1)
+    with pytest.raises(IcezooError, match="needs 4 GPUs; 2 visible"):
+        plan_workers(8, 2, None, gpus=2)
+    with pytest.raises(IcezooError, match="--workers 0"):
+        plan_workers(0, None, None, gpus=0)
+
+
+def test_a_worker_gets_this_commands_arguments_back():
+    parser = argparse.ArgumentParser()
+    eval_command.add_arguments(parser)
+    argv = ["r.yaml", "--set", "a=1", "--set=b=[1, 2]", "--workers", "3", "--device", "cpu", "--no-progress"]
+    args = parser.parse_args(argv)
+    again = options.argv_of(args, eval_command.add_arguments, drop={"workers"})
+    assert again == ["r.yaml", "--set=a=1", "--set=b=[1, 2]", "--device=cpu", "--no-progress"]
+    assert vars(parser.parse_args(again)) == vars(args) | {"workers": 1}
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory, clips):
+    out = tmp_path_factory.mktemp("sequential")
+    recipe = icezoo.load_recipe(SMALL, TINY + [f"eval.max_folds={FOLDS}"])
+    evaluate(recipe, "loso", out, progress=False, clips=clips)
+    return (out / "predictions.csv").read_text()
+
+
+@pytest.fixture(scope="module")
+def clips():
+    from icezoo.data import load_clips
+
+    return load_clips(icezoo.load_recipe(SMALL, TINY))
+
+
+@pytest.mark.slow  # two worker processes each import torch: ~15 s on 2 loaded cores
+def test_two_workers_give_the_sequential_predictions(cli, tmp_path, sequential):
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    assert code == 0, err
+    assert (tmp_path / "predictions.csv").read_text() == sequential
+    assert "worker 2/2" in out and sorted(p.name for p in (tmp_path / "folds").iterdir())[0].endswith(".csv")
+
+
+KILLER = """
+import os, signal, subprocess, sys, time
+fold_file, command = sys.argv[1], sys.argv[2:]
+worker = subprocess.Popen(command)
+while not os.path.exists(fold_file):
+    time.sleep(0.01)
+worker.kill()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow  # four worker processes: ~25 s
+def test_a_killed_worker_is_named_by_fold_and_a_rerun_completes(cli, tmp_path, sequential, monkeypatch):
+    real = parallel.worker_command
+
+    def killed_after_its_first_fold(base_argv, worker):
+        command = real(base_argv, worker)
+        if worker.index != 2:
+            return command
+        first = sorted((tmp_path / "folds").glob("*.csv"))  # none yet: the folds are named in order below
+        assert not first
+        return [sys.executable, "-c", KILLER, str(tmp_path / "folds" / f"{FOLD_NAMES[1]}.csv"), *command]
+
+    monkeypatch.setattr(parallel, "worker_command", killed_after_its_first_fold)
+    code, _, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    assert code == 2
+    assert f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done" in err
+    assert not (tmp_path / "predictions.csv").exists()
+    done = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.csv")}
+    assert sorted(done) == sorted(f"{n}.csv" for n in FOLD_NAMES[:3])
+
+    monkeypatch.setattr(parallel, "worker_command", real)
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    assert code == 0, err
+    assert "worker 1/2" not in out and "worker 2/2: 1 fold(s)" in out  # only the fold left undone runs again
+    assert {p: (tmp_path / "folds" / p).stat().st_mtime_ns for p in done} == done
+    assert (tmp_path / "predictions.csv").read_text() == sequential
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fold_names(clips):
+    from icezoo.eval.protocols import make_folds
+
+    global FOLD_NAMES
+    FOLD_NAMES = [f.name for f in make_folds("loso", clips, icezoo.load_recipe(SMALL).eval)[:FOLDS]]
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_the_sequential_predictions(cli, tmp_path, sequential):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, logging_level="WARNING", log_to_driver=False)
+    try:
+        code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--launcher", "ray")
+    finally:
+        ray.shutdown()
+    assert code == 0, err
+    assert "ray: 4 fold task(s) on 2 CPUs" in out
+    assert (tmp_path / "predictions.csv").read_text() == sequential
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import REPO
+
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "icezoo", "eval", str(SMALL), *SETS[:-1], "--set=eval.max_folds=68",
+         "--set=train.max_steps=20", "--protocol", "loso", "--out", str(tmp_path), "--workers", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "folds").glob("*.csv")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 130, err
+    assert "icezoo: interrupted" in err
+    left = [p for p in Path("/proc").glob("[0-9]*") if str(tmp_path) in _cmdline(p)]
+    assert not left  # every worker stopped
+    files = list((tmp_path / "folds").iterdir())
+    assert 1 <= len(files) < 68 and all(p.suffix == ".csv" and not p.name.startswith(".") for p in files)
+    for path in files:  # each one whole: a header and one row per clip of its subject, every column filled
+        lines = path.read_text().splitlines()
+        assert lines[0].startswith("fold,") and len(lines) > 1
+        assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+    assert os.path.exists(tmp_path / "recipe.yaml") and not (tmp_path / "predictions.csv").exists()
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

