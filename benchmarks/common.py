@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 sys.path.insert(0, str(REPO))
 
-from icezoo.bench.harness import environment, markdown_table  # noqa: E402
+from icezoo.bench.harness import environment, markdown_table, mfu_text  # noqa: E402
 from icezoo.devices import resolve_device  # noqa: E402
 from icezoo.files import atomic_write_text  # noqa: E402
 
@@ -60,7 +60,7 @@ class Results:
         if row.get("what") != "skipped":
             print(
                 f"{row['name']:>28} {row['what']:<22} batch {row['batch']:>4} {row['precision']} {'compiled' if row['compiled'] else 'eager   '} "
-                f"{row['median_ms']:9.3f} ms {row['images_per_s']:10.1f} img/s MFU {100 * row['mfu']:5.1f}%",
+                f"{row['median_ms']:9.3f} ms {row['images_per_s']:10.1f} img/s MFU {mfu_text(row['mfu'])}",
                 flush=True,
             )
         else:

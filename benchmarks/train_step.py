@@ -12,7 +12,7 @@ fp32 at batch 16 and at the largest batch that fits.
 
 from __future__ import annotations
 
-from common import Results, device_from, parser, recipe, timing
+from common import Results, device_from, mfu_text, parser, recipe, timing
 
 import icezoo
 from icezoo.bench.recipes import bench_recipe
@@ -82,12 +82,12 @@ def summarize(results: Results) -> None:
             results.summary[f"{r['name']} / eager fp32 at batch {r['batch']}"] = (
                 f"{r['images_per_s'] / base[r['batch']]:.2f}x"
             )
-    best = max(steps, key=lambda r: r["mfu"])
+    best = max(steps, key=lambda r: r["mfu"] or 0.0)  # None: above the measured peak, a measurement error
     oom = [r["batch"] for r in results.rows if r["what"] == "skipped" and r["name"] == "eager fp32"]
     results.summary["largest batch measured (eager fp32)"] = f"{largest}" + (
         f"; {min(oom)} ran out of memory" if oom else "; nothing larger was tried"
     )
-    results.summary["best MFU"] = f"{100 * best['mfu']:.1f}% ({best['name']}, batch {best['batch']})"
+    results.summary["best MFU"] = f"{mfu_text(best['mfu'])} ({best['name']}, batch {best['batch']})"
     results.save()
 
 

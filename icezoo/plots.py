@@ -65,11 +65,28 @@ def image_grid(
     cmap: str = "gray",
     value_range: tuple[float, float] | None = (-1, 1),
     title: str = "",
+    colorbar: str = "",
 ) -> Path:
-    """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column."""
+    """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column, written to ``path``;
+    ``colorbar`` (its label) adds a colour bar for the whole grid."""
+    return save_figure(grid_figure(rows, row_labels, col_labels, cmap, value_range, title, colorbar), path)
+
+
+def grid_figure(
+    rows: Sequence[Sequence[torch.Tensor]],
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+    cmap: str = "gray",
+    value_range: tuple[float, float] | None = (-1, 1),
+    title: str = "",
+    colorbar: str = "",
+):
+    """The figure of :func:`image_grid`; constrained layout keeps the title clear of the column titles (one row too)."""
     plt = _pyplot()
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols, 1.6 * n_rows), squeeze=False)
+    size = (1.6 * n_cols + (0.8 if colorbar else 0), 1.6 * n_rows + (0.4 if title else 0))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=size, squeeze=False, layout="constrained")
+    image = None
     for i, row in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i][j]
@@ -78,7 +95,7 @@ def image_grid(
             if j < len(row):
                 img = row[j].detach().float().cpu().squeeze().numpy()
                 kwargs = {"vmin": value_range[0], "vmax": value_range[1]} if value_range else {}
-                ax.imshow(img, cmap=cmap, **kwargs)
+                image = ax.imshow(img, cmap=cmap, **kwargs)
             else:
                 ax.axis("off")
             if i == 0 and j < len(col_labels):
@@ -87,7 +104,9 @@ def image_grid(
                 ax.set_ylabel(row_labels[i], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    if colorbar and image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.9, label=colorbar)
+    return fig
 
 
 def confusion_matrix_plot(matrix: np.ndarray, classes: Sequence[str], path: str | Path, title: str = "") -> Path:

@@ -1,6 +1,6 @@
 """An independent plain-PyTorch re-implementation of the authors' released G and D, for equivalence tests.
 
-Written from the facts in shared/reference/icegan-release.md (not from icezoo's
+Written from the facts in docs/icegan-release.md (not from icezoo's
 modules): the nested U-Net with in-place LeakyReLUs and GloRe bridges, the
 PatchGAN trunk and capsule head, ``torch.nn.utils.spectral_norm`` (the hook
 form) everywhere the release has it, and the release's module names, so that

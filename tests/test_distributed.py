@@ -13,6 +13,7 @@ import icezoo
 from icezoo.errors import IcezooError
 from icezoo.train.checkpoint import load_checkpoint
 from icezoo.train.distributed import Distributed
+from icezoo.train.loggers import tensorboard_available
 from icezoo.train.trainer import Trainer
 
 from .conftest import RECIPES
@@ -47,12 +48,14 @@ def _torchrun(out, *settings: str, processes: int = 2) -> subprocess.CompletedPr
 def test_two_processes_train_the_same_weights_as_one(tmp_path):
     run = _torchrun(tmp_path / "ddp", *SETTINGS)
     assert run.returncode == 0, run.stderr[-2000:]
+    tensorboard = ["tensorboard"] if tensorboard_available() else []  # a default logger where installed
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
         "checkpoint.pt",
         "curves.png",
         "metrics.csv",
         "recipe.yaml",
         "samples",
+        *tensorboard,
     ]
     assert run.stdout.count("trained 3 steps") == 1  # process 0 reports
 

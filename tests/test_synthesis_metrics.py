@@ -123,34 +123,23 @@ def test_the_independent_classifier_never_sees_the_test_subject(small, monkeypat
     assert len(seen) == 1 and set(seen[0]) == set(fold.train)
     assert not set(rec["clf_subjects"]) & set(fold.test) and set(rec["subject"]) == set(fold.test)
     assert rec["clf_pred"].shape == rec["asked"].shape == (len(rec["subject"]), 3)
+    assert rec["clf_real_pred"].shape == rec["label"].shape
 
 
 @needs_fer
 @needs_tm
-def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(small, tmp_path, monkeypatch, cli):
-    """The eval hook keeps each fold's model where --keep-models does; synth-metrics then remeasures it."""
+def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(small, tmp_path):
+    """eval measures each fold as it ends and keeps its model (--keep-models); synth-metrics then remeasures it."""
     from icezoo.eval.runner import evaluate
     from icezoo.eval.synthesis import run as synth_run
-    from icezoo.train.checkpoint import save_checkpoint
 
     recipe, clips = small
-    measure = synth_run.measure_fold
-
-    def measure_and_keep(model, recipe, clips, fold, out_dir):
-        state = {"recipe": recipe.to_dict(), "generator": model.generator.state_dict()}
-        save_checkpoint(
-            synth_run.model_path(out_dir, fold.name), {**state, "discriminator": model.discriminator.state_dict()}
-        )
-        return measure(model, recipe, clips, fold, out_dir)
-
-    monkeypatch.setattr(synth_run, "measure_fold", measure_and_keep)
-    metrics = evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
+    metrics = evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips, keep_models=True)
     during = json.loads((tmp_path / "run" / "synthesis.json").read_text())
     assert metrics["synthesis"] == during["pooled"]
     assert "## Synthesis metrics" in (tmp_path / "run" / "table.md").read_text()
     (tmp_path / "run" / "synthesis.json").unlink()
     shutil.rmtree(tmp_path / "run" / "synthesis")
-    monkeypatch.setattr(synth_run, "measure_fold", measure)
     after = synth_run.synth_metrics(recipe, tmp_path / "run", clips=clips)
     assert after == during
     pooled = during["pooled"]

@@ -7,9 +7,14 @@
 * FLOPs: counted once with ``torch.utils.flop_counter.FlopCounterMode`` on
   an eager call of the same function (forward and backward); a compiled
   function does the same arithmetic.
-* MFU: achieved FLOP/s over the peak of a large matrix product measured on the
-  same device in the same process (bf16 for bf16 runs; for fp32 runs on CUDA
-  the TF32 peak, because cuDNN runs fp32 convolutions on TF32 by default).
+* MFU: achieved FLOP/s over the peak of square matrix products measured on the
+  same device in the same process, in the run's dtype (bf16 for bf16 runs; for
+  fp32 runs on CUDA the TF32 peak, because cuDNN runs fp32 convolutions on TF32
+  by default). The peak is made to be a peak: warm, the best of several calls,
+  over growing sizes until a call is long enough to be compute-bound. An
+  achieved rate above it means the peak was not one (a busy machine, a kernel
+  the matrix product does not reach), so the row carries no MFU (None) and
+  says why in ``extra["mfu_error"]``: never a ratio above 1.
 """
 
 from __future__ import annotations
@@ -67,22 +72,46 @@ def count_flops(fn: Callable[[], Any]) -> int:
 _PEAKS: dict[tuple[str, str], float] = {}
 
 
+# Matrix sizes tried, smallest first, and the call time (ms) past which a size counts as compute-bound.
+PEAK_SIZES = {"cuda": (2048, 4096, 8192), "cpu": (256, 512, 1024, 2048)}
+COMPUTE_BOUND_MS = {"cuda": 5.0, "cpu": 200.0}
+
+
 def measured_peak_tflops(device: torch.device, kind: str) -> float:
-    """TFLOP/s of a large square matrix product on ``device``, measured once: ``bf16``, ``tf32`` or ``fp32``."""
+    """The best TFLOP/s of square matrix products on ``device`` (``bf16``, ``tf32`` or ``fp32``), measured once per
+    process: for each size, warm-up calls then the fastest of several; sizes grow until a call takes
+    ``COMPUTE_BOUND_MS`` (arithmetic, not launches or memory, then sets the time)."""
     key = (str(device), kind)
     if key not in _PEAKS:
         dtype = torch.bfloat16 if kind == "bf16" else torch.float32
-        n = 8192 if device.type == "cuda" else 1024
-        a = torch.randn(n, n, device=device, dtype=dtype)
-        b = torch.randn(n, n, device=device, dtype=dtype)
+        kind_of_device = "cuda" if device.type == "cuda" else "cpu"
         saved = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = kind == "tf32"
+        best = 0.0
         try:
-            times = time_calls(lambda: a @ b, device, warmup=3, iters=10 if device.type == "cuda" else 3)
+            for n in PEAK_SIZES[kind_of_device]:
+                a = torch.randn(n, n, device=device, dtype=dtype)
+                b = torch.randn(n, n, device=device, dtype=dtype)
+                fastest = min(
+                    time_calls(lambda a=a, b=b: a @ b, device, warmup=3, iters=10 if device.type == "cuda" else 5)
+                )
+                best = max(best, 2 * n**3 / (fastest / 1e3) / 1e12)
+                if fastest >= COMPUTE_BOUND_MS[kind_of_device]:
+                    break
         finally:
             torch.backends.cuda.matmul.allow_tf32 = saved
-        _PEAKS[key] = 2 * n**3 / (statistics.median(times) / 1e3) / 1e12
+        _PEAKS[key] = best
     return _PEAKS[key]
+
+
+def utilisation(achieved_tflops: float, peak_tflops: float) -> tuple[float | None, str | None]:
+    """(MFU, None), or (None, why) where the achieved rate exceeds the measured peak: a measurement error."""
+    if peak_tflops > 0 and achieved_tflops <= peak_tflops:
+        return achieved_tflops / peak_tflops, None
+    return None, (
+        f"measurement error: achieved {achieved_tflops:.3g} TFLOP/s is above the measured peak of "
+        f"{peak_tflops:.3g} TFLOP/s, so that peak was not a peak (a busy machine?); no MFU"
+    )
 
 
 def reference_peak(device: torch.device, precision: str) -> tuple[str, float]:
@@ -126,7 +155,7 @@ class Measurement:
     images_per_s: float
     flops_per_call: int
     achieved_tflops: float
-    mfu: float
+    mfu: float | None  # None where the achieved rate exceeded the measured peak (extra["mfu_error"] says so)
     peak_memory_bytes: int | None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -159,11 +188,12 @@ def measure(
     med = statistics.median(times)
     achieved = flops / (med / 1e3) / 1e12
     peak_kind, peak = reference_peak(device, precision)
-    extra = {**extra, "mfu_against": peak_kind}
+    mfu, error = utilisation(achieved, peak)
+    extra = {**extra, "mfu_against": peak_kind, **({"mfu_error": error} if error else {})}
     return Measurement(
         name=name, what=what, batch=batch, precision=precision, compiled=compiled, device=device_name(device),
         median_ms=med, q25_ms=q[0], q75_ms=q[2], min_ms=min(times), iters=len(times),
-        images_per_s=batch / (med / 1e3), flops_per_call=flops, achieved_tflops=achieved, mfu=achieved / peak,
+        images_per_s=batch / (med / 1e3), flops_per_call=flops, achieved_tflops=achieved, mfu=mfu,
         peak_memory_bytes=peak_memory(device), extra=dict(extra),
     )  # fmt: skip
 
@@ -178,12 +208,17 @@ def environment(device: torch.device) -> dict[str, Any]:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
         "peak_tflops": {
-            k: round(measured_peak_tflops(device, k), 2)
+            k: float(f"{measured_peak_tflops(device, k):.3g}")
             for k in (("fp32", "tf32", "bf16") if device.type == "cuda" else ("fp32", "bf16"))
         },
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return env
+
+
+def mfu_text(mfu: float | None) -> str:
+    """An MFU for tables and logs: a percentage, or the measurement error it was (see :func:`utilisation`)."""
+    return "error (> peak)" if mfu is None else f"{100 * mfu:.1f}%"
 
 
 def markdown_table(results: list[dict[str, Any]], env: dict[str, Any], title: str = "") -> str:
@@ -205,6 +240,6 @@ def markdown_table(results: list[dict[str, Any]], env: dict[str, Any], title: st
         lines.append(
             f"| {r['name']} | {r['what']} | {r['batch']} | {r['precision']} | {'yes' if r['compiled'] else 'no'} | "
             f"{r['median_ms']:.2f} ({r['q25_ms']:.2f}-{r['q75_ms']:.2f}) | {r['images_per_s']:.1f} | {r['flops_per_call'] / 1e9:.2f} | "
-            f"{r['achieved_tflops']:.2f} | {100 * r['mfu']:.1f}% | {'-' if mem is None else f'{mem / 2**30:.2f}'} |"
+            f"{r['achieved_tflops']:.2f} | {mfu_text(r['mfu'])} | {'-' if mem is None else f'{mem / 2**30:.2f}'} |"
         )
     return "\n".join(lines) + "\n"

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..api import load_recipe
-    from ..bench.harness import environment, markdown_table
+    from ..bench.harness import environment, markdown_table, mfu_text
     from ..bench.recipes import bench_recipe, cudnn_autotune
     from ..devices import resolve_device
     from ..errors import IcezooError
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 if m.what != "skipped":
                     print(
                         f"{m.name:>16} {m.what:<11} batch {m.batch:>4} {m.precision} {'compiled' if m.compiled else 'eager   '} "
-                        f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {100 * m.mfu:5.1f}%",
+                        f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {mfu_text(m.mfu)}",
                         flush=True,
                     )
                 else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
 from . import options
 
@@ -14,11 +16,17 @@ CLASSES = ("positive", "negative", "surprise")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint.pt written by icezoo train")
-    p.add_argument("--onset", required=True, help="image of a neutral (onset) face; cropped to a square and resized")
+    p.add_argument(
+        "--onset",
+        required=True,
+        help="image of a neutral (onset) face: the face is found by its 68 landmarks when the landmarks extra is "
+        "installed (as icezoo prepare does), else the centre square is taken; then resized",
+    )
+    p.add_argument("--no-align", action="store_true", help="take the centre square, even with the landmarks extra")
     p.add_argument("--label", default="all", choices=[*CLASSES, "all"], help="class to synthesise (default all)")
     p.add_argument("--n", type=int, default=4, help="faces per class (different noise)")
     p.add_argument("--seed", type=int, default=0)
-    options.out(p, "output folder", default="synth")
+    options.out(p, "output folder (default runs/synth-TIMESTAMP)")
     options.device(p, default="cpu", help="device for the generator (default cpu)")
     options.plugins(p)
 
@@ -26,8 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..eval.synth import write_synth
 
+    out = args.out or Path("runs") / f"synth-{time.strftime('%Y%m%d-%H%M%S')}"
+    align = False if args.no_align else None
     count = write_synth(
-        args.checkpoint, args.onset, args.out, args.label, args.n, args.seed, args.device, allow_plugins=args.plugins
+        args.checkpoint, args.onset, out, args.label, args.n, args.seed, args.device, align, allow_plugins=args.plugins
     )
-    print(f"wrote {count} faces, grid.png and difference.png to {args.out}")
+    print(f"wrote {count} faces, grid.png and difference.png to {out}")
     return 0

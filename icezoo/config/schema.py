@@ -121,6 +121,10 @@ class TrainConfig:
     # a step budget that ends the run early
     max_steps: int | None = dataclasses.field(default=None, metadata=MAY_CHANGE_ON_RESUME)
     lr: float = 1e-3
+    lr_g: float | None = None  # the generator's learning rate (None: lr)
+    lr_d: float | None = None  # the discriminator's learning rate (None: lr)
+    # decay of an exponential moving average of G's weights, used by synth and the sample grids (0: off, the paper)
+    ema_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     schedule: Literal["cosine", "constant"] = "cosine"
@@ -140,11 +144,20 @@ class TrainConfig:
     # steps between checkpoints (and one at the end)
     checkpoint_every: int = dataclasses.field(default=200, metadata=MAY_CHANGE_ON_RESUME)
     sample_every: int = dataclasses.field(default=500, metadata=MAY_CHANGE_ON_RESUME)  # steps between face grids
+    # where rows and grids go: csv (metrics.csv), tensorboard (DIR/tensorboard); None: csv, plus tensorboard if installed
+    loggers: list[Literal["csv", "tensorboard"]] | None = dataclasses.field(default=None, metadata=MAY_CHANGE_ON_RESUME)
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
         _at_most(self, MAX_EPOCHS, "epochs")
-        _at_least(self, 0, "lr", strict=True)
+        _at_least(self, 0, "lr", "lr_g", "lr_d", strict=True)
+        if not 0 <= self.ema_decay < 1:
+            raise ValidationError("ema_decay", f"must lie in [0, 1), got {self.ema_decay}")
+        if self.loggers and "tensorboard" in self.loggers:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ValidationError("loggers", "tensorboard is not installed (pip install 'icezoo[tensorboard]')")
         _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed")
         if not all(0 <= b < 1 for b in self.betas):  # NaN fails too
             raise ValidationError("betas", f"must lie in [0, 1), got {list(self.betas)}")

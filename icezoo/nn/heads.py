@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from .capsules import RoutingLayer, RoutingSoftmax, squash
@@ -148,9 +149,8 @@ class CapsuleHead(nn.Module):
 
     def primary_capsules(self, features: Tensor) -> Tensor:
         """[B, C, h, w] -> squashed primary capsules [B, N_in, primary_dim]."""
-        p = self.primary(features)
-        b = p.shape[0]
-        return squash(p.permute(0, 2, 3, 1).reshape(b, -1, self.primary_dim))
+        p = self.primary(features)  # channels are (capsule type, capsule dimension); each position has every type
+        return squash(rearrange(p, "b (t d) h w -> b (h w t) d", d=self.primary_dim))
 
     def forward(self, features: Tensor, labels: Tensor | None = None) -> DiscriminatorOutput:
         u = self.primary_capsules(features)

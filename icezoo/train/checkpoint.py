@@ -11,7 +11,8 @@ A run resumes only under the recipe it was trained with, except the fields the
 schema flags ``metadata={"resume": "may_change"}`` (budget, device, logging
 intervals, names, the eval and bench sections): they do not change what is
 computed. A checkpoint's stored recipe also rebuilds its model on its own
-(:func:`load_trained_model`).
+(:func:`load_trained_model`), with the averaged generator (``generator_ema``,
+see :mod:`.ema`) where the run kept one.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> 
     """Refuse a checkpoint that lacks a part, was trained under another recipe, or does not fit the model."""
     _require(state, PARTS, path)
     free = may_change_on_resume()
-    difference = _first_difference(_resumable(state["recipe"], free), _resumable(recipe.to_dict(), free))
+    stored = _with_defaults(state["recipe"], path)
+    difference = _first_difference(_resumable(stored, free), _resumable(recipe.to_dict(), free))
     if difference:
         key, then, now = difference
         raise IcezooError(
@@ -146,6 +148,14 @@ def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> 
             f"on --resume only {', '.join(free)} may change"
         )
     _check_generator(state, recipe.model.generator is not None, path)
+
+
+def _with_defaults(data: Any, path: str | Path) -> Any:
+    """A stored recipe with the defaults of fields added since it was written (as the run computed them)."""
+    try:
+        return recipe_from_dict(data, f"{path} (stored recipe)", load_plugins=False).to_dict()
+    except (IcezooError, TypeError, ValueError):
+        return data  # compared as stored: the difference names the key
 
 
 def _require(state: dict[str, Any], parts: tuple[str, ...], path: str | Path) -> None:
@@ -188,9 +198,10 @@ def _allow_plugins(data: dict[str, Any], allow: list[str], path: str | Path) -> 
 
 
 def load_trained_model(
-    path: str | Path, device: str | torch.device = "cpu", *, allow_plugins: Iterable[str] = ()
+    path: str | Path, device: str | torch.device = "cpu", *, allow_plugins: Iterable[str] = (), ema: bool = True
 ) -> tuple[GAN, Recipe]:
-    """The GAN of a training checkpoint, rebuilt from its stored recipe, with the trained weights, in eval mode.
+    """The GAN of a training checkpoint, rebuilt from its stored recipe, with the trained weights, in eval mode;
+    the generator is the averaged one (``train.ema_decay``) where the checkpoint holds one and ``ema`` is true.
 
     The one safe loader of a checkpoint's model (``synth``, ``test``, ``predict``, ``icezoo.load_checkpoint``):
     nothing in the checkpoint runs. Its recipe's ``plugins:`` are not imported; each must be installed
@@ -209,17 +220,20 @@ def load_trained_model(
     _require(state, ("generator", "discriminator"), path)
     _check_generator(state, model.generator is not None, path)
     if model.generator is not None:
-        load_module_state(model.generator, state["generator"], "generator", path)
+        averaged = ema and state.get("generator_ema") is not None
+        key = "generator_ema" if averaged else "generator"
+        load_module_state(model.generator, state[key], key.replace("_", " "), path)
     load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
     return model.to(device).eval(), recipe
 
 
 def training_state(
-    step: int, recipe: Recipe, model: GAN, optimizers: dict, schedulers: list, history: list
+    step: int, recipe: Recipe, model: GAN, optimizers: dict, schedulers: list, history: list, ema: Any = None
 ) -> dict[str, Any]:
     """A run's whole state at ``step``: weights and buffers, optimisers (``opt_g`` None for model A), schedulers,
-    RNG states, the logged rows and the resolved recipe."""
+    RNG states, the logged rows, the resolved recipe and the averaged generator (``ema``, None when off)."""
     return {
+        "generator_ema": ema.state_dict() if ema is not None else None,
         "step": step,
         "recipe": recipe.to_dict(),
         "generator": model.generator.state_dict() if model.generator is not None else None,
@@ -235,7 +249,7 @@ def training_state(
 
 
 def restore_training_state(
-    state: dict[str, Any], path: str | Path, model: GAN, optimizers: dict, schedulers: list
+    state: dict[str, Any], path: str | Path, model: GAN, optimizers: dict, schedulers: list, ema: Any = None
 ) -> tuple[int, list[dict[str, float]]]:
     """Load :func:`training_state`'s output into a freshly built run; returns (step, history).
 
@@ -245,6 +259,10 @@ def restore_training_state(
         if model.generator is not None:
             load_module_state(model.generator, state["generator"], "generator", path)
             optimizers["opt_g"].load_state_dict(state["opt_g"])
+        if ema is not None:
+            if state.get("generator_ema") is None:
+                raise IcezooError(f"{path}: the checkpoint holds no averaged generator (generator_ema)")
+            load_module_state(ema.module, state["generator_ema"], "averaged generator", path)
         load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
         optimizers["opt_d"].load_state_dict(state["opt_d"])
         for sched, s in zip(schedulers, state["schedulers"]):

@@ -10,16 +10,26 @@ import torch
 from ..data import CLASSES
 from ..devices import autocast
 from ..models import GAN
+from ..nn.layers import one_hot
 from .batches import BatchSampler
 
 
 @torch.no_grad()
 def sample_grid(
-    model: GAN, data: BatchSampler, path: Path, *, seed: int, precision: str, title: str, per_class: int = 2
+    model: GAN,
+    data: BatchSampler,
+    path: Path,
+    *,
+    seed: int,
+    precision: str,
+    title: str,
+    per_class: int = 2,
+    generator: torch.nn.Module | None = None,
 ) -> Path | None:
     """onset / synthesised / apex for ``per_class`` clips of every class, written to ``path``; None for model A.
 
-    The same clips and noise (from ``seed``) every time, so the grids of one run show its progress.
+    The same clips and noise (from ``seed``) every time, so the grids of one run show its progress. ``generator``
+    (the averaged one of ``train.ema_decay``) draws the faces in place of the model's own, and the title says so.
     """
     if model.generator is None:
         return None
@@ -30,13 +40,15 @@ def sample_grid(
     idx = torch.as_tensor(picks, device=device)
     labels = data.labels[idx]
     z = torch.randn(len(picks), model.noise_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    was = model.training
-    model.eval()
+    gen = generator if generator is not None else model.generator
+    was = gen.training
+    gen.eval()
     try:
         with autocast(device, precision):
-            fake = model.synthesize(data.onset[idx], labels, z)
+            fake = gen(data.onset[idx] if model.uses_onset else None, z, one_hot(labels, model.num_classes, z.dtype))
     finally:
-        model.train(was)
+        gen.train(was)
     rows = [[data.onset[i], fake[n], data.apex[i, 0]] for n, i in enumerate(idx)]
     names = [f"{CLASSES[int(label)]} ({clips.subject[int(i)]})" for label, i in zip(labels, idx)]
+    title += " (EMA)" if generator is not None else ""
     return image_grid(rows, path, names, ["onset", "synthesised", "apex"], title=title)

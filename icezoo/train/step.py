@@ -24,7 +24,8 @@ from .objective import Objective
 def make_optimizers(
     model: GAN, cfg: TrainConfig, capturable: bool = False
 ) -> tuple[torch.optim.Optimizer | None, torch.optim.Optimizer]:
-    """Adam for G (None for model A) and for D with the recipe's settings; fused on CUDA.
+    """Adam for G (None for model A) and for D with the recipe's settings (``lr_g`` / ``lr_d``, else ``lr``);
+    fused on CUDA.
 
     ``capturable`` (CUDA only): state and learning rate on the device, so the step can be a CUDA graph.
     """
@@ -32,14 +33,16 @@ def make_optimizers(
     fused = device.type == "cuda"
     capturable = capturable and fused
 
-    def adam(module: torch.nn.Module) -> torch.optim.Optimizer:
-        lr = torch.tensor(cfg.lr, device=device) if capturable else cfg.lr  # the scheduler fills it in place
+    def adam(module: torch.nn.Module, lr: float | None) -> torch.optim.Optimizer:
+        lr = cfg.lr if lr is None else lr
+        lr = torch.tensor(lr, device=device) if capturable else lr  # the scheduler fills it in place
         return torch.optim.Adam(
             module.parameters(), lr=lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused,
             capturable=capturable,
         )  # fmt: skip
 
-    return (adam(model.generator) if model.generator is not None else None), adam(model.discriminator)
+    g = adam(model.generator, cfg.lr_g) if model.generator is not None else None
+    return g, adam(model.discriminator, cfg.lr_d)
 
 
 def norm_statistics(module: torch.nn.Module) -> list[Tensor]:

@@ -8,7 +8,8 @@ CPU, bit for bit).
 Run folder::
 
     recipe.yaml      the resolved recipe (written first)
-    metrics.csv      loss terms, learning rate and speed every log_every steps
+    metrics.csv      loss terms, learning rates and speed every log_every steps (train.loggers: csv)
+    tensorboard/     the same rows and the sample grids as TensorBoard events (train.loggers: tensorboard)
     checkpoint.pt    the latest checkpoint (atomic; --resume continues from it)
     samples/         onset / synthesised / apex grids per class, every sample_every steps
     curves.png       training curves
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,11 @@ from .checkpoint import (
     training_state,
 )
 from .distributed import Distributed, check_batch
+from .ema import GeneratorEMA
 from .graphs import CudaGraphStep
-from .loggers import MetricsLog
+from .interrupts import deferred_interrupts
+from .loggers import MetricsLog, learning_rates, progress_line
 from .objective import Objective
-from .signals import deferred_interrupts
 from .step import GANStep, make_optimizers, norm_statistics
 
 
@@ -114,6 +117,7 @@ class Trainer:
             after_backward=self.dist.average_gradients if self.dist.active else None,
         )
         self.norm_statistics = norm_statistics(self.model)
+        self.ema = GeneratorEMA.of(self.model.generator, cfg.ema_decay)  # None when off
         if cfg.cuda_graphs:  # the whole step as one CUDA graph, replayed
             self.step_fn = CudaGraphStep.for_recipe(self.step_fn, recipe)
 
@@ -130,8 +134,8 @@ class Trainer:
             self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
 
         self.step = 0
-        csv_path = self.out_dir / "metrics.csv" if self.writes else None
-        self.log = MetricsLog(csv_path, cfg.batch_size, self.steps_per_epoch, self.dist.mean)
+        run_dir = self.out_dir if self.writes else None
+        self.log = MetricsLog.for_run(run_dir, cfg.loggers, cfg.batch_size, self.steps_per_epoch, self.dist.mean)
         if resume:
             self._resume()
         elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
@@ -184,21 +188,17 @@ class Trainer:
             atomic_write_text(self.out_dir / "recipe.yaml", recipe_to_yaml(self.recipe))
         from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=self.budget,
-            initial=self.step,
-            desc=self.recipe.name or "train",
-            unit="step",
-            disable=not self.progress,
-            dynamic_ncols=True,
-            leave=self.leave,
-        )
+        lines = self.progress and self.leave and not sys.stdout.isatty()  # a log file: plain lines, not a bar
+        bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
+                   disable=not self.progress or lines, dynamic_ncols=True, leave=self.leave)  # fmt: skip
         marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
         with marker, bar, deferred_interrupts() as received:
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
                     self.dist.average_statistics(self.norm_statistics)
+                if self.ema is not None:
+                    self.ema.update(self.model.generator)
                 for sched in self.schedulers:
                     sched.step()
                 self.log.add(terms)
@@ -209,7 +209,9 @@ class Trainer:
                     on_epoch(self.step, self.model)  # evaluation-side selection (icezoo.eval.selection)
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
                 if self.step % cfg.log_every == 0 or last or stop:
-                    row = self.log.row(self.step, self.schedulers[0].get_last_lr()[0])
+                    row = self.log.row(self.step, learning_rates(self.schedulers))
+                    if lines:
+                        print(progress_line(row, self.budget, cfg.batch_size), flush=True)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                 if self.writes:
                     if self.step % cfg.checkpoint_every == 0 or last or stop:
@@ -223,6 +225,7 @@ class Trainer:
                         )
                     signum = received[0] if received else signal.SIGTERM  # another process was signalled
                     raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+        self.log.close()
         if self.writes:
             from ..plots import training_curves
 
@@ -244,7 +247,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         """Everything a checkpoint holds to continue this run exactly."""
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
-        return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history)
+        return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history, self.ema)
 
     def save(self, path: str | Path | None = None) -> Path:
         return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state())
@@ -263,7 +266,7 @@ class Trainer:
         """Continue from ``state`` (a checkpoint read from ``path``), refused unless it fits this recipe and budget."""
         check_resumable(state, self.recipe, path)
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
-        self.step, history = restore_training_state(state, path, self.model, opts, self.schedulers)
+        self.step, history = restore_training_state(state, path, self.model, opts, self.schedulers, self.ema)
         self.log.history[:] = history
         if self.step > self.budget:
             raise IcezooError(
@@ -273,12 +276,10 @@ class Trainer:
     # -- pictures -------------------------------------------------------------
     def sample_grid(self) -> Path | None:
         """The grid of onset / synthesised / apex faces at this step, in ``samples/`` (None for model A)."""
-        path = self.out_dir / "samples" / f"step_{self.step:07d}.png"
-        return samples.sample_grid(
-            self.model,
-            self.batches,
-            path,
-            seed=self.cfg.seed,
-            precision=self.cfg.precision,
-            title=f"{self.recipe.name} step {self.step}",
+        cfg, path = self.cfg, self.out_dir / "samples" / f"step_{self.step:07d}.png"
+        title, averaged = f"{self.recipe.name} step {self.step}", self.ema and self.ema.module  # EMA draws, if kept
+        written = samples.sample_grid(
+            self.model, self.batches, path, seed=cfg.seed, precision=cfg.precision, title=title, generator=averaged
         )
+        self.log.image("samples", written, self.step)
+        return written

@@ -121,6 +121,7 @@ def fold_records(
         "d_pred": expression.discriminator_predict(model.discriminator, faces.flatten(0, 1), batch_size).reshape(n, k),
         "clf_pred": classifier.predict(faces.flatten(0, 1), flat_on).reshape(n, k),
         "clf_subjects": classifier.subjects,
+        "clf_real_pred": classifier.predict(apex, onset),  # its accuracy on real test faces: the scale of its reading
         "feat_real": distribution.features(net, apex).numpy(),
         "feat_fake": distribution.features(net, own).numpy(),
         "motion_syn": motion.region_means(

@@ -31,11 +31,6 @@ def records_path(out_dir: Path, fold_name: str) -> Path:
     return Path(out_dir) / "synthesis" / f"{fold_name}.pt"
 
 
-def model_path(out_dir: Path, fold_name: str) -> Path:
-    """Where ``--keep-models`` keeps a fold's trained model."""
-    return Path(out_dir) / "folds" / f"{fold_name}.pt"
-
-
 def regions_for(recipe) -> str:
     """Region source: the face model's known positions on the synthetic data, 68 landmarks on real faces."""
     return "face model" if recipe.data.get("type") == "synthetic" else "landmarks"
@@ -97,6 +92,8 @@ def synth_metrics(recipe, run_dir: str | Path, device: str = "cpu", clips=None) 
     """
     from ...data import load_clips
     from ...train.checkpoint import load_trained_model
+    from ..fold_models import _same_recipe as same_recipe
+    from ..fold_models import model_path
     from ..protocols import make_folds
 
     run_dir = Path(run_dir)
@@ -108,9 +105,10 @@ def synth_metrics(recipe, run_dir: str | Path, device: str = "cpu", clips=None) 
     if recipe.eval.max_folds is not None:
         folds = folds[: recipe.eval.max_folds]
     for fold in folds:
-        path = model_path(run_dir, fold.name)
+        path = model_path(run_dir, fold)
         if not path.is_file():
             raise IcezooError(f"{path}: fold model not found; run icezoo eval with --keep-models to keep them")
-        model, _ = load_trained_model(path, device)
+        model, stored = load_trained_model(path, device)
+        same_recipe(stored, recipe, path)
         measure_fold(model, recipe, clips, fold, run_dir)
     return write_synthesis(recipe, run_dir, folds)

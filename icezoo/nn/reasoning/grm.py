@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 with warnings.catch_warnings():  # torch-geometric's import still calls the deprecated torch.jit.script
@@ -135,10 +136,10 @@ class GraphReasoning(_GraphReasoningBase):
         return self.act(out)
 
     def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
+        h, w = x.shape[-2:]
         m, q = self.channel_graph(x)
         m_hat = self.reason(m)
-        y = torch.bmm(m_hat, q).view(b, self.nodes, h, w)
+        y = rearrange(torch.bmm(m_hat, q), "b n (h w) -> b n h w", h=h, w=w)  # nodes back onto the grid
         return x + self.norm(self.T_inv(y))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor, nn
 
 from ..layers import init_gan_weights, norm2d
@@ -37,10 +38,10 @@ class ReleaseGraphReasoning(nn.Module):
         init_gan_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        b, _, h, w = x.shape
+        h, w = x.shape[-2:]
         p, q = self.phi(x).flatten(2), self.theta(x).flatten(2)  # [B, C', HW]
         m = torch.bmm(p, q.transpose(1, 2)) / self.nodes  # [B, C', C']
         g = self.node_conv(m.transpose(1, 2)).transpose(1, 2) + m
         g = self.feature_conv(torch.relu(g))
-        y = torch.bmm(g, q).view(b, self.nodes, h, w)
+        y = rearrange(torch.bmm(g, q), "b n (h w) -> b n h w", h=h, w=w)  # nodes back onto the grid
         return x + self.norm(self.out(y))

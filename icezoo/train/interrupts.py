@@ -1,4 +1,4 @@
-"""Ctrl-C and kill during training: held until the step in flight is complete, so a checkpoint never holds half a step."""
+"""Ctrl-C and kills between training steps, never inside one: a checkpoint then never holds half a step."""
 
 from __future__ import annotations
 

@@ -1,0 +1,76 @@
+"""``icezoo synth`` for everyday use: runs/ by default, the face found as prepare finds it, readable figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import icezoo
+from icezoo.errors import IcezooError
+from icezoo.eval import synth
+from icezoo.plots import grid_figure
+
+from .conftest import RECIPES
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_one_row_grid_title_clears_the_column_titles_and_difference_maps_have_a_colour_bar():
+    faces = [torch.rand(1, 16, 16) for _ in range(5)]
+    fig = grid_figure([faces], ["positive"], [f"x_syn {i}" for i in range(5)], title="a long title over the grid")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    assert not any(_overlaps(title, ax.title.get_window_extent(renderer)) for ax in fig.axes)
+    assert len(fig.axes) == 5  # no colour bar unless asked
+    maps = grid_figure([faces], ["positive"], cmap="inferno", value_range=(0, 2), title="t", colorbar="|x_syn - x_on|")
+    bars = [ax for ax in maps.axes if ax.get_label() == "<colorbar>"]
+    assert len(maps.axes) == 6 and len(bars) == 1 and bars[0].get_ylabel() == "|x_syn - x_on|"
+
+
+def test_photograph_is_cropped_around_its_landmarks_when_the_extra_is_there(tmp_path, monkeypatch):
+    from icezoo.data import prepare
+
+    pixels = np.zeros((60, 100), dtype=np.uint8)
+    pixels[10:26, 82:98] = 255  # the "face": off-centre (outside the centre square), bright
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+
+    class FakeLandmarks:  # the landmarks extra, installed, finding the face at the bright square
+        def box(self, image, where):
+            return (82, 10, 98, 26)
+
+    monkeypatch.setattr(prepare, "LandmarkCrop", FakeLandmarks)
+    aligned = synth.read_face(tmp_path / "photo.png", 8, align=None)
+    centre = synth.read_face(tmp_path / "photo.png", 8, align=False)
+    assert torch.all(aligned == 1) and torch.all(centre == -1)  # the face crop, and the centre square (all dark)
+
+
+def test_asking_for_alignment_without_the_extra_names_the_way_out(tmp_path, monkeypatch):
+    from icezoo.data import prepare
+
+    def missing():
+        raise IcezooError("face alignment needs the landmarks extra (no module): pip ...; or pass --no-align")
+
+    monkeypatch.setattr(prepare, "LandmarkCrop", missing)
+    Image.fromarray(np.zeros((20, 30), dtype=np.uint8)).save(tmp_path / "photo.png")
+    with pytest.raises(IcezooError, match="--no-align"):
+        synth.read_face(tmp_path / "photo.png", 8, align=True)
+    assert synth.read_face(tmp_path / "photo.png", 8, align=None).shape == (1, 1, 8, 8)  # without it: centre square
+
+
+def test_synth_writes_under_runs_by_default(tmp_path, monkeypatch, cli):
+    from icezoo.train.trainer import Trainer
+
+    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", ["model.image_size=32", "train.max_steps=1"])
+    Trainer(recipe, None, progress=False).save(tmp_path / "ckpt.pt")  # untrained weights: only the files matter
+    Image.fromarray(np.full((40, 40), 128, dtype=np.uint8)).save(tmp_path / "onset.png")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("synth", "ckpt.pt", "--onset", "onset.png", "--label", "surprise", "--n", "1", "--no-align")
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs").glob("synth-*")
+    assert {"grid.png", "difference.png", "synth_surprise_0.png"} <= {p.name for p in folder.iterdir()}
+    assert str(folder.relative_to(tmp_path)) in out
