@@ -160,6 +160,10 @@ CASES = {
     "set deep list": (_build("model=" + "[" * 20000 + "]" * 20000), r"--set model=.*nested deeper than 64"),
     "png bomb onset": (_synth_bomb, r"--onset: image .*onset\.png is too large to decode"),
     "png bomb frame": (lambda t, c: _data_bomb(t), r"image .*frame_000010\.png is too large to decode"),
+    "png bomb predict": (
+        lambda t, c: ["predict", c, "--image", bomb_png(t / "face.png")],
+        r"face\.png: not a readable image \(Image size .* exceeds limit",
+    ),
     "int weights synth": (
         lambda t, c: ["synth", _int_weights(t, c), "--onset", bomb_png(t / "o.png", 32), "--out", t / "s"],
         r"checkpoint\.pt: the checkpoint's generator is not a mapping of tensors",

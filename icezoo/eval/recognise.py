@@ -27,7 +27,7 @@ def _open(path: Path):
         with Image.open(path) as img:
             img.load()
             return img.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:  # bomb: too many pixels
         raise IcezooError(f"{path}: not a readable image ({str(err).splitlines()[0][:120]})") from None
 
 
