@@ -83,7 +83,8 @@ def _in_parallel(args: argparse.Namespace, evaluate):
     def run_parallel(recipe, protocol, out, **_shard_and_progress):
         argv = options.argv_of(args, add_arguments, drop=_OWN) + ["--protocol", protocol, "--out", str(out)]
         return evaluate_parallel(recipe, protocol, out, argv, workers=args.workers, per_gpu=args.workers_per_gpu,
-                                 device=args.device, launcher=args.launcher, ray_address=args.ray_address)  # fmt: skip
+                                 device=args.device, launcher=args.launcher, ray_address=args.ray_address,
+                                 keep_models=args.keep_models)  # fmt: skip
 
     return run_parallel
 

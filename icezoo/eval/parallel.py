@@ -188,6 +188,7 @@ def evaluate_parallel(
     device: str | None = None,
     launcher: str = "processes",
     ray_address: str | None = None,
+    keep_models: bool = False,
     log: Callable[[str], None] = print,
 ):
     """Every fold not yet done, in parallel (worker processes or Ray tasks), then the report; returns the metrics.
@@ -206,7 +207,7 @@ def evaluate_parallel(
         from .ray_launcher import run_on_ray
 
         run_on_ray(recipe, protocol, out_dir, [f for f in folds if not done(f)], address=ray_address,
-                   per_gpu=per_gpu or 1, log=log)  # fmt: skip
+                   per_gpu=per_gpu or 1, keep_models=keep_models, log=log)  # fmt: skip
     elif launcher == "processes":
         import torch
 

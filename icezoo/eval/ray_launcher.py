@@ -21,20 +21,25 @@ from .protocols import Fold
 MAX_RETRIES = 3  # Ray reruns a fold whose worker process or node died this many times
 
 
-def run_fold_task(recipe: Recipe, protocol: str, out_dir: str, fold_name: str, use_gpu: bool) -> str:
-    """One fold inside a Ray worker: train, predict, write ``folds/NAME.csv``; returns the fold's name."""
+def run_fold_task(
+    recipe: Recipe, protocol: str, out_dir: str, fold_name: str, use_gpu: bool, keep_model: bool = False
+) -> str:
+    """One fold inside a Ray worker: train, predict, write ``folds/NAME.csv`` (and what ``run_fold`` writes
+    beside it: the fold's subjects and selection, its model with ``keep_model``); returns the fold's name."""
     import torch
 
     from ..data import load_clips
     from ..files import atomic_write_text
-    from .runner import _rows_to_csv, fold_path, protocol_folds, run_fold
+    from .fold_models import rows_to_csv as _rows_to_csv
+    from .runner import fold_path, protocol_folds, run_fold
 
     clips = load_clips(recipe)
     fold = next(f for f in protocol_folds(recipe, protocol, clips) if f.name == fold_name)
     path = fold_path(Path(out_dir), fold)
     if not path.exists():  # a retried task whose first attempt finished the file
         device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
-        atomic_write_text(path, _rows_to_csv(run_fold(recipe, clips, fold, device=device)))
+        rows = run_fold(recipe, clips, fold, device=device, out_dir=Path(out_dir), keep_model=keep_model)
+        atomic_write_text(path, _rows_to_csv(rows))
     return fold_name
 
 
@@ -46,6 +51,7 @@ def run_on_ray(
     *,
     address: str | None = None,
     per_gpu: int = 1,
+    keep_models: bool = False,
     log: Callable[[str], None] = print,
 ) -> None:
     """Submit one task per fold in ``folds`` and wait; a fold that failed for good is named in one error."""
@@ -61,7 +67,7 @@ def run_on_ray(
         task = ray.remote(run_fold_task).options(
             num_cpus=1, num_gpus=1 / per_gpu if use_gpu else 0, max_retries=MAX_RETRIES
         )
-        pending = {task.remote(recipe, protocol, str(out_dir), f.name, use_gpu): f for f in folds}
+        pending = {task.remote(recipe, protocol, str(out_dir), f.name, use_gpu, keep_models): f for f in folds}
         log(f"ray: {len(pending)} fold task(s) on {ray.cluster_resources().get('CPU', 0):g} CPUs, "
             f"{ray.cluster_resources().get('GPU', 0):g} GPUs")  # fmt: skip
         failures = []
