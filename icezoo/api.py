@@ -27,26 +27,10 @@ from typing import Any
 from .config.loader import load_recipe as _read_recipe
 from .config.schema import Recipe
 from .errors import IcezooError
+from .models import check_recipe
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 """Where the shipped recipes are (package data)."""
-
-
-def check_recipe(recipe: Recipe) -> None:
-    """Build the model on the ``meta`` device and check the loss section against its head.
-
-    Surfaces constructor errors (six reasoning specs for six encoder levels,
-    a head that cannot fit the trunk's features) and the memory training would need
-    (:mod:`icezoo.memory`) before anything real is built.
-    """
-    from .memory import check_memory
-    from .models import check_buildable
-    from .train.objective import check_objective
-
-    model = check_buildable(recipe)
-    m = recipe.model
-    check_memory(model, recipe.train.batch_size, m.image_size, m.in_channels, m.noise_dim)
-    check_objective(recipe.loss, model.discriminator.head, recipe.model.in_channels)
 
 
 def list_recipes(pattern: str = "*") -> list[str]:

@@ -120,3 +120,19 @@ def check_buildable(config: Recipe | ModelConfig) -> GAN:
     """Build the model on the ``meta`` device (no memory, no compute) to surface constructor errors."""
     with torch.device("meta"):
         return build_model(config)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Build the model on the ``meta`` device and check the loss section against its head.
+
+    Surfaces constructor errors (six reasoning specs for six encoder levels,
+    a head that cannot fit the trunk's features) and the memory training would need
+    (:mod:`icezoo.memory`) before anything real is built.
+    """
+    from .memory import check_memory
+    from .train.objective import check_objective
+
+    model = check_buildable(recipe)
+    m = recipe.model
+    check_memory(model, recipe.train.batch_size, m.image_size, m.in_channels, m.noise_dim)
+    check_objective(recipe.loss, model.discriminator.head, recipe.model.in_channels)

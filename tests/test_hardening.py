@@ -174,7 +174,7 @@ CASES = {
     ),
     "stored plugin synth": (
         lambda t, c: ["synth", _stored_plugin(t, c), "--onset", bomb_png(t / "o.png", 32), "--out", t / "s"],
-        r"checkpoint\.pt: the checkpoint's recipe needs plugin '.*evil\.py', which is not loaded; .*--plugins",
+        r"checkpoint\.pt: the stored recipe needs plugin '.*evil\.py', which is not loaded; .*--plugins",
     ),
     "plugin sys.exit(7)": (lambda t, c: _exiting_plugin(t), r"plugin file 'quits\.py' failed to import: SystemExit: 7"),
     "train out is a file": (
@@ -312,3 +312,20 @@ def test_kill_9_inside_a_checkpoint_write_resumes_exactly(tmp_path):
         a, b = getattr(unbroken.model, name).state_dict(), getattr(resumed.model, name).state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert np.isclose(resumed.history[-1]["d_total"], unbroken.history[-1]["d_total"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("command", ["test", "synth-metrics"])
+def test_no_code_runs_from_a_run_folder_unless_allowed(tmp_path, cli, command):
+    from icezoo.config.loader import recipe_to_yaml
+
+    plugin, marker = _evil(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    text = recipe_to_yaml(icezoo.load_recipe(RECIPES / "icegan_small.yaml")).replace(
+        "plugins: []", f"plugins: [{plugin}]"
+    )
+    (run / "recipe.yaml").write_text(text)
+    (run / "protocol.txt").write_text("split\n")
+    code, _, err = cli(command, run)
+    assert code == 2 and "needs plugin" in err and "--plugins" in err and len(err.strip().splitlines()) == 1, err
+    assert not marker.exists()

@@ -13,18 +13,20 @@ HELP = "measure the synthesised faces of an eval run folder (identity, expressio
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="an icezoo eval run folder whose fold models were kept (--keep-models)")
     options.device(p, default="cpu", help="device for the fold models (default cpu)")
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import load_recipe
     from ..errors import IcezooError
     from ..eval.synthesis.run import synth_metrics
     from ..eval.synthesis.summary import markdown
+    from ..train.checkpoint import load_run_recipe
 
     recipe_file = Path(args.run) / "recipe.yaml"
     if not recipe_file.is_file():
         raise IcezooError(f"{args.run}: not an icezoo eval run folder (no recipe.yaml)")
-    result = synth_metrics(load_recipe(recipe_file), args.run, device=args.device)
+    recipe = load_run_recipe(args.run, args.plugins)
+    result = synth_metrics(recipe, args.run, device=args.device, allow_plugins=args.plugins)
     print(markdown(result["pooled"]), end="")
     print(f"wrote {Path(args.run) / 'synthesis.json'} and the section of table.md")
     return 0

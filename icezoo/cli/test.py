@@ -13,12 +13,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="the run folder of `icezoo eval ... --keep-models`")
     options.out(p, "where to write the new predictions.csv (default RUN_DIR/retest)")
     options.device(p, default="cpu", help="device for the models (default cpu)")
+    options.plugins(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.fold_models import retest
 
-    path, same = retest(args.run_dir, args.out, args.device)
+    path, same = retest(args.run_dir, args.out, args.device, args.plugins)
     verdict = "identical to" if same else "DIFFERENT from"
     print(f"wrote {path}: {verdict} {args.run_dir}/predictions.csv")
     return 0 if same else 1

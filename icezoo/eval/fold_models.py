@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +64,23 @@ def _same_recipe(stored, run_recipe, path: Path) -> None:
         )
 
 
-def retest(run_dir: str | Path, out: str | Path | None = None, device: str = "cpu") -> tuple[Path, bool]:
-    """Re-score a run's saved fold models; returns (the new predictions.csv, whether it equals the run's)."""
-    from ..api import load_recipe
+def retest(
+    run_dir: str | Path, out: str | Path | None = None, device: str = "cpu", allow_plugins: Iterable[str] = ()
+) -> tuple[Path, bool]:
+    """Re-score a run's saved fold models; returns (the new predictions.csv, whether it equals the run's).
+
+    The run folder is data: its recipe's plugins run only when loaded already or named in ``allow_plugins``.
+    """
     from ..data import load_clips
     from ..files import atomic_write_text
-    from ..train.checkpoint import load_trained_model
+    from ..train.checkpoint import load_run_recipe, load_trained_model
     from .predict import predict
     from .protocols import make_folds
 
     run_dir = Path(run_dir)
     if not (run_dir / "recipe.yaml").is_file() or not (run_dir / "protocol.txt").is_file():
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no recipe.yaml and protocol.txt)")
-    recipe = load_recipe(run_dir / "recipe.yaml")
+    recipe = load_run_recipe(run_dir, allow_plugins)
     protocol = (run_dir / "protocol.txt").read_text().strip()
     clips = load_clips(recipe)
     folds = make_folds(protocol, clips, recipe.eval)
@@ -89,7 +94,7 @@ def retest(run_dir: str | Path, out: str | Path | None = None, device: str = "cp
         )
     rows = []
     for fold in folds:
-        model, stored = load_trained_model(model_path(run_dir, fold), device)
+        model, stored = load_trained_model(model_path(run_dir, fold), device, allow_plugins=allow_plugins)
         _same_recipe(stored, recipe, model_path(run_dir, fold))
         test = clips.subset(clips.indices_of(fold.test))
         scores = predict(model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)

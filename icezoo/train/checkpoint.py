@@ -175,7 +175,7 @@ def _check_generator(state: dict[str, Any], has_generator: bool, path: str | Pat
 
 
 # -- a trained model ----------------------------------------------------------
-def _allow_plugins(data: dict[str, Any], allow: list[str], path: str | Path) -> None:
+def allow_stored_plugins(data: dict[str, Any], allow: list[str], path: str | Path) -> None:
     """Load the plugins the user allows; refuse a stored ``plugins:`` entry that is neither loaded nor allowed.
 
     A checkpoint is data that people share: its recipe may name a module or a
@@ -192,8 +192,8 @@ def _allow_plugins(data: dict[str, Any], allow: list[str], path: str | Path) -> 
         if entry in loaded or entry in allowed or (entry.endswith(".py") and str(Path(entry).resolve()) in allowed):
             continue
         raise IcezooError(
-            f"{path}: the checkpoint's recipe needs plugin {entry!r}, which is not loaded; a checkpoint runs no code "
-            f"of its own: if you trust it, allow it with --plugins {entry} (Python: allow_plugins=[{entry!r}])"
+            f"{path}: the stored recipe needs plugin {entry!r}, which is not loaded; a checkpoint or run folder runs "
+            f"no code of its own: if you trust it, allow it with --plugins {entry} (Python: allow_plugins=[{entry!r}])"
         )
 
 
@@ -211,7 +211,7 @@ def load_trained_model(
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{path}: the checkpoint holds no recipe")
-    _allow_plugins(data, list(allow_plugins), path)
+    allow_stored_plugins(data, list(allow_plugins), path)
     try:
         recipe = recipe_from_dict(data, f"{path} (stored recipe)", load_plugins=False)
     except RecipeError as err:
@@ -277,3 +277,17 @@ def restore_training_state(
         raise IcezooError(
             f"{path}: incomplete or mismatched checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:160]})"
         ) from None
+
+
+def load_run_recipe(run_dir: str | Path, allow_plugins: Iterable[str] = ()) -> Recipe:
+    """The resolved ``recipe.yaml`` of a run folder, read as a checkpoint's recipe is: data, never code.
+
+    Its ``plugins:`` are not imported unless loaded already or named in ``allow_plugins``.
+    """
+    from ..config.loader import read_recipe_data
+    from ..models import check_recipe
+
+    path = Path(run_dir) / "recipe.yaml"
+    data, origins = read_recipe_data(path)
+    allow_stored_plugins(data, list(allow_plugins), path)
+    return recipe_from_dict(data, str(path), origins=origins, check=check_recipe, load_plugins=False)

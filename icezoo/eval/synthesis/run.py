@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def write_synthesis(recipe, out_dir: str | Path, folds: list) -> dict[str, Any]:
     return result
 
 
-def synth_metrics(recipe, run_dir: str | Path, device: str = "cpu", clips=None) -> dict[str, Any]:
+def synth_metrics(
+    recipe, run_dir: str | Path, device: str = "cpu", clips=None, allow_plugins: Iterable[str] = ()
+) -> dict[str, Any]:
     """Recompute every fold's synthesis metrics of an eval run folder from its saved fold models.
 
     ``clips`` stands for the recipe's data where the run was given its clips (as ``evaluate(clips=...)``).
@@ -108,7 +111,7 @@ def synth_metrics(recipe, run_dir: str | Path, device: str = "cpu", clips=None) 
         path = model_path(run_dir, fold)
         if not path.is_file():
             raise IcezooError(f"{path}: fold model not found; run icezoo eval with --keep-models to keep them")
-        model, stored = load_trained_model(path, device)
+        model, stored = load_trained_model(path, device, allow_plugins=allow_plugins)
         same_recipe(stored, recipe, path)
         measure_fold(model, recipe, clips, fold, run_dir)
     return write_synthesis(recipe, run_dir, folds)
