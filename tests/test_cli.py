@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -140,6 +141,19 @@ def test_help_and_version_do_not_import_torch(args):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stderr, result.stderr
     assert "icezoo" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["list"], ["describe", "reasoning", "grm"]])
+def test_list_and_describe_import_only_what_they_show(args):
+    """The components are torch modules, so torch loads; PyG and timm load only when a block is built."""
+    code = (
+        "import sys, contextlib, io\nfrom icezoo.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    main({args!r})\n"
+        "print('HEAVY', [m for m in ('torch_geometric', 'timm') if m in sys.modules], file=sys.stderr)\n"
+    )
+    env = {**os.environ, "ICEZOO_PLUGINS": ""}  # installed third-party plugins may import what they like
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "HEAVY []" in result.stderr, result.stderr
 
 
 def test_lazy_package_keeps_its_public_names():

@@ -17,10 +17,6 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-with warnings.catch_warnings():  # torch-geometric's import still calls the deprecated torch.jit.script
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-    from torch_geometric.nn import DenseGCNConv, DenseGINConv
-
 from ..layers import Activation, Norm, norm2d
 from ..layers import activation as make_activation
 
@@ -109,6 +105,7 @@ class GraphReasoning(_GraphReasoningBase):
     """
 
     def _build_graph_convolution(self) -> None:
+        DenseGCNConv, DenseGINConv = _pyg_dense_layers()
         if self.layer == "gin":
             self.graph_conv = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
         else:
@@ -218,3 +215,11 @@ class GraphReasoningEinsum(_GraphReasoningBase):
         y = torch.einsum("bij,bjhw->bihw", m_hat, q)  # back-projection M^ Q
         y = torch.einsum("oc,bchw->bohw", self.T_inv.weight[:, :, 0, 0], y)
         return x + self.norm(y)
+
+
+def _pyg_dense_layers():
+    """PyG's dense GCN and GIN layers, imported when a GRM is built (listing components needs no PyG)."""
+    with warnings.catch_warnings():  # torch-geometric's import still calls the deprecated torch.jit.script
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        from torch_geometric.nn import DenseGCNConv, DenseGINConv
+    return DenseGCNConv, DenseGINConv
