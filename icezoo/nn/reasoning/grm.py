@@ -36,6 +36,19 @@ class _GraphReasoningBase(nn.Module):
         norm: Norm = "instance",
         adjacency_std: float | None = None,
     ):
+        """Both GRM implementations' parameters.
+
+        Args:
+            channels: width C of the feature map the block bridges; set by icezoo.
+            reduction: ratio C / C' of channels to graph nodes (1: the paper's C x C channel graph).
+            supernodes: positions N_s that ``pool`` averages P and Q down to, a square number
+                (None: every position, N_s = HW; pooling is an icezoo option, not in the paper).
+            activation: sigma of Eq. 2 (ReLU, as in the release's graph convolution).
+            layer: the form of Eq. 2: ``gin``, exactly the paper's (A + I) M W, or ``gcn``, degree-normalised.
+            norm: normalisation of the back-projection before the residual sum (instance, as in the release).
+            adjacency_std: standard deviation of A's normal initialisation (None: 1/sqrt(C'), an icezoo
+                choice that keeps (A + I) M near M's scale; the paper says only "normal").
+        """
         super().__init__()
         if reduction < 1 or channels % reduction:
             raise ValueError(f"reduction must divide channels ({channels}), got {reduction}")
@@ -92,16 +105,7 @@ class GraphReasoning(_GraphReasoningBase):
 
     :class:`GraphReasoningEinsum` computes the same in plain tensor code.
 
-    Args:
-        channels: width C of the feature map the block bridges; set by icezoo.
-        reduction: ratio C / C' of channels to graph nodes (1: the paper's C x C channel graph).
-        supernodes: positions N_s that ``pool`` averages P and Q down to, a square number
-            (None: every position, N_s = HW; pooling is an icezoo option, not in the paper).
-        activation: sigma of Eq. 2 (ReLU, as in the release's graph convolution).
-        layer: the form of Eq. 2: ``gin``, exactly the paper's (A + I) M W, or ``gcn``, degree-normalised.
-        norm: normalisation of the back-projection before the residual sum (instance, as in the release).
-        adjacency_std: standard deviation of A's normal initialisation (None: 1/sqrt(C'), an icezoo
-            choice that keeps (A + I) M near M's scale; the paper says only "normal").
+    The parameters (shared with :class:`GraphReasoningEinsum`) are documented on the base constructor.
     """
 
     def _build_graph_convolution(self) -> None:
@@ -141,19 +145,7 @@ class GraphReasoning(_GraphReasoningBase):
 
 
 class GraphReasoningEinsum(_GraphReasoningBase):
-    """The GRM in plain tensor code (einsum), the reference for ``grm``; same parameters, same math.
-
-    Args:
-        channels: width C of the feature map the block bridges; set by icezoo.
-        reduction: ratio C / C' of channels to graph nodes (1: the paper's C x C channel graph).
-        supernodes: positions N_s that ``pool`` averages P and Q down to, a square number
-            (None: every position, N_s = HW; pooling is an icezoo option, not in the paper).
-        activation: sigma of Eq. 2 (ReLU, as in the release's graph convolution).
-        layer: the form of Eq. 2: ``gin``, exactly the paper's (A + I) M W, or ``gcn``, degree-normalised.
-        norm: normalisation of the back-projection before the residual sum (instance, as in the release).
-        adjacency_std: standard deviation of A's normal initialisation (None: 1/sqrt(C'), an icezoo
-            choice that keeps (A + I) M near M's scale; the paper says only "normal").
-    """
+    """The GRM in plain tensor code (einsum), the reference for ``grm``; same parameters, same math."""
 
     def _build_graph_convolution(self) -> None:
         # W of Eq. 2, stored (in, out) as written in the equation
