@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -151,8 +152,13 @@ def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
     assert "icezoo: interrupted" in err
     left = [p for p in Path("/proc").glob("[0-9]*") if str(tmp_path) in _cmdline(p)]
     assert not left  # every worker stopped
-    files = list((tmp_path / "folds").iterdir())
-    assert 1 <= len(files) < 68 and all(p.suffix == ".csv" and not p.name.startswith(".") for p in files)
+    everything = list((tmp_path / "folds").iterdir())
+    assert not [p for p in everything if p.name.startswith(".")]  # no temporary file of an unfinished write
+    files = [p for p in everything if p.suffix == ".csv"]
+    assert 1 <= len(files) < 68 and all(p.suffix in (".csv", ".json") for p in everything)
+    for path in everything:
+        if path.suffix == ".json":  # the fold's subjects and selection, written beside its predictions
+            json.loads(path.read_text())
     for path in files:  # each one whole: a header and one row per clip of its subject, every column filled
         lines = path.read_text().splitlines()
         assert lines[0].startswith("fold,") and len(lines) > 1
