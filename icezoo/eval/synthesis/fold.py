@@ -88,7 +88,14 @@ def _identity(onset: torch.Tensor, faces: torch.Tensor, test: ClipSet, train: Cl
 
 
 def fold_records(
-    model, train: ClipSet, test: ClipSet, *, seed: int, regions: str = "face model", batch_size: int = 64
+    model,
+    train: ClipSet,
+    test: ClipSet,
+    *,
+    seed: int,
+    regions: str = "face model",
+    batch_size: int = 64,
+    network: torch.nn.Module | None = None,
 ) -> dict[str, Any]:
     """Synthesise the test clips into every class and keep what each metric needs, face by face.
 
@@ -99,6 +106,7 @@ def fold_records(
         seed: the noise seed (see :func:`fold_seed`).
         regions: ``face model`` (the synthetic data's known feature positions) or ``landmarks`` (68 dlib landmarks).
         batch_size: faces per forward pass.
+        network: the KID/FID feature network (:func:`distribution.feature_network`; None: fer_xception).
     """
     if model.generator is None:
         return {"skipped": "this model has no generator (model A)"}
@@ -110,7 +118,7 @@ def fold_records(
     asked = np.tile(np.arange(k), (n, 1))
     own = faces[torch.arange(n), torch.as_tensor(test.label)]
     classifier = expression.MotionClassifier().fit(train)
-    net = distribution.FerFeatures()
+    net = network if network is not None else distribution.FerFeatures()
     masks = _region_masks(onset, regions)
     flat_on = onset.repeat_interleave(k, 0)
     return {
@@ -124,6 +132,7 @@ def fold_records(
         "clf_real_pred": classifier.predict(apex, onset),  # its accuracy on real test faces: the scale of its reading
         "feat_real": distribution.features(net, apex).numpy(),
         "feat_fake": distribution.features(net, own).numpy(),
+        "feature_network": net.description,
         "motion_syn": motion.region_means(
             faces.flatten(0, 1), flat_on, masks.repeat_interleave(k, 0) if len(masks) > 1 else masks
         )

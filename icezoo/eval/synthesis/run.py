@@ -49,12 +49,22 @@ def _to_numpy(x: Any) -> Any:
     return {k: _to_numpy(v) for k, v in x.items()} if isinstance(x, dict) else x
 
 
-def measure_fold(model, recipe, clips, fold, out_dir: str | Path) -> dict[str, Any]:
-    """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook)."""
+def network_for(recipe):
+    """The recipe's KID/FID feature network (``eval.synthesis_network``, its weights from a local file)."""
+    from .distribution import feature_network
+
+    return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
+
+
+def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) -> dict[str, Any]:
+    """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook).
+
+    ``network`` is the KID/FID feature network (None: the recipe's, :func:`network_for`).
+    """
     train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
     rec = fold_records(
         model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
-        batch_size=recipe.eval.batch_size,
+        batch_size=recipe.eval.batch_size, network=network if network is not None else network_for(recipe),
     )  # fmt: skip
     buffer = io.BytesIO()
     torch.save(_to_torch(rec), buffer)
@@ -87,11 +97,12 @@ def write_synthesis(recipe, out_dir: str | Path, folds: list) -> dict[str, Any]:
 
 
 def synth_metrics(
-    recipe, run_dir: str | Path, device: str = "cpu", clips=None, allow_plugins: Iterable[str] = ()
+    recipe, run_dir: str | Path, device: str = "cpu", clips=None, allow_plugins: Iterable[str] = (), network=None
 ) -> dict[str, Any]:
     """Recompute every fold's synthesis metrics of an eval run folder from its saved fold models.
 
-    ``clips`` stands for the recipe's data where the run was given its clips (as ``evaluate(clips=...)``).
+    ``clips`` stands for the recipe's data where the run was given its clips (as ``evaluate(clips=...)``);
+    ``network`` for the KID/FID feature network (None: the recipe's ``eval.synthesis_network``).
     """
     from ...data import load_clips
     from ...train.checkpoint import load_trained_model
@@ -107,11 +118,12 @@ def synth_metrics(
     folds = make_folds(proto.read_text().strip(), clips, recipe.eval)
     if recipe.eval.max_folds is not None:
         folds = folds[: recipe.eval.max_folds]
+    network = network if network is not None else network_for(recipe)
     for fold in folds:
         path = model_path(run_dir, fold)
         if not path.is_file():
             raise IcezooError(f"{path}: fold model not found; run icezoo eval with --keep-models to keep them")
         model, stored = load_trained_model(path, device, allow_plugins=allow_plugins)
         same_recipe(stored, recipe, path)
-        measure_fold(model, recipe, clips, fold, run_dir)
+        measure_fold(model, recipe, clips, fold, run_dir, network)
     return write_synthesis(recipe, run_dir, folds)

@@ -16,7 +16,8 @@ def pool(records: list[dict[str, Any]]) -> dict[str, Any]:
     live = [r for r in records if "skipped" not in r]
     if not live:
         return records[0] if records else {"skipped": "no folds"}
-    out: dict[str, Any] = {"regions": live[0]["regions"], "classes": live[0]["classes"]}
+    first = live[0]
+    out: dict[str, Any] = {k: first[k] for k in ("regions", "classes", "feature_network") if k in first}
     keys = (
         "label",
         "asked",
@@ -70,7 +71,7 @@ def summarise(rec: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
         },
         "distribution": {
             **distribution.kid_fid(_tensor(rec["feat_real"]), _tensor(rec["feat_fake"]), seed=seed),
-            "network": distribution.NETWORK,
+            "network": rec.get("feature_network", distribution.NETWORK),
             "sets": "real apex faces of the test clips against faces synthesised for each clip's own class",
         },
         "motion": {
