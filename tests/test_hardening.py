@@ -81,6 +81,11 @@ def _alias_bomb(tmp: Path) -> list[str]:
     return ["build", tmp / "bomb.yaml"]
 
 
+def _recursive_alias(tmp: Path) -> list[str]:
+    (tmp / "loop.yaml").write_text("model: &a [*a]\n")
+    return ["build", tmp / "loop.yaml"]
+
+
 def _deep_mapping(tmp: Path) -> list[str]:
     (tmp / "deep.yaml").write_text("".join(" " * i + "a:\n" for i in range(3000)) + " " * 3000 + "a: 1\n")
     return ["build", tmp / "deep.yaml"]
@@ -155,6 +160,21 @@ CASES = {
     "bench batch -1": (lambda t, c: ["bench", SMALL, "--batch-sizes", "-1"], r"--batch-sizes: must be at least 1"),
     "bench out folder": (lambda t, c: ["bench", SMALL, "--out", t], r"--out .*: is a folder; name a file"),
     "yaml alias bomb": (lambda t, c: _alias_bomb(t), r"bomb\.yaml: invalid YAML: more than 100000 values"),
+    "yaml recursive alias": (
+        lambda t, c: _recursive_alias(t),
+        r"loop\.yaml: invalid YAML: a value contains itself",
+    ),
+    "split_seed -1": (_build("eval.split_seed=-1"), r"eval\.split_seed: must be at least 0, got -1"),
+    "sde_datasets empty": (_build("eval.sde_datasets=[]"), r"eval\.sde_datasets: must name each database once"),
+    "sde_datasets twice": (_build("eval.sde_datasets=[samm, samm]"), r"eval\.sde_datasets: must name each database"),
+    "predict device gpu": (
+        lambda t, c: ["predict", c, "--image", bomb_png(t / "face.png", 32), "--device", "gpu"],
+        r"--device: .*gpu",
+    ),
+    "workers-per-gpu 0": (
+        lambda t, c: ["eval", SMALL, "--workers", "2", "--workers-per-gpu", "0", "--out", t / "run"],
+        r"--workers-per-gpu 0: must be at least 1",
+    ),
     "yaml deep mapping": (lambda t, c: _deep_mapping(t), r"deep\.yaml: invalid YAML: .*nested deeper than 64"),
     "yaml deep list": (lambda t, c: _deep_list(t), r"deep\.yaml: invalid YAML: .*nested deeper than 64"),
     "set deep list": (_build("model=" + "[" * 20000 + "]" * 20000), r"--set model=.*nested deeper than 64"),

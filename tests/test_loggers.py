@@ -60,3 +60,14 @@ def test_progress_line_gives_step_losses_speed_and_time_left():
     row = {"step": 10, "epoch": 0.5, "lr": 1e-3, "d_total": 1.5, "g_total": 0.25, "img_per_s": 8.0}
     line = loggers.progress_line(row, total=100, batch_size=4)
     assert line == "step 10/100 (10%)  d_total 1.5  g_total 0.25  8.0 img/s  ETA 0:00:45"
+
+
+def test_the_tensorboard_writer_opens_at_the_first_row_and_closes_whole(tmp_path):
+    """A run refused before its first step (an existing run without --resume) must leave no event file behind."""
+    pytest.importorskip("tensorboard")
+    log = loggers.TensorBoardLog(tmp_path / "tb")
+    assert not (tmp_path / "tb").exists()
+    log.row({"step": 1, "d_total": 0.5})
+    log.close()
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+    log.close()  # twice is harmless

@@ -171,3 +171,21 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize(("device", "gpu"), [("cpu", False), ("auto", True), ("cuda", True)])
+def test_the_ray_launcher_keeps_a_cpu_run_off_the_gpus(tmp_path, monkeypatch, device, gpu):
+    """--device cpu (or train.device: cpu) asks Ray for no GPU, whatever the cluster has."""
+    from icezoo.eval import ray_launcher
+
+    asked = {}
+
+    def fake(*args, **kwargs):
+        asked.update(kwargs)
+        raise SystemExit("stop before the folds")
+
+    monkeypatch.setattr(ray_launcher, "run_on_ray", fake)
+    recipe = icezoo.load_recipe(SMALL, [*TINY, "eval.max_folds=1"])
+    with pytest.raises(SystemExit, match="stop before"):
+        parallel.evaluate_parallel(recipe, "loso", tmp_path / "run", [], launcher="ray", device=device)
+    assert asked["gpu"] is gpu

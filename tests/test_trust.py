@@ -266,3 +266,19 @@ def test_create_model_from_an_installed_wheel(tmp_path):
     assert count == len(shipped) and d_params == sum(
         p.numel() for p in icezoo.create_model("icegan_small").discriminator.parameters()
     )
+
+
+def test_a_manifest_named_from_the_home_folder_keeps_its_checksum(tmp_path, monkeypatch):
+    """``data.manifest: ~/...`` loads (the loader expands it), so the report must read and hash the same file."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from icezoo.eval.provenance import describe_data
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "manifest.csv").write_text("dataset,subject\n")
+    recipe = SimpleNamespace(data={"type": "megc2019", "manifest": "~/manifest.csv"})
+    clips = type("Clips", (), {"__len__": lambda self: 5, "subjects": lambda self: ["s1", "s2"]})()
+    data = describe_data(recipe, clips)
+    assert data["sha256"] == hashlib.sha256(b"dataset,subject\n").hexdigest()
+    assert data["clips"] == 5 and data["subjects"] == 2

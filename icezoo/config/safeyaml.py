@@ -1,8 +1,8 @@
 """YAML read with limits: ``safe_load`` that bounds nesting depth and alias expansion.
 
 Recipes and ``--set`` values are user files: a 20,000-deep list would end in
-Python's recursion limit and a "billion laughs" alias bomb in minutes of
-copying; both are refused as ``yaml.YAMLError``, which callers turn into one line.
+Python's recursion limit, a "billion laughs" alias bomb in minutes of
+copying, and a recursive alias forever; all three are refused as ``yaml.YAMLError``, which callers turn into one line.
 """
 
 from __future__ import annotations
@@ -31,14 +31,22 @@ class _LimitedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _count_nodes(value: Any, budget: list[int]) -> None:
-    """Count values with aliases expanded; stop (budget below zero) as soon as :data:`MAX_NODES` is passed."""
+def _count_nodes(value: Any, budget: list[int], inside: frozenset[int] = frozenset()) -> None:
+    """Count values with aliases expanded; stop (budget below zero) as soon as :data:`MAX_NODES` is passed.
+
+    ``inside`` holds the ids of the lists and mappings on the way down: meeting one again is a value that
+    contains itself (``x: &a [*a]``), refused rather than followed into Python's recursion limit.
+    """
     budget[0] -= 1
     if budget[0] < 0:
         return
-    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for _, child in children:
-        _count_nodes(child, budget)
+    if not isinstance(value, (dict, list)):
+        return
+    if id(value) in inside:
+        raise yaml.YAMLError("a value contains itself (a recursive alias)")
+    inside = inside | {id(value)}
+    for child in value.values() if isinstance(value, dict) else value:
+        _count_nodes(child, budget, inside)
         if budget[0] < 0:
             return
 

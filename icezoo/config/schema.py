@@ -188,7 +188,11 @@ class EvalConfig:
 
     def check(self) -> None:
         _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
-        _at_least(self, 0, "validation_subjects", "bootstrap")
+        _at_least(self, 0, "validation_subjects", "bootstrap", "split_seed")
+        if not self.sde_datasets or len(set(self.sde_datasets)) != len(self.sde_datasets):
+            raise ValidationError(
+                "sde_datasets", f"must name each database once, at least one, got {self.sde_datasets}"
+            )
         if self.select == "best_validation" and self.validation_subjects == 0:
             raise ValidationError("select", "best_validation needs eval.validation_subjects of at least 1")
         if self.synthesis_network != "fer_xception" and self.synthesis_network_weights is None:

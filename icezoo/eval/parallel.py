@@ -199,20 +199,23 @@ def evaluate_parallel(
     from ..data import load_clips
     from .runner import _check_out_dir, evaluate, fold_path, protocol_folds
 
+    if per_gpu is not None and per_gpu < 1:
+        raise IcezooError(f"--workers-per-gpu {per_gpu}: must be at least 1")
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it
     folds = protocol_folds(recipe, protocol, load_clips(recipe))
     done = lambda fold: fold_path(out_dir, fold).exists()  # noqa: E731
+    where = device or recipe.train.device  # a recipe or a --device that asks for the CPU keeps it
     if launcher == "ray":
         from .ray_launcher import run_on_ray
 
         run_on_ray(recipe, protocol, out_dir, [f for f in folds if not done(f)], address=ray_address,
-                   per_gpu=per_gpu or 1, keep_models=keep_models, log=log)  # fmt: skip
+                   per_gpu=per_gpu or 1, keep_models=keep_models, log=log,
+                   gpu=where == "auto" or where.startswith("cuda"))  # fmt: skip
     elif launcher == "processes":
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        where = device or recipe.train.device  # a recipe that asks for the CPU keeps it
         run_workers(base_argv, plan_workers(workers, per_gpu, where, gpus), folds, done, log=log)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")

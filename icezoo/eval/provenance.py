@@ -25,7 +25,7 @@ def describe_data(recipe: Recipe, clips: ClipSet) -> dict[str, Any]:
         out["seed"] = int(spec.get("seed", 0))
     manifest = spec.get("manifest")
     if manifest:
-        path = Path(manifest)
+        path = Path(manifest).expanduser()
         out["manifest"] = str(path)
         out["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     out["comparable_to_published"] = kind == "megc2019"

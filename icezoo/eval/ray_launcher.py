@@ -53,8 +53,12 @@ def run_on_ray(
     per_gpu: int = 1,
     keep_models: bool = False,
     log: Callable[[str], None] = print,
+    gpu: bool = True,
 ) -> None:
-    """Submit one task per fold in ``folds`` and wait; a fold that failed for good is named in one error."""
+    """Submit one task per fold in ``folds`` and wait; a fold that failed for good is named in one error.
+
+    ``gpu`` false (``--device cpu`` or ``train.device: cpu``) keeps every fold on the CPU on any cluster.
+    """
     try:
         import ray
     except ImportError:
@@ -63,7 +67,7 @@ def run_on_ray(
     if started:
         ray.init(address=address, logging_level="WARNING", log_to_driver=False)
     try:
-        use_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        use_gpu = gpu and ray.cluster_resources().get("GPU", 0) > 0
         task = ray.remote(run_fold_task).options(
             num_cpus=1, num_gpus=1 / per_gpu if use_gpu else 0, max_retries=MAX_RETRIES
         )

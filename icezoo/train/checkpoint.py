@@ -28,6 +28,7 @@ from torch import nn
 
 from ..config.loader import recipe_from_dict
 from ..config.schema import Recipe
+from ..devices import resolve_device
 from ..errors import IcezooError, RecipeError
 from ..files import atomic_write
 from ..models import GAN, build_model
@@ -207,6 +208,7 @@ def load_trained_model(
     nothing in the checkpoint runs. Its recipe's ``plugins:`` are not imported; each must be installed
     already or named in ``allow_plugins`` (module names or ``.py`` files, which are then imported).
     """
+    device = resolve_device(str(device), "--device")  # checked before the file is read
     state = load_checkpoint(path)
     data = state.get("recipe")
     if not isinstance(data, dict):

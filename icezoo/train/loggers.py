@@ -144,14 +144,23 @@ class TensorBoardLog:
     """Every logged row (loss terms, images/s, learning rates) and every sample grid, through TensorBoard's own
     ``SummaryWriter``, into ``DIR/tensorboard``.
 
+    The writer opens at the first row or image, so a run refused before its first step leaves no event file.
+
     Args:
         log_dir: folder of the event files.
     """
 
     def __init__(self, log_dir: Path):
-        from torch.utils.tensorboard import SummaryWriter
+        self.log_dir = log_dir
+        self._writer = None
 
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+    @property
+    def writer(self):
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        return self._writer
 
     def row(self, row: dict[str, float]) -> None:
         step = int(row["step"])
@@ -173,7 +182,9 @@ class TensorBoardLog:
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def progress_line(row: dict[str, float], total: int, batch_size: int) -> str:

@@ -17,6 +17,7 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import signal
@@ -192,7 +193,7 @@ class Trainer:
         bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
                    disable=not self.progress or lines, dynamic_ncols=True, leave=self.leave)  # fmt: skip
         marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
-        with marker, bar, deferred_interrupts() as received:
+        with marker, bar, contextlib.closing(self.log), deferred_interrupts() as received:  # log closed on any exit
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
                 if self.dist.active:
@@ -225,7 +226,6 @@ class Trainer:
                         )
                     signum = received[0] if received else signal.SIGTERM  # another process was signalled
                     raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
-        self.log.close()
         if self.writes:
             from ..plots import training_curves
 
