@@ -197,7 +197,8 @@ def evaluate_parallel(
     (the recipe, its ``--set`` overrides, ``--protocol`` and ``--out``).
     """
     from ..data import load_clips
-    from .runner import _check_out_dir, evaluate, fold_path, protocol_folds
+    from .protocols import protocol_folds
+    from .runner import _check_out_dir, evaluate, fold_path
 
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it

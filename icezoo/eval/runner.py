@@ -37,7 +37,7 @@ from .fold_models import FIELDS, model_path, prediction_rows, save_fold_model
 from .fold_models import rows_to_csv as _rows_to_csv
 from .metrics import compute_metrics
 from .predict import predict
-from .protocols import Fold, make_folds, shard
+from .protocols import Fold, protocol_folds, shard
 from .provenance import describe_data
 from .report import markdown_report
 from .selection import Selector, split_fold
@@ -113,12 +113,6 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     if proto.exists() and proto.read_text().strip() != protocol:
         raise IcezooError(f"{out_dir}: holds results of the '{proto.read_text().strip()}' protocol, not '{protocol}'")
     atomic_write_text(proto, protocol + "\n")
-
-
-def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
-    """The folds this recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set."""
-    folds = make_folds(protocol, clips, recipe.eval)
-    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
 
 
 def evaluate(

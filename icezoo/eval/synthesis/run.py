@@ -108,16 +108,14 @@ def synth_metrics(
     from ...train.checkpoint import load_trained_model
     from ..fold_models import _same_recipe as same_recipe
     from ..fold_models import model_path
-    from ..protocols import make_folds
+    from ..protocols import protocol_folds
 
     run_dir = Path(run_dir)
     proto = run_dir / "protocol.txt"
     if not proto.is_file():
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
     clips = clips if clips is not None else load_clips(recipe)
-    folds = make_folds(proto.read_text().strip(), clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
+    folds = protocol_folds(recipe, proto.read_text().strip(), clips)
     network = network if network is not None else network_for(recipe)
     for fold in folds:
         path = model_path(run_dir, fold)
