@@ -126,6 +126,41 @@ def test_the_independent_classifier_never_sees_the_test_subject(small, monkeypat
     assert rec["clf_real_pred"].shape == rec["label"].shape
 
 
+class _Flat(torch.nn.Module):
+    """A stand-in KID/FID feature network: the pixels themselves."""
+
+    description = "pixels"
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_the_discriminator_reads_synthesised_faces_as_eval_reads_test_faces(small, monkeypatch):
+    """d_pred is eval's reading of D (predict.class_scores): batched, in eval mode, under train.precision's autocast."""
+    from icezoo.eval.predict import class_scores, predict
+    from icezoo.eval.protocols import make_folds
+    from icezoo.eval.synthesis.fold import fold_records, synthesise_all
+    from icezoo.models import build_model
+
+    recipe, clips = small
+    fold = make_folds("loso", clips, recipe.eval)[0]
+    train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
+    monkeypatch.setattr("icezoo.eval.synthesis.fold._identity", lambda *a: {"skipped": "not in this test"})
+    torch.manual_seed(0)
+    model = build_model(recipe)
+    calls = []
+    hook = lambda m, x: calls.append((len(x[0]), m.training, torch.is_autocast_enabled("cpu")))  # noqa: E731
+    handle = model.discriminator.register_forward_pre_hook(hook)
+    rec = fold_records(model, train, test, seed=1, batch_size=5, network=_Flat(), precision="bf16")
+    handle.remove()
+    assert calls and all(n <= 5 and not training and autocast for n, training, autocast in calls)
+    faces = synthesise_all(model, to_unit_range(test.onset), 1, 5).flatten(0, 1)
+    read = class_scores(model.discriminator, faces, batch_size=5, precision="bf16").argmax(1)
+    assert np.array_equal(rec["d_pred"], read.numpy().reshape(rec["d_pred"].shape))
+    apex = class_scores(model.discriminator, to_unit_range(test.apex[:, 0]), batch_size=5).numpy()
+    assert np.array_equal(predict(model.discriminator, test, batch_size=5), apex)
+
+
 @needs_fer
 @needs_tm
 def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(small, tmp_path):

@@ -65,6 +65,7 @@ def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) 
     rec = fold_records(
         model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
         batch_size=recipe.eval.batch_size, network=network if network is not None else network_for(recipe),
+        precision=recipe.train.precision,
     )  # fmt: skip
     buffer = io.BytesIO()
     torch.save(_to_torch(rec), buffer)
