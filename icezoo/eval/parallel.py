@@ -198,12 +198,14 @@ def evaluate_parallel(
     """
     from ..data import load_clips
     from .protocols import protocol_folds
-    from .runner import _check_out_dir, evaluate, fold_path
+    from .runner import _check_out_dir, evaluate, fold_path, synthesis_setup
 
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it
     folds = protocol_folds(recipe, protocol, load_clips(recipe))
     done = lambda fold: fold_path(out_dir, fold).exists()  # noqa: E731
+    if not all(map(done, folds)):
+        synthesis_setup(recipe)  # a missing extra is one error here, not one per worker after its first fold
     if launcher == "ray":
         from .ray_launcher import run_on_ray
 

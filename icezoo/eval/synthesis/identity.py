@@ -27,6 +27,11 @@ def _face_recognition():
     return face_recognition
 
 
+def check_extra() -> None:
+    """Raise the one-line error naming the install when the landmark extra is missing (checked before training)."""
+    _face_recognition()
+
+
 def to_rgb8(faces: torch.Tensor, size: int = 150) -> list[np.ndarray]:
     """Faces [N, 1, S, S] in [-1, 1] as RGB uint8 arrays of size x size."""
     x = torch.nn.functional.interpolate(faces.float(), size=(size, size), mode="bilinear", align_corners=False)

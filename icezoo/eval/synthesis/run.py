@@ -56,6 +56,18 @@ def network_for(recipe):
     return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
 
 
+def measurement_setup(recipe):
+    """What measuring needs, checked before any fold trains: the KID/FID network (returned), the landmark extra.
+
+    A missing extra or a bad ``eval.synthesis_network`` is then one error at once, not after a fold has trained.
+    """
+    if regions_for(recipe) == "landmarks":
+        from .identity import check_extra
+
+        check_extra()
+    return network_for(recipe)
+
+
 def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) -> dict[str, Any]:
     """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook).
 
@@ -117,7 +129,7 @@ def synth_metrics(
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
     clips = clips if clips is not None else load_clips(recipe)
     folds = protocol_folds(recipe, proto.read_text().strip(), clips)
-    network = network if network is not None else network_for(recipe)
+    network = network if network is not None else measurement_setup(recipe)
     for fold in folds:
         path = model_path(run_dir, fold)
         if not path.is_file():
