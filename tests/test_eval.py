@@ -125,6 +125,33 @@ def test_fold_trains_without_its_test_subject(clips, monkeypatch, tmp_path):
         assert fold.test[0] not in subjects and subjects == set(fold.train)
 
 
+class _Stop(Exception):
+    """Raised by a spy to end a command once it has shown what it asked for."""
+
+
+def test_test_and_synth_metrics_walk_the_folds_eval_ran(clips, tmp_path, monkeypatch):
+    """``icezoo test`` and ``synth-metrics`` take their folds from protocol_folds, where eval's max_folds cut is."""
+    from icezoo.config.loader import recipe_to_yaml
+    from icezoo.eval import fold_models, protocols
+    from icezoo.eval.synthesis import run as synth_run
+
+    recipe = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=2"])
+    (tmp_path / "recipe.yaml").write_text(recipe_to_yaml(recipe))
+    (tmp_path / "protocol.txt").write_text("loso\n")
+    asked = []
+
+    def spy(recipe, protocol, clips):
+        asked.append((recipe.eval.max_folds, protocol))
+        raise _Stop
+
+    monkeypatch.setattr(protocols, "protocol_folds", spy)
+    with pytest.raises(_Stop):
+        fold_models.retest(tmp_path)
+    with pytest.raises(_Stop):
+        synth_run.synth_metrics(recipe, tmp_path, clips=clips, network=torch.nn.Identity())
+    assert asked == [(2, "loso")] * 2
+
+
 def test_sharded_evaluation_equals_unsharded(clips, tmp_path):
     recipe = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=3"])
     whole = evaluate(recipe, "loso", tmp_path / "whole", progress=False, clips=clips)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import icezoo
+from icezoo.data.prepare import faces
 from icezoo.errors import IcezooError
 from icezoo.eval import synth
 from icezoo.plots import grid_figure
@@ -33,8 +34,6 @@ def test_one_row_grid_title_clears_the_column_titles_and_difference_maps_have_a_
 
 
 def test_photograph_is_cropped_around_its_landmarks_when_the_extra_is_there(tmp_path, monkeypatch):
-    from icezoo.data import prepare
-
     pixels = np.zeros((60, 100), dtype=np.uint8)
     pixels[10:26, 82:98] = 255  # the "face": off-centre (outside the centre square), bright
     Image.fromarray(pixels).save(tmp_path / "photo.png")
@@ -43,23 +42,64 @@ def test_photograph_is_cropped_around_its_landmarks_when_the_extra_is_there(tmp_
         def box(self, image, where):
             return (82, 10, 98, 26)
 
-    monkeypatch.setattr(prepare, "LandmarkCrop", FakeLandmarks)
-    aligned = synth.read_face(tmp_path / "photo.png", 8, align=None)
-    centre = synth.read_face(tmp_path / "photo.png", 8, align=False)
+    monkeypatch.setattr(faces, "LandmarkCrop", FakeLandmarks)
+    aligned, how = faces.read_face(tmp_path / "photo.png", 8, align=None)
+    centre, _ = faces.read_face(tmp_path / "photo.png", 8, align=False)
     assert torch.all(aligned == 1) and torch.all(centre == -1)  # the face crop, and the centre square (all dark)
+    assert how == "aligned by 68 landmarks"
 
 
 def test_asking_for_alignment_without_the_extra_names_the_way_out(tmp_path, monkeypatch):
-    from icezoo.data import prepare
-
     def missing():
         raise IcezooError("face alignment needs the landmarks extra (no module): pip ...; or pass --no-align")
 
-    monkeypatch.setattr(prepare, "LandmarkCrop", missing)
+    monkeypatch.setattr(faces, "LandmarkCrop", missing)
     Image.fromarray(np.zeros((20, 30), dtype=np.uint8)).save(tmp_path / "photo.png")
     with pytest.raises(IcezooError, match="--no-align"):
-        synth.read_face(tmp_path / "photo.png", 8, align=True)
-    assert synth.read_face(tmp_path / "photo.png", 8, align=None).shape == (1, 1, 8, 8)  # without it: centre square
+        faces.read_face(tmp_path / "photo.png", 8, align=True)
+    face, how = faces.read_face(tmp_path / "photo.png", 8, align=None)  # without it: the centre square, said so
+    assert face.shape == (1, 1, 8, 8) and how == "centre crop: the landmarks extra is not installed"
+
+
+def test_predict_and_synth_read_a_photograph_to_the_same_face(tmp_path, monkeypatch, cli):
+    """One reading of a face file (prepare's crop and resampling) for both commands, aligned or not."""
+    from icezoo.train import checkpoint
+
+    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", ["model.image_size=32"])
+    rgb = np.random.default_rng(0).integers(0, 256, (60, 90, 3), dtype=np.uint8)  # colour, not square, detailed
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+
+    class Model:  # what the commands read the face for: D's scores, G's onset
+        image_size, generator, read = 32, "G", []
+
+        def recognise(self, face):
+            self.read.append(face)
+            return torch.tensor([[0.2, 0.3, 0.5]])
+
+    def synthesize(model, onset, labels, n, seed):
+        model.read.append(onset)
+        return {k: onset.expand(n, -1, -1, -1) for k in labels}
+
+    class FakeLandmarks:  # the landmarks extra, finding a face off the centre
+        missed: list = []
+
+        def box(self, image, where):
+            return (50, 5, 80, 35)
+
+    monkeypatch.setattr(checkpoint, "load_trained_model", lambda *a, **k: (Model(), recipe))
+    monkeypatch.setattr(synth, "synthesize", synthesize)
+    monkeypatch.setattr(faces, "LandmarkCrop", FakeLandmarks)
+    photo, ckpt = tmp_path / "photo.png", tmp_path / "ckpt.pt"
+    for predict_flags, synth_flags in (([], ["--no-align"]), (["--align"], [])):
+        Model.read.clear()
+        code, out, err = cli("predict", ckpt, "--image", photo, *predict_flags)
+        assert code == 0, err
+        code, _, err = cli("synth", ckpt, "--onset", photo, "--n", "1", "--out", tmp_path / "s", *synth_flags)
+        assert code == 0, err
+        assert torch.equal(Model.read[0], Model.read[1]) and Model.read[0].shape == (1, 1, 32, 32)
+        assert ("aligned by 68 landmarks" in out) == bool(predict_flags)
+    expected, _ = faces.read_face(photo, 32, align=True)
+    assert torch.equal(Model.read[0], expected)  # the landmark box, with prepare's resampling
 
 
 def test_synth_writes_under_runs_by_default(tmp_path, monkeypatch, cli):

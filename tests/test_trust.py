@@ -139,7 +139,7 @@ def test_bad_inputs_are_one_line(run_dir, cli, tmp_path):
 
     (tmp_path / "not_an_image.png").write_text("not an image")
     code, _, err = cli("predict", run_dir / "folds" / "split.pt", "--image", tmp_path / "not_an_image.png")
-    assert code == 2 and err.count("\n") == 1 and "not a readable image" in err
+    assert code == 2 and err.count("\n") == 1 and f"cannot decode image {tmp_path / 'not_an_image.png'}" in err
 
     from icezoo.eval.fold_models import save_fold_model
 

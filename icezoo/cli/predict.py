@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.recognise import predict_image
 
     result = predict_image(
-        args.checkpoint, args.image, align=args.align, device=args.device, allow_plugins=args.plugins
+        args.checkpoint, args.image, align=None if args.align else False, device=args.device, allow_plugins=args.plugins
     )
     if args.json:
         print(json.dumps(result, indent=2))

@@ -75,7 +75,7 @@ def retest(
     from ..files import atomic_write_text
     from ..train.checkpoint import load_run_recipe, load_trained_model
     from .predict import predict
-    from .protocols import make_folds
+    from .protocols import protocol_folds
 
     run_dir = Path(run_dir)
     if not (run_dir / "recipe.yaml").is_file() or not (run_dir / "protocol.txt").is_file():
@@ -83,9 +83,7 @@ def retest(
     recipe = load_run_recipe(run_dir, allow_plugins)
     protocol = (run_dir / "protocol.txt").read_text().strip()
     clips = load_clips(recipe)
-    folds = make_folds(protocol, clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
+    folds = protocol_folds(recipe, protocol, clips)
     missing = [f.name for f in folds if not model_path(run_dir, f).is_file()]
     if missing:
         raise IcezooError(

@@ -197,7 +197,8 @@ def evaluate_parallel(
     (the recipe, its ``--set`` overrides, ``--protocol`` and ``--out``).
     """
     from ..data import load_clips
-    from .runner import _check_out_dir, evaluate, fold_path, protocol_folds
+    from .protocols import protocol_folds
+    from .runner import _check_out_dir, evaluate, fold_path, synthesis_setup
 
     if per_gpu is not None and per_gpu < 1:
         raise IcezooError(f"--workers-per-gpu {per_gpu}: must be at least 1")
@@ -205,6 +206,8 @@ def evaluate_parallel(
     _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it
     folds = protocol_folds(recipe, protocol, load_clips(recipe))
     done = lambda fold: fold_path(out_dir, fold).exists()  # noqa: E731
+    if not all(map(done, folds)):
+        synthesis_setup(recipe)  # a missing extra is one error here, not one per worker after its first fold
     where = device or recipe.train.device  # a recipe or a --device that asks for the CPU keeps it
     if launcher == "ray":
         from .ray_launcher import run_on_ray

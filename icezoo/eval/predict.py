@@ -1,4 +1,4 @@
-"""Recognition with a trained discriminator: class scores for the apex frame of each clip."""
+"""Recognition with a trained discriminator: class scores of faces, batch by batch (eval, test, synthesis metrics)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ClipSet
+from ..data import CLASSES, ClipSet
 from ..data.clips import to_unit_range
 from ..devices import autocast
 
 
 @torch.no_grad()
-def predict(discriminator: nn.Module, clips: ClipSet, *, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
-    """Class scores [N, Nc] (capsule lengths or logits) for the apex frames, in eval mode."""
+def class_scores(
+    discriminator: nn.Module, faces: torch.Tensor, *, batch_size: int = 64, precision: str = "fp32"
+) -> torch.Tensor:
+    """Class scores [N, Nc] (capsule lengths or logits; float32, on the CPU) of faces [N, C, S, S] in [-1, 1].
+
+    D runs in eval mode under ``precision``'s autocast, ``batch_size`` faces at a time on its own device: the one
+    way eval's test faces and the synthesis metrics' synthesised faces are read.
+    """
     device = next(discriminator.parameters()).device
     was = discriminator.training
     discriminator.eval()
     scores = []
     try:
-        for start in range(0, len(clips), batch_size):
-            x = to_unit_range(clips.apex[start : start + batch_size, 0]).to(device)
+        for start in range(0, len(faces), batch_size):
             with autocast(device, precision):
-                scores.append(discriminator(x).cls.float().cpu())
+                scores.append(discriminator(faces[start : start + batch_size].to(device)).cls.float().cpu())
     finally:
         discriminator.train(was)
-    return torch.cat(scores).numpy() if scores else np.zeros((0, 3), dtype=np.float32)
+    return torch.cat(scores) if scores else torch.zeros((0, len(CLASSES)))
+
+
+def predict(discriminator: nn.Module, clips: ClipSet, *, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
+    """Class scores [N, Nc] for the clips' apex frames (:func:`class_scores`)."""
+    faces = to_unit_range(clips.apex[:, 0])
+    return class_scores(discriminator, faces, batch_size=batch_size, precision=precision).numpy()

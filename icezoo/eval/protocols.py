@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from ..config.schema import EvalConfig
+from ..config.schema import EvalConfig, Recipe
 from ..data import ClipSet
 from ..errors import IcezooError
 
@@ -59,6 +59,15 @@ def make_folds(protocol: str, clips: ClipSet, cfg: EvalConfig) -> list[Fold]:
         test = tuple(sorted(subjects[i] for i in order[: cfg.test_subjects]))
         return [Fold("split", tuple(s for s in subjects if s not in test), test)]
     raise IcezooError(f"unknown protocol '{protocol}' (loso, sde, split)")
+
+
+def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
+    """The folds a recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set.
+
+    Every command that walks a run's folds (eval, test, synth-metrics) takes them from here, so they agree.
+    """
+    folds = make_folds(protocol, clips, recipe.eval)
+    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -31,7 +31,8 @@ def run_fold_task(
     from ..data import load_clips
     from ..files import atomic_write_text
     from .fold_models import rows_to_csv as _rows_to_csv
-    from .runner import fold_path, protocol_folds, run_fold
+    from .protocols import protocol_folds
+    from .runner import fold_path, run_fold
 
     clips = load_clips(recipe)
     fold = next(f for f in protocol_folds(recipe, protocol, clips) if f.name == fold_name)

@@ -37,7 +37,7 @@ from .fold_models import FIELDS, model_path, prediction_rows, save_fold_model
 from .fold_models import rows_to_csv as _rows_to_csv
 from .metrics import compute_metrics
 from .predict import predict
-from .protocols import Fold, make_folds, shard
+from .protocols import Fold, protocol_folds, shard
 from .provenance import describe_data
 from .report import markdown_report
 from .selection import Selector, split_fold
@@ -57,12 +57,17 @@ def run_fold(
     progress: bool = False,
     out_dir: Path | None = None,
     keep_model: bool = False,
+    synthesis_network=None,
 ) -> list[dict[str, Any]]:
     """Train on the fold's training subjects (less its validation ones), predict its test subjects' apex frames.
 
     With ``out_dir``, writes ``folds/NAME.json`` (subjects and selection) and, with ``keep_model``, ``folds/NAME.pt``;
-    with ``eval.synthesis_metrics``, also measures the fold's synthesised faces into ``out_dir``.
+    with ``eval.synthesis_metrics``, also measures the fold's synthesised faces into ``out_dir``, with
+    ``synthesis_network`` (None: :func:`synthesis_setup`'s, made before the fold trains).
     """
+    measure = recipe.eval.synthesis_metrics and out_dir is not None
+    if measure and synthesis_network is None:
+        synthesis_network = synthesis_setup(recipe)
     train_subjects, val_subjects = split_fold(fold, clips, recipe)
     test = clips.subset(clips.indices_of(fold.test))
     if len(test) == 0:
@@ -93,11 +98,20 @@ def run_fold(
         atomic_write_text(out_dir / "folds" / f"{fold.name}.json", json.dumps(info) + "\n")
         if keep_model:
             save_fold_model(model_path(out_dir, fold), recipe, result.model, info["selection"]["chosen_step"])
-    if recipe.eval.synthesis_metrics and out_dir is not None:
+    if measure:
         from .synthesis.run import measure_fold
 
-        measure_fold(result.model, recipe, clips, fold, out_dir)
+        measure_fold(result.model, recipe, clips, fold, out_dir, synthesis_network)
     return prediction_rows(fold.name, test, scores)
+
+
+def synthesis_setup(recipe: Recipe):
+    """The KID/FID network where ``eval.synthesis_metrics`` is on (else None), its extras checked: before training."""
+    if not recipe.eval.synthesis_metrics:
+        return None
+    from .synthesis.run import measurement_setup
+
+    return measurement_setup(recipe)
 
 
 def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
@@ -113,12 +127,6 @@ def _check_out_dir(out_dir: Path, recipe: Recipe, protocol: str) -> None:
     if proto.exists() and proto.read_text().strip() != protocol:
         raise IcezooError(f"{out_dir}: holds results of the '{proto.read_text().strip()}' protocol, not '{protocol}'")
     atomic_write_text(proto, protocol + "\n")
-
-
-def protocol_folds(recipe: Recipe, protocol: str, clips: ClipSet) -> list[Fold]:
-    """The folds this recipe evaluates: the protocol's, the first ``eval.max_folds`` of them where set."""
-    folds = make_folds(protocol, clips, recipe.eval)
-    return folds[: recipe.eval.max_folds] if recipe.eval.max_folds is not None else folds
 
 
 def evaluate(
@@ -149,6 +157,7 @@ def evaluate(
         from tqdm.auto import tqdm
 
         mine = [f for f in shard(folds, *shard_of) if not fold_path(out_dir, f).exists()]
+        network = synthesis_setup(recipe) if mine else None  # once, and before any fold trains
         bar = tqdm(
             mine,
             desc=f"{recipe.name or 'eval'} {protocol} folds",
@@ -158,8 +167,9 @@ def evaluate(
         )
         for fold in bar:
             rows = run_fold(
-                recipe, clips, fold, device=device, progress=progress, out_dir=out_dir, keep_model=keep_models
-            )
+                recipe, clips, fold, device=device, progress=progress, out_dir=out_dir, keep_model=keep_models,
+                synthesis_network=network,
+            )  # fmt: skip
             atomic_write_text(fold_path(out_dir, fold), _rows_to_csv(rows))
             bar.set_postfix(fold=fold.name, acc=f"{np.mean([r['label'] == r['pred'] for r in rows]):.2f}")
     missing = [f.name for f in folds if not fold_path(out_dir, f).exists()]

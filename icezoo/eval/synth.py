@@ -11,41 +11,10 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data import CLASSES
 from ..errors import IcezooError
-
-
-def face_cropper(align: bool | None):
-    """How a photograph becomes a face crop, as ``prepare`` does it: the square around the 68 landmarks
-    (``align`` True, or None with the landmarks extra installed) or the centre square (False, or None without it)."""
-    from ..data.prepare import CentreCrop, LandmarkCrop
-
-    if align is False:
-        return CentreCrop()
-    try:
-        return LandmarkCrop()
-    except IcezooError:
-        if align:
-            raise
-        return CentreCrop()
-
-
-def read_face(path: str | Path, size: int, align: bool | None = False) -> torch.Tensor:
-    """A grayscale face image as [1, 1, size, size] in [-1, 1]: the crop of :func:`face_cropper`, bilinear resize."""
-    from PIL import Image
-
-    from ..data.megc2019 import open_image
-
-    path = Path(path)
-    if not path.is_file():
-        raise IcezooError(f"{path}: image not found")
-    img = open_image(path, "--onset")
-    box = face_cropper(align).box(img, str(path))
-    pixels = np.asarray(img.convert("L").crop(box).resize((size, size), Image.BILINEAR), dtype=np.float32)
-    return torch.from_numpy(pixels / 127.5 - 1)[None, None]
 
 
 def load_generator(checkpoint: str | Path, device: str = "cpu", allow_plugins: Iterable[str] = ()):
@@ -84,7 +53,9 @@ def write_synth(
 ) -> int:
     """Synthesise ``n`` faces per class (or of ``label``) from the onset image into ``out``; return the face count.
 
-    ``align``: crop the photograph's face by its landmarks (None: when the landmarks extra is installed)."""
+    ``align``: crop the photograph's face by its landmarks (None: when the landmarks extra is installed), as
+    ``prepare`` and ``predict`` do (:func:`icezoo.data.prepare.faces.read_face`)."""
+    from ..data.prepare.faces import read_face
     from ..devices import resolve_device
     from ..files import atomic_write, atomic_write_text, check_out
     from ..plots import image_grid
@@ -93,7 +64,7 @@ def write_synth(
         raise IcezooError("--n must be at least 1")
     check_out(out)
     model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")), allow_plugins)
-    onset = read_face(onset_image, model.image_size, align)
+    onset, _ = read_face(onset_image, model.image_size, align, "--onset")
     labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]
     faces = synthesize(model, onset, labels, n, seed)
     out = Path(out)

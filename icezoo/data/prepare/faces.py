@@ -3,20 +3,24 @@
 :class:`LandmarkCrop` finds the face with a detector and 68 landmarks (the
 optional ``face_recognition`` package, offline); :class:`CentreCrop` takes the
 centre square (``--no-align``). :func:`find_apex` picks an apex from frame
-differences where a release gives none (SMIC-HS, CASME II's "/").
+differences where a release gives none (SMIC-HS, CASME II's "/"). :func:`read_face`
+crops one photograph the same way, for ``icezoo predict`` and ``icezoo synth``.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 from PIL import Image, ImageFilter
 
 from ...errors import IcezooError
-from ..megc2019 import RESAMPLE
+from ..clips import to_unit_range
+from ..megc2019 import RESAMPLE, open_image
 
 CROP_SIZE = 128
 """Side of the face crops ``prepare`` writes (the paper's 128x128)."""
@@ -24,8 +28,8 @@ CROP_SIZE = 128
 APEX_BLUR_RADIUS = 2.0
 """Gaussian blur (pixels at 128x128) applied before frame differences, so sensor noise does not pick the apex."""
 
-ALIGN_INSTALL = "pip install dlib-bin 'setuptools<81' && pip install --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0"
-"""The offline install of the landmarks extra (face_recognition_models still imports pkg_resources)."""
+ALIGN_INSTALL = 'pip install dlib-bin && pip install --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0 && pip install "setuptools<81"'
+"""The offline install of the landmarks extra, as the README gives it (face_recognition_models imports pkg_resources)."""
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 
@@ -95,6 +99,36 @@ class LandmarkCrop:
             return CentreCrop().box(image, where)
         (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
         return square_box(image.size, ((x0 + x1) / 2, (y0 + y1) / 2), max(x1 - x0, y1 - y0))
+
+
+def face_cropper(align: bool | None) -> tuple[FaceCropper, str]:
+    """The cropper of a photograph and how it crops: the 68 landmarks' square (``align`` True: the extra required;
+    None: when it is installed) or the centre square (False, or None without the extra)."""
+    if align is False:
+        return CentreCrop(), "centre crop"
+    try:
+        return LandmarkCrop(), "aligned by 68 landmarks"
+    except IcezooError:
+        if align:
+            raise
+        return CentreCrop(), "centre crop: the landmarks extra is not installed"
+
+
+def read_face(path: str | Path, size: int, align: bool | None = None, where: str = "image") -> tuple[torch.Tensor, str]:
+    """A face photograph as ``prepare`` crops it: ([1, 1, size, size] in [-1, 1], how it was cropped).
+
+    The box is :func:`face_cropper`'s (a photograph without a face found: the centre square, said so), resized with
+    :data:`RESAMPLE`; ``where`` (the command's option) and the path name a file that is missing or not an image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise IcezooError(f"{path}: image not found")
+    image = open_image(path, where)
+    cropper, how = face_cropper(align)
+    box = cropper.box(image, str(path))
+    if getattr(cropper, "missed", None):
+        how = "centre crop: no face found"
+    return to_unit_range(crop_face(image, box, size)[None].copy()), how  # a copy: PIL's array is read-only
 
 
 def find_apex(crops: Mapping[int, np.ndarray], onset: int) -> int:

@@ -1,6 +1,7 @@
 """Expression fidelity: does a recogniser that never saw the test subject read the class G was asked for?
 
-Two recognisers: the fold's own discriminator (its class scores), and an
+Two recognisers: the fold's own discriminator (its class scores, read as eval reads them:
+:func:`icezoo.eval.predict.class_scores`), and an
 independent one, a logistic regression on the motion image x - x_on (32x32,
 standardised) fitted on the fold's real training clips only (their apex and
 the frames around it against their onset). It records the subjects it was fitted on, so a
@@ -50,22 +51,6 @@ class MotionClassifier:
 
     def predict(self, faces: torch.Tensor, onset: torch.Tensor) -> np.ndarray:
         return self.model.predict(motion_image(faces, onset)).astype(np.int64)
-
-
-@torch.no_grad()
-def discriminator_predict(discriminator: torch.nn.Module, faces: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    """The discriminator's class (argmax of its class scores) for faces [N, 1, S, S], in eval mode."""
-    device = next(discriminator.parameters()).device
-    was = discriminator.training
-    discriminator.eval()
-    try:
-        out = [
-            discriminator(faces[i : i + batch_size].to(device)).cls.argmax(1).cpu()
-            for i in range(0, len(faces), batch_size)
-        ]
-    finally:
-        discriminator.train(was)
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
 def fidelity(asked: np.ndarray, predicted: np.ndarray, classes: int = 3) -> dict:

@@ -16,6 +16,7 @@ import torch
 from ...data import CLASSES, ClipSet
 from ...data.clips import to_unit_range
 from ...errors import IcezooError
+from ..predict import class_scores
 from . import distribution, expression, identity, motion
 
 
@@ -96,6 +97,7 @@ def fold_records(
     regions: str = "face model",
     batch_size: int = 64,
     network: torch.nn.Module | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Synthesise the test clips into every class and keep what each metric needs, face by face.
 
@@ -107,6 +109,7 @@ def fold_records(
         regions: ``face model`` (the synthetic data's known feature positions) or ``landmarks`` (68 dlib landmarks).
         batch_size: faces per forward pass.
         network: the KID/FID feature network (:func:`distribution.feature_network`; None: fer_xception).
+        precision: ``train.precision``, under which the discriminator reads the faces (as eval reads its test faces).
     """
     if model.generator is None:
         return {"skipped": "this model has no generator (model A)"}
@@ -121,12 +124,13 @@ def fold_records(
     net = network if network is not None else distribution.FerFeatures()
     masks = _region_masks(onset, regions)
     flat_on = onset.repeat_interleave(k, 0)
+    d_scores = class_scores(model.discriminator, faces.flatten(0, 1), batch_size=batch_size, precision=precision)
     return {
         "subject": list(test.subject),
         "label": test.label.astype(np.int64),
         "asked": asked,
         "identity": _identity(onset, faces, test, train),
-        "d_pred": expression.discriminator_predict(model.discriminator, faces.flatten(0, 1), batch_size).reshape(n, k),
+        "d_pred": d_scores.argmax(1).numpy().reshape(n, k),
         "clf_pred": classifier.predict(faces.flatten(0, 1), flat_on).reshape(n, k),
         "clf_subjects": classifier.subjects,
         "clf_real_pred": classifier.predict(apex, onset),  # its accuracy on real test faces: the scale of its reading

@@ -13,9 +13,9 @@ import hashlib
 import numpy as np
 import torch
 
+from ...data.prepare.faces import ALIGN_INSTALL
 from ...errors import IcezooError
 
-INSTALL = 'pip install dlib-bin && pip install --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0 && pip install "setuptools<81"'
 NETWORK = "dlib_face_recognition_resnet_model_v1 (face_recognition_models, 128-d)"
 
 
@@ -23,8 +23,15 @@ def _face_recognition():
     try:
         import face_recognition  # noqa: F401  (loads the models of face_recognition_models)
     except (ImportError, SystemExit) as err:  # face_recognition exits when its models package is missing
-        raise IcezooError(f"identity metrics need the landmark extra ({type(err).__name__}): {INSTALL}") from None
+        raise IcezooError(
+            f"identity metrics and landmark regions need the landmark extra ({type(err).__name__}): {ALIGN_INSTALL}"
+        ) from None
     return face_recognition
+
+
+def check_extra() -> None:
+    """Raise the one-line error naming the install when the landmark extra is missing (checked before training)."""
+    _face_recognition()
 
 
 def to_rgb8(faces: torch.Tensor, size: int = 150) -> list[np.ndarray]:

@@ -56,6 +56,18 @@ def network_for(recipe):
     return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
 
 
+def measurement_setup(recipe):
+    """What measuring needs, checked before any fold trains: the KID/FID network (returned), the landmark extra.
+
+    A missing extra or a bad ``eval.synthesis_network`` is then one error at once, not after a fold has trained.
+    """
+    if regions_for(recipe) == "landmarks":
+        from .identity import check_extra
+
+        check_extra()
+    return network_for(recipe)
+
+
 def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) -> dict[str, Any]:
     """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook).
 
@@ -65,6 +77,7 @@ def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) 
     rec = fold_records(
         model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
         batch_size=recipe.eval.batch_size, network=network if network is not None else network_for(recipe),
+        precision=recipe.train.precision,
     )  # fmt: skip
     buffer = io.BytesIO()
     torch.save(_to_torch(rec), buffer)
@@ -108,17 +121,15 @@ def synth_metrics(
     from ...train.checkpoint import load_trained_model
     from ..fold_models import _same_recipe as same_recipe
     from ..fold_models import model_path
-    from ..protocols import make_folds
+    from ..protocols import protocol_folds
 
     run_dir = Path(run_dir)
     proto = run_dir / "protocol.txt"
     if not proto.is_file():
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
     clips = clips if clips is not None else load_clips(recipe)
-    folds = make_folds(proto.read_text().strip(), clips, recipe.eval)
-    if recipe.eval.max_folds is not None:
-        folds = folds[: recipe.eval.max_folds]
-    network = network if network is not None else network_for(recipe)
+    folds = protocol_folds(recipe, proto.read_text().strip(), clips)
+    network = network if network is not None else measurement_setup(recipe)
     for fold in folds:
         path = model_path(run_dir, fold)
         if not path.is_file():
