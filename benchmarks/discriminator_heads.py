@@ -65,32 +65,11 @@ def main() -> None:
                         loss = loss + out.recon.float().mean()
                     loss.backward()
 
-                results.add(
-                    measure(
-                        label,
-                        "D forward",
-                        forward,
-                        batch=batch,
-                        device=device,
-                        precision=precision,
-                        compiled=False,
-                        warmup=warmup,
-                        iters=iters,
-                    )
-                )
-                results.add(
-                    measure(
-                        label,
-                        "D fwd+bwd",
-                        train,
-                        batch=batch,
-                        device=device,
-                        precision=precision,
-                        compiled=False,
-                        warmup=warmup,
-                        iters=iters,
-                    )
-                )
+                for what, fn in (("D forward", forward), ("D fwd+bwd", train)):
+                    results.add(
+                        measure(label, what, fn, batch=batch, device=device, precision=precision, compiled=False,
+                                warmup=warmup, iters=iters)
+                    )  # fmt: skip
         del model
     results.finish()
 
