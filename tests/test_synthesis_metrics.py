@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from icezoo.data.clips import to_unit_range
+from icezoo.data.clips import CLASSES, to_unit_range
 from icezoo.data.prepare.faces import ALIGN_INSTALL
 from icezoo.errors import IcezooError
 from icezoo.eval.synthesis import distribution, expression, identity, motion
@@ -311,3 +311,40 @@ def test_ablate_sets_the_generators_side_by_side_on_their_synthesis_metrics(tmp_
     assert rows["small_grm"][6] != rows["small_skip"][6]  # two generators, two distances
     code, _, err = cli("synth-metrics", tmp_path / "ab" / "small_grm", "--network", "test_resnet")
     assert code == 2 and "needs synthesis_network_weights" in err
+
+
+@needs_dlib
+@needs_fer
+@needs_tm
+def test_every_metric_runs_on_a_megc2019_manifest(small, tmp_path):
+    """Faces read from a manifest of frame folders (as prepare writes them): motion regions from dlib's landmarks."""
+    from PIL import Image
+
+    from icezoo.api import load_recipe
+    from icezoo.eval.runner import evaluate
+    from tests.test_megc2019 import row, write_manifest
+
+    _, clips = small
+    clips = clips.subset(clips.indices_of(clips.subjects()[:2]))
+    rows = []
+    for i in range(len(clips)):
+        folder = tmp_path / "faces" / f"clip{i}"
+        folder.mkdir(parents=True)
+        Image.fromarray(clips.onset[i]).save(folder / "frame_000000.png")
+        Image.fromarray(clips.apex[i, 0]).save(folder / "frame_000001.png")
+        subject = clips.subject[i].split("/")[-1]
+        rows.append(row(clips.dataset[i], subject, f"c{i}", CLASSES[clips.label[i]], 0, 1, f"faces/clip{i}"))
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
+    recipe = load_recipe(
+        RECIPES / "icegan_small.yaml",
+        ["model.image_size=32", "train.max_steps=2", "train.batch_size=4", "eval.max_folds=1",
+         "eval.synthesis_metrics=true", f"data={{type: megc2019, manifest: {manifest}, neighbours: 0}}"],
+    )  # fmt: skip
+    evaluate(recipe, "loso", tmp_path / "run", progress=False)
+    pooled = json.loads((tmp_path / "run" / "synthesis.json").read_text())["pooled"]
+    first = [s for s in clips.subject if s == clips.subject[0]]
+    assert pooled["faces"] == 3 * len(first)
+    assert pooled["motion"]["regions_from"] == "68 dlib landmarks"
+    assert "skipped" not in pooled["identity"] and pooled["identity"]["network"].startswith("dlib")
+    assert pooled["distribution"]["network"].startswith("fer_xception")
+    assert json.loads((tmp_path / "run" / "data.json").read_text())["type"] == "megc2019"
