@@ -288,6 +288,7 @@ def test_ablate_writes_one_comparison_table(tmp_path, cli):
     table = (tmp_path / "ablation" / "comparison.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| small_")]
     assert [r.split("|")[1].strip() for r in rows] == ["small_grm", "small_skip"]
+    assert table.count("Data: icezoo's built-in SYNTHETIC faces (seed 0") == 1  # named once, as both runs share it
     assert (tmp_path / "ablation" / "small_skip" / "metrics.json").exists()
     code, _, err = cli("ablate", a, a, "--out", tmp_path / "again")
     assert code == 2 and "distinct names" in err

@@ -182,12 +182,14 @@ def test_seeds_report_mean_and_sd(monkeypatch, tmp_path):
     def fake(recipe, protocol, out, **kwargs):
         seen.append(recipe.train.seed)
         score = 0.5 + 0.1 * recipe.train.seed
-        return {"overall": {"uf1": score, "uar": score}, "data": {"type": "synthetic"}}
+        data = {"type": "synthetic", "seed": 0, "clips": 442, "subjects": 68}
+        return {"overall": {"uf1": score, "uar": score}, "data": data}
 
     monkeypatch.setattr(runner, "evaluate", fake)
     summary = seeds.evaluate_seeds(icezoo.load_recipe(SMALL), "split", tmp_path, 3)
     assert seen == [0, 1, 2] and summary["uf1"] == pytest.approx({"mean": 0.6, "sd": 0.1, "n": 3})
-    assert "+- 0.100" in (tmp_path / "seeds.md").read_text()
+    text = (tmp_path / "seeds.md").read_text()
+    assert "+- 0.100" in text and "SYNTHETIC faces (seed 0, 442 clips" in text  # every report names its data
     assert mean_sd([0.4]) == {"mean": 0.4, "sd": 0.0, "n": 1}
 
 

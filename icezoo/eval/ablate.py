@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import IcezooError
 from ..files import atomic_write_text
+from .provenance import data_line
 from .report import table_ablation
 from .runner import evaluate
 
@@ -42,6 +43,8 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
         from .synthesis.summary import ablation_table
 
         table += "\n\nSynthesised faces (pooled over folds):\n\n" + ablation_table(measured)
-    atomic_write_text(out / "comparison.md", f"{warn}# Ablation ({protocol} protocol)\n\n{table}\n")
+    data = dict.fromkeys(data_line(e["data"]) for e in entries if e.get("data"))  # every report names its data
+    head = f"{warn}# Ablation ({protocol} protocol)\n\n" + "".join(f"{line}\n\n" for line in data)
+    atomic_write_text(out / "comparison.md", f"{head}{table}\n")
     atomic_write_text(out / "comparison.json", json.dumps(entries, indent=2) + "\n")
     return table

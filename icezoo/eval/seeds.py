@@ -45,9 +45,12 @@ def evaluate_seeds(recipe, protocol: str, out_dir: str | Path, seeds: int, **kwa
 
 
 def seeds_markdown(s: dict[str, Any]) -> str:
-    """The seeds summary as Markdown: the warning of an oracle run first, then mean +- SD and each seed."""
+    """The seeds summary as Markdown: the warning of an oracle run first, the data, then mean +- SD and each seed."""
+    from .provenance import data_line
+
     lines = [f"**{s['warning']}**", ""] if s.get("warning") else []
     lines += [f"# {s['recipe']}: {s['protocol']} protocol over {len(s['seeds'])} training seeds", ""]
+    lines += [data_line(s["data"]), ""] if s.get("data") else []
     lines += [f"UF1 {s['uf1']['mean']:.3f} +- {s['uf1']['sd']:.3f}, UAR {s['uar']['mean']:.3f} +- {s['uar']['sd']:.3f} "
               "(mean +- sample SD over seeds; pooled per run).", "", "| seed | UF1 | UAR |", "| ---: | ---: | ---: |"]  # fmt: skip
     lines += [f"| {k} | {v['uf1']:.3f} | {v['uar']:.3f} |" for k, v in s["per_seed"].items()]
