@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .nn.backbones import create_timm
+from .nn.backbones import create_timm, input_normalisation
 from .nn.layers import one_hot
 from .typecheck import ExistingFile
 
@@ -133,12 +133,9 @@ class TimmPerceptual(nn.Module):
         self.net = create_timm(model, weights, features_only=True, out_indices=tuple(layers), in_chans=in_channels)
         self.pretrained = weights is not None
         self.model_name = model
-        cfg = self.net.pretrained_cfg
-        mean, std = torch.tensor(cfg.get("mean", (0.5,))), torch.tensor(cfg.get("std", (0.5,)))
-        if in_channels != len(mean):
-            mean, std = mean.mean().repeat(in_channels), std.mean().repeat(in_channels)
-        self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
+        mean, std = input_normalisation(self.net, in_channels)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
         self.net.eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> TimmPerceptual:

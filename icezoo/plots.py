@@ -57,19 +57,9 @@ def training_curves(rows: Sequence[dict], path: str | Path, title: str = "") -> 
     return save_figure(fig, path)
 
 
-def image_grid(
-    rows: Sequence[Sequence[torch.Tensor]],
-    path: str | Path,
-    row_labels: Sequence[str] = (),
-    col_labels: Sequence[str] = (),
-    cmap: str = "gray",
-    value_range: tuple[float, float] | None = (-1, 1),
-    title: str = "",
-    colorbar: str = "",
-) -> Path:
-    """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column, written to ``path``;
-    ``colorbar`` (its label) adds a colour bar for the whole grid."""
-    return save_figure(grid_figure(rows, row_labels, col_labels, cmap, value_range, title, colorbar), path)
+def image_grid(rows: Sequence[Sequence[torch.Tensor]], path: str | Path, *labels_and_style, **options) -> Path:
+    """:func:`grid_figure` (row and column labels, colour map, value range, title, colour bar) written to ``path``."""
+    return save_figure(grid_figure(rows, *labels_and_style, **options), path)
 
 
 def grid_figure(
@@ -81,7 +71,8 @@ def grid_figure(
     title: str = "",
     colorbar: str = "",
 ):
-    """The figure of :func:`image_grid`; constrained layout keeps the title clear of the column titles (one row too)."""
+    """A grid of single-channel images ([1,S,S] or [S,S] tensors), labelled by row and column; ``colorbar`` (its
+    label) adds a colour bar for the whole grid. Constrained layout keeps the title clear of the column titles."""
     plt = _pyplot()
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     size = (1.6 * n_cols + (0.8 if colorbar else 0), 1.6 * n_rows + (0.4 if title else 0))

@@ -56,14 +56,13 @@ def write_synth(
     ``align``: crop the photograph's face by its landmarks (None: when the landmarks extra is installed), as
     ``prepare`` and ``predict`` do (:func:`icezoo.data.prepare.faces.read_face`)."""
     from ..data.prepare.faces import read_face
-    from ..devices import resolve_device
     from ..files import atomic_write, atomic_write_text, check_out
     from ..plots import image_grid
 
     if n < 1:
         raise IcezooError("--n must be at least 1")
     check_out(out)
-    model, recipe = load_generator(checkpoint, str(resolve_device(device, "--device")), allow_plugins)
+    model, recipe = load_generator(checkpoint, device, allow_plugins)  # the loader checks --device
     onset, _ = read_face(onset_image, model.image_size, align, "--onset")
     labels = list(range(len(CLASSES))) if label == "all" else [CLASSES.index(label)]
     faces = synthesize(model, onset, labels, n, seed)

@@ -40,3 +40,13 @@ def create_timm(model: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
             f"weights {weights}: cannot be loaded into timm '{model}': {len(missing)} of its tensors are not in the file (first: {missing[0]})"
         )
     return net
+
+
+def input_normalisation(net: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and std ([1, C, 1, 1]) a timm model's weights expect for ``channels`` input channels: its
+    pretrained ones where the counts match, else their averages (a grayscale face read by an RGB network)."""
+    cfg = net.pretrained_cfg
+    mean, std = torch.tensor(cfg.get("mean", (0.5,))), torch.tensor(cfg.get("std", (0.5,)))
+    if channels != len(mean):
+        mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
+    return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)

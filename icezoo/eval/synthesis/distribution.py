@@ -42,23 +42,23 @@ class TimmFeatures(nn.Module):
     """Faces [N, 1, S, S] in [-1, 1] -> a timm model's globally pooled features, weights from a local file.
 
     The stem is adapted to one channel by timm; faces are resized to the model's
-    pretrained input size and mapped to its normalisation (channel means
-    averaged, as :class:`icezoo.losses.TimmPerceptual` does).
+    pretrained input size and mapped to its normalisation
+    (:func:`icezoo.nn.backbones.input_normalisation`, as :class:`icezoo.losses.TimmPerceptual` does).
     """
 
     def __init__(self, model: str, weights: str):
         super().__init__()
         from ...errors import IcezooError
-        from ...nn.backbones import create_timm
+        from ...nn.backbones import create_timm, input_normalisation
 
         try:
             self.net = create_timm(model, weights, num_classes=0, in_chans=1).eval()
         except ValueError as err:
             raise IcezooError(f"eval.synthesis_network: {err}") from None
-        cfg = self.net.pretrained_cfg
-        self.size = tuple(cfg.get("input_size", (1, 224, 224))[-2:])
-        self.mean = float(torch.tensor(cfg.get("mean", (0.5,))).mean())
-        self.std = float(torch.tensor(cfg.get("std", (0.5,))).mean())
+        self.size = tuple(self.net.pretrained_cfg.get("input_size", (1, 224, 224))[-2:])
+        mean, std = input_normalisation(self.net, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
         self.description = f"timm {model} ({Path(weights).name}, global pool, {self.net.num_features}-d)"
 
     @torch.no_grad()

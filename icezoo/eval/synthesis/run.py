@@ -49,34 +49,30 @@ def _to_numpy(x: Any) -> Any:
     return {k: _to_numpy(v) for k, v in x.items()} if isinstance(x, dict) else x
 
 
-def network_for(recipe):
-    """The recipe's KID/FID feature network (``eval.synthesis_network``, its weights from a local file)."""
-    from .distribution import feature_network
-
-    return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
-
-
-def measurement_setup(recipe):
-    """What measuring needs, checked before any fold trains: the KID/FID network (returned), the landmark extra.
+def measurement_setup(recipe, network=None):
+    """What measuring needs, checked before any fold trains: the landmark extra on real faces, and the KID/FID
+    network (returned: ``network`` where given, else the recipe's ``eval.synthesis_network``).
 
     A missing extra or a bad ``eval.synthesis_network`` is then one error at once, not after a fold has trained.
     """
+    from .distribution import feature_network
+
     if regions_for(recipe) == "landmarks":
         from .identity import check_extra
 
         check_extra()
-    return network_for(recipe)
+    if network is not None:
+        return network
+    return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
 
 
-def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network=None) -> dict[str, Any]:
-    """Measure one fold's trained model on its clips and save the records (the ``eval.synthesis_metrics`` hook).
-
-    ``network`` is the KID/FID feature network (None: the recipe's, :func:`network_for`).
-    """
+def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network) -> dict[str, Any]:
+    """Measure one fold's trained model on its clips with the KID/FID ``network`` (:func:`measurement_setup`'s)
+    and save the records (the ``eval.synthesis_metrics`` hook)."""
     train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
     rec = fold_records(
         model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
-        batch_size=recipe.eval.batch_size, network=network if network is not None else network_for(recipe),
+        batch_size=recipe.eval.batch_size, network=network,
         precision=recipe.train.precision,
     )  # fmt: skip
     buffer = io.BytesIO()
@@ -129,7 +125,7 @@ def synth_metrics(
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
     clips = clips if clips is not None else load_clips(recipe)
     folds = protocol_folds(recipe, proto.read_text().strip(), clips)
-    network = network if network is not None else measurement_setup(recipe)
+    network = measurement_setup(recipe, network)
     for fold in folds:
         path = model_path(run_dir, fold)
         if not path.is_file():
