@@ -5,11 +5,13 @@
 #      (UF1 breaks a tie). The 20 test subjects are scored too but play no part in the choice.
 #   2. the winner trains once on all 48 training subjects and is scored on the 20 held-out ones, with a
 #      subject-level bootstrap 95% interval.
-# Usage: bash docs/learnability.sh [OUT]   (three runs of 6-8 minutes each on 2 free CPU cores)
+# Usage: bash docs/learnability.sh [OUT [--set KEY=VALUE ...]]   (three runs of 6-8 minutes each on 2 free CPU cores)
+#   e.g. a fresh draw of the 20 test subjects: bash docs/learnability.sh runs/learnability-split1 --set eval.split_seed=1
 set -euo pipefail
 out=${1:-runs/learnability}
+shift || true
 icezoo ablate recipes/icegan_small.yaml recipes/icegan_small_pooled.yaml --protocol split \
-  --set eval.validation_subjects=12 --out "$out/select" --no-progress
+  --set eval.validation_subjects=12 "$@" --out "$out/select" --no-progress
 chosen=$(python - "$out/select" <<'PY'
 import json, sys
 from pathlib import Path
@@ -21,4 +23,4 @@ print(max(score, key=score.get))
 PY
 )
 echo "chosen on validation subjects: $chosen"
-icezoo eval "recipes/$chosen.yaml" --protocol split --out "$out/final-$chosen" --no-progress
+icezoo eval "recipes/$chosen.yaml" --protocol split "$@" --out "$out/final-$chosen" --no-progress
