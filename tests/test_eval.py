@@ -54,13 +54,9 @@ def test_pooling_differs_from_per_fold_averaging():
 
 
 def test_metrics_per_dataset_and_sde_f1():
-    rows = [
-        {"fold": "f1", "dataset": "casme2", "label": "positive", "pred": "positive"},
-        {"fold": "f1", "dataset": "casme2", "label": "negative", "pred": "positive"},
-        {"fold": "f2", "dataset": "samm", "label": "surprise", "pred": "surprise"},
-        {"fold": "f2", "dataset": "samm", "label": "negative", "pred": "negative"},
-    ]
-    m = compute_metrics(rows, "sde")
+    # positive 0, negative 1, surprise 2; arrays and explicit groups, no CSV rows
+    y_true, y_pred = [0, 1, 2, 1], [0, 0, 2, 1]
+    m = compute_metrics(y_true, y_pred, ["casme2", "casme2", "samm", "samm"], ["f1", "f1", "f2", "f2"], "sde")
     assert m["per_dataset"]["samm"]["f1"] == pytest.approx(M.uf1([2, 1], [2, 1]))
     assert m["per_dataset"]["casme2"]["uar"] == pytest.approx(0.5)
     assert m["overall"]["n"] == 4 and m["folds"] == 2
@@ -224,16 +220,18 @@ def test_loso_report_has_the_papers_table_i_only_for_megc2019(clips, tmp_path):
     assert "| ME-Recognizer | 0.788 | 0.782 |" in table and "| ICE-GAN (paper) | 0.874 | 0.883 |" in table
 
 
-def test_a_folder_holds_one_recipe(clips, tmp_path):
+def test_a_folder_holds_one_run(clips, tmp_path):
     evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1"]), "loso", tmp_path, progress=False, clips=clips)
-    with pytest.raises(IcezooError, match="different recipe"):
-        evaluate(
-            icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1", "train.seed=3"]),
-            "loso",
-            tmp_path,
-            progress=False,
-            clips=clips,
-        )
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(IcezooError, match=r"run.json: a folder of another run \(recipe.train.seed = 0 there, 3 in"):
+        evaluate(icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=1", "train.seed=3"]), "loso", tmp_path,
+                 progress=False, clips=clips)  # fmt: skip
+    with pytest.raises(IcezooError, match="protocol = 'loso' there, 'split' in this run"):
+        evaluate(icezoo.load_recipe(SMALL, TINY), "split", tmp_path, progress=False, clips=clips)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written
+    # what does not decide results may differ: more folds, another device, a logging interval
+    more = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=2", "train.device=cpu", "train.log_every=5"])
+    assert evaluate(more, "loso", tmp_path, progress=False, clips=clips)["folds"] == 2
 
 
 def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
@@ -270,7 +268,7 @@ def test_synth_writes_faces_grid_and_difference_maps(tmp_path, cli):
 
 def test_class_code_changes_the_synthesised_face(tmp_path):
     """Different class codes give different faces from the same onset and noise."""
-    from icezoo.eval.synth import synthesize
+    from icezoo.inference.synth import synthesize
 
     model = icezoo.build_model(icezoo.load_recipe(SMALL, TINY)).eval()
     faces = synthesize(model, torch.rand(1, 1, 32, 32) * 2 - 1, [0, 1, 2], n=1, seed=0)

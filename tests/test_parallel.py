@@ -43,7 +43,7 @@ def test_a_worker_gets_this_commands_arguments_back():
     args = parser.parse_args(argv)
     again = options.argv_of(args, eval_command.add_arguments, drop={"workers"})
     assert again == ["r.yaml", "--set=a=1", "--set=b=[1, 2]", "--device=cpu", "--no-progress"]
-    assert vars(parser.parse_args(again)) == vars(args) | {"workers": 1}
+    assert vars(parser.parse_args(again)) == vars(args) | {"workers": None}
 
 
 @pytest.fixture(scope="module")

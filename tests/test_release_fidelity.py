@@ -204,7 +204,7 @@ def test_converter_uses_every_key_once_and_names_the_first_mismatch(tmp_path):
 
 def test_release_checkpoint_is_read_by_synth(tmp_path):
     from icezoo.convert import write_release_checkpoint
-    from icezoo.eval.synth import load_generator
+    from icezoo.inference.synth import load_generator
 
     g = R.randomize_(R.Generator(), 7)
     torch.save(g.state_dict(), tmp_path / "G.pth")

@@ -10,7 +10,7 @@ from PIL import Image
 import icezoo
 from icezoo.data.prepare import faces
 from icezoo.errors import IcezooError
-from icezoo.eval import synth
+from icezoo.inference import synth
 from icezoo.plots import grid_figure
 
 from .conftest import RECIPES

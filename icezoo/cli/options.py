@@ -77,9 +77,10 @@ def parallel(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="run the folds in N processes at once, GPUs round-robin, CPU threads split (default 1)",
+        help="run the folds in N processes at once, GPUs round-robin, CPU threads split (default 1); "
+        "with --launcher ray: at most N folds at once (default: as many as the cluster's resources allow)",
     )
     p.add_argument(
         "--workers-per-gpu",

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..eval.recognise import predict_image
+    from ..inference.recognise import predict_image
 
     result = predict_image(
         args.checkpoint, args.image, align=None if args.align else False, device=args.device, allow_plugins=args.plugins

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.synth import write_synth
+    from ..inference.synth import write_synth
 
     out = args.out or Path("runs") / f"synth-{time.strftime('%Y%m%d-%H%M%S')}"
     align = False if args.no_align else None

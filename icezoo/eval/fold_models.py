@@ -2,8 +2,10 @@
 
 ``folds/NAME.pt`` is an icezoo checkpoint (read with ``weights_only=True``)
 holding the fold's reported model (the one ``eval.select`` chose: D, and G
-where the recipe has one) and the run's resolved recipe, so
-:func:`icezoo.train.checkpoint.load_trained_model` rebuilds it alone.
+where the recipe has one, with its average where ``train.ema_decay`` kept
+one), the run's resolved recipe and the run's identity
+(:mod:`.identity`), so :func:`icezoo.train.checkpoint.load_trained_model`
+rebuilds it alone and a run folder accepts only its own fold models.
 :func:`retest` predicts each fold's test subjects again with these models and
 writes ``predictions.csv`` in the same format; on the same kind of device it
 is the eval's file byte for byte.
@@ -28,16 +30,27 @@ def model_path(out_dir: Path, fold: Fold) -> Path:
     return out_dir / "folds" / f"{fold.name}.pt"
 
 
-def save_fold_model(path: Path, recipe, model, step: int) -> Path:
-    """The fold's chosen model and the run's recipe as an icezoo checkpoint."""
+def save_fold_model(path: Path, recipe, model, step: int, run, averaged=None) -> Path:
+    """The fold's chosen model (and its averaged generator ``averaged``), the run's recipe and identity."""
     from ..train.checkpoint import save_checkpoint
 
     return save_checkpoint(path, {
         "step": step,
         "recipe": recipe.to_dict(),
+        "run": run.stamp(),
         "generator": model.generator.state_dict() if model.generator is not None else None,
+        "generator_ema": averaged,
         "discriminator": model.discriminator.state_dict(),
     })  # fmt: skip
+
+
+def load_fold_model(path: Path, run, device: str = "cpu", allow_plugins: Iterable[str] = ()):
+    """A fold model of run ``run`` (:class:`~.identity.RunIdentity`), refused when it was made in another run."""
+    from ..train.checkpoint import load_checkpoint, load_trained_model
+
+    run.require(load_checkpoint(path).get("run"), path, "a fold model")
+    model, _ = load_trained_model(path, device, allow_plugins=allow_plugins)
+    return model
 
 
 def prediction_rows(fold_name: str, test, scores) -> list[dict[str, Any]]:
@@ -51,19 +64,6 @@ def prediction_rows(fold_name: str, test, scores) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _same_recipe(stored, run_recipe, path: Path) -> None:
-    """Refuse a fold model trained under another recipe than the run folder's."""
-    from ..train.checkpoint import _first_difference, may_change_on_resume
-    from ..train.checkpoint import _resumable as part
-
-    free = may_change_on_resume()
-    diff = _first_difference(part(stored.to_dict(), free), part(run_recipe.to_dict(), free))
-    if diff:
-        raise IcezooError(
-            f"{path}: a model of another recipe ({diff[0]} = {diff[1]!r}, the run's recipe.yaml says {diff[2]!r})"
-        )
-
-
 def retest(
     run_dir: str | Path, out: str | Path | None = None, device: str = "cpu", allow_plugins: Iterable[str] = ()
 ) -> tuple[Path, bool]:
@@ -73,8 +73,9 @@ def retest(
     """
     from ..data import load_clips
     from ..files import atomic_write_text
-    from ..train.checkpoint import load_run_recipe, load_trained_model
-    from .predict import predict
+    from ..inference.scores import predict
+    from ..train.checkpoint import load_run_recipe
+    from .identity import run_of_folder
     from .protocols import protocol_folds
 
     run_dir = Path(run_dir)
@@ -90,10 +91,10 @@ def retest(
             f"{run_dir}: no saved model for {len(missing)} of {len(folds)} folds (first: folds/{missing[0]}.pt); "
             "run icezoo eval with --keep-models"
         )
+    run = run_of_folder(run_dir, recipe, protocol, clips)
     rows = []
     for fold in folds:
-        model, stored = load_trained_model(model_path(run_dir, fold), device, allow_plugins=allow_plugins)
-        _same_recipe(stored, recipe, model_path(run_dir, fold))
+        model = load_fold_model(model_path(run_dir, fold), run, device, allow_plugins)
         test = clips.subset(clips.indices_of(fold.test))
         scores = predict(model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)
         rows += prediction_rows(fold.name, test, scores)

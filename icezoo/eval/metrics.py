@@ -49,27 +49,36 @@ def summary(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) 
     }
 
 
-def compute_metrics(rows: list[dict[str, str]], protocol: str) -> dict[str, Any]:
-    """Pooled metrics overall and per dataset, plus the per-fold average apart."""
-    index = {c: k for k, c in enumerate(CLASSES)}
-    y = np.array([index[r["label"]] for r in rows])
-    p = np.array([index[r["pred"]] for r in rows])
-    datasets = sorted({r["dataset"] for r in rows})
+def compute_metrics(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    datasets: Sequence[str],
+    folds: Sequence[str],
+    protocol: str,
+    classes: Sequence[str] = CLASSES,
+) -> dict[str, Any]:
+    """Pooled metrics overall and per dataset, plus the per-fold average apart.
+
+    Args:
+        y_true, y_pred: class indices into ``classes``, one per test clip.
+        datasets: each clip's database (the per-dataset blocks; ``sde`` adds their F1, Table II's figure).
+        folds: each clip's fold (for the per-fold average, for comparison only).
+        protocol: ``loso``, ``sde`` or ``split``.
+        classes: the class names, in index order.
+    """
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    datasets, folds = np.asarray(datasets), np.asarray(folds)
     per_dataset = {}
-    for d in datasets:
-        keep = np.array([r["dataset"] == d for r in rows])
-        per_dataset[d] = summary(y[keep], p[keep], len(CLASSES))
+    for d in sorted(set(datasets.tolist())):
+        keep = datasets == d
+        per_dataset[d] = summary(y[keep], p[keep], len(classes))
         if protocol == "sde":
             per_dataset[d]["f1"] = per_dataset[d]["uf1"]  # macro F1 over the pooled predictions
-    by_fold: dict[str, tuple[list[int], list[int]]] = {}
-    for r, yt, yp in zip(rows, y, p):
-        by_fold.setdefault(r["fold"], ([], []))
-        by_fold[r["fold"]][0].append(int(yt))
-        by_fold[r["fold"]][1].append(int(yp))
+    by_fold = {f: (y[folds == f].tolist(), p[folds == f].tolist()) for f in dict.fromkeys(folds.tolist())}
     return {
         "protocol": protocol,
-        "classes": list(CLASSES),
-        "overall": summary(y, p, len(CLASSES)),
+        "classes": list(classes),
+        "overall": summary(y, p, len(classes)),
         "per_dataset": per_dataset,
         "folds": len(by_fold),
         "per_fold_average": per_fold_average(by_fold)

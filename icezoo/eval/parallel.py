@@ -183,7 +183,7 @@ def evaluate_parallel(
     out_dir: str | Path,
     base_argv: list[str],
     *,
-    workers: int = 1,
+    workers: int | None = None,
     per_gpu: int | None = None,
     device: str | None = None,
     launcher: str = "processes",
@@ -195,31 +195,40 @@ def evaluate_parallel(
 
     ``base_argv`` is what each worker process is given after ``icezoo eval``
     (the recipe, its ``--set`` overrides, ``--protocol`` and ``--out``).
+    ``workers``: processes (default 1, never more than the folds left), or under Ray the most folds at once
+    (default: as many as the cluster's resources allow).
     """
     from ..data import load_clips
     from .protocols import protocol_folds
-    from .runner import _check_out_dir, evaluate, fold_path, synthesis_setup
+    from .runner import evaluate, fold_done, prepare_folder, synthesis_setup
 
     if per_gpu is not None and per_gpu < 1:
         raise IcezooError(f"--workers-per-gpu {per_gpu}: must be at least 1")
+    if workers is not None and workers < 1:
+        raise IcezooError(f"--workers {workers}: must be at least 1")
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir, recipe, protocol)  # once here, before the workers race to write it
-    folds = protocol_folds(recipe, protocol, load_clips(recipe))
-    done = lambda fold: fold_path(out_dir, fold).exists()  # noqa: E731
-    if not all(map(done, folds)):
+    clips = load_clips(recipe)
+    folds = protocol_folds(recipe, protocol, clips)
+    run = prepare_folder(out_dir, recipe, protocol, clips)  # once here, before the workers race to write it
+    done = lambda fold: fold_done(out_dir, fold, recipe, run, keep_models)  # noqa: E731
+    todo = [f for f in folds if not done(f)]
+    if todo:
         synthesis_setup(recipe)  # a missing extra is one error here, not one per worker after its first fold
     where = device or recipe.train.device  # a recipe or a --device that asks for the CPU keeps it
     if launcher == "ray":
         from .ray_launcher import run_on_ray
 
-        run_on_ray(recipe, protocol, out_dir, [f for f in folds if not done(f)], address=ray_address,
-                   per_gpu=per_gpu or 1, keep_models=keep_models, log=log,
-                   gpu=where == "auto" or where.startswith("cuda"))  # fmt: skip
+        run_on_ray(recipe, protocol, out_dir, todo, address=ray_address, per_gpu=per_gpu or 1,
+                   keep_models=keep_models, log=log, gpu=where == "auto" or where.startswith("cuda"),
+                   at_once=workers)  # fmt: skip
     elif launcher == "processes":
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        run_workers(base_argv, plan_workers(workers, per_gpu, where, gpus), folds, done, log=log)
+        count = max(1, min(workers or 1, len(todo)))  # a worker more than the folds left would only wait
+        if todo:
+            run_workers(base_argv, plan_workers(count, per_gpu, where, gpus), folds, done, log=log)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")
-    return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device)
+    return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device, clips=clips,
+                    keep_models=keep_models)  # fmt: skip

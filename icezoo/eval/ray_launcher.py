@@ -2,9 +2,12 @@
 
 Ray does the scheduling: each fold is one task asking for ``1/K`` of a GPU
 (where the cluster has GPUs) and one CPU, retried by Ray when its worker or
-node is lost. A task writes its fold file into the results folder, so the
-folder must be on a filesystem every node sees; the layout is the one of
-``--shard`` and ``--workers`` runs, and a rerun skips the folds already done.
+node is lost; ``--workers N`` caps the folds in flight. A task runs
+:func:`~.runner.run_fold`, the function every backend runs, after importing
+the recipe's ``plugins:`` (the task gets the recipe as data), and writes the
+fold's files into the results folder, so the folder must be on a filesystem
+every node sees; the layout is the one of ``--shard`` and ``--workers`` runs,
+and a rerun skips the folds already done.
 Without ``--ray-address`` a local Ray is started (or the one this process
 already joined is used).
 """
@@ -24,23 +27,23 @@ MAX_RETRIES = 3  # Ray reruns a fold whose worker process or node died this many
 def run_fold_task(
     recipe: Recipe, protocol: str, out_dir: str, fold_name: str, use_gpu: bool, keep_model: bool = False
 ) -> str:
-    """One fold inside a Ray worker: train, predict, write ``folds/NAME.csv`` (and what ``run_fold`` writes
-    beside it: the fold's subjects and selection, its model with ``keep_model``); returns the fold's name."""
+    """One fold inside a Ray worker: :func:`~.runner.run_fold`, as every backend runs a fold, after loading the
+    recipe's plugins as the driver did; a retried task whose first attempt finished the fold skips it.
+    Returns the fold's name."""
     import torch
 
     from ..data import load_clips
-    from ..files import atomic_write_text
-    from .fold_models import rows_to_csv as _rows_to_csv
+    from .identity import RunIdentity
     from .protocols import protocol_folds
-    from .runner import fold_path, run_fold
+    from .runner import fold_done, load_recipe_plugins, run_fold
 
+    load_recipe_plugins(recipe)  # before the data: a plugin may register the dataset
     clips = load_clips(recipe)
     fold = next(f for f in protocol_folds(recipe, protocol, clips) if f.name == fold_name)
-    path = fold_path(Path(out_dir), fold)
-    if not path.exists():  # a retried task whose first attempt finished the file
+    run = RunIdentity.of(recipe, protocol, clips)
+    if not fold_done(Path(out_dir), fold, recipe, run, keep_model):
         device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
-        rows = run_fold(recipe, clips, fold, device=device, out_dir=Path(out_dir), keep_model=keep_model)
-        atomic_write_text(path, _rows_to_csv(rows))
+        run_fold(recipe, clips, fold, out_dir, run, device=device, keep_model=keep_model)
     return fold_name
 
 
@@ -55,8 +58,10 @@ def run_on_ray(
     keep_models: bool = False,
     log: Callable[[str], None] = print,
     gpu: bool = True,
+    at_once: int | None = None,
 ) -> None:
-    """Submit one task per fold in ``folds`` and wait; a fold that failed for good is named in one error.
+    """Submit one task per fold in ``folds`` (at most ``at_once`` in flight; None: Ray's resources decide) and
+    wait; a fold that failed for good is named in one error.
 
     ``gpu`` false (``--device cpu`` or ``train.device: cpu``) keeps every fold on the CPU on any cluster.
     """
@@ -72,9 +77,19 @@ def run_on_ray(
         task = ray.remote(run_fold_task).options(
             num_cpus=1, num_gpus=1 / per_gpu if use_gpu else 0, max_retries=MAX_RETRIES
         )
-        pending = {task.remote(recipe, protocol, str(out_dir), f.name, use_gpu, keep_models): f for f in folds}
-        log(f"ray: {len(pending)} fold task(s) on {ray.cluster_resources().get('CPU', 0):g} CPUs, "
-            f"{ray.cluster_resources().get('GPU', 0):g} GPUs")  # fmt: skip
+        waiting = list(folds)
+        limit = len(waiting) if at_once is None else at_once
+        pending: dict = {}
+
+        def submit() -> None:
+            while waiting and len(pending) < limit:
+                fold = waiting.pop(0)
+                pending[task.remote(recipe, protocol, str(out_dir), fold.name, use_gpu, keep_models)] = fold
+
+        submit()
+        cap = "" if at_once is None else f", at most {at_once} at once"
+        log(f"ray: {len(folds)} fold task(s) on {ray.cluster_resources().get('CPU', 0):g} CPUs, "
+            f"{ray.cluster_resources().get('GPU', 0):g} GPUs{cap}")  # fmt: skip
         failures = []
         try:
             while pending:
@@ -87,6 +102,7 @@ def run_on_ray(
                         f"fold {fold.name}: {type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
                     )
                     log(f"icezoo: ray: {failures[-1]}")
+                submit()
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -62,7 +62,9 @@ def table_ii(ours: dict[str, Any], name: str, published: bool = True) -> str:
     for method, values in PAPER_TABLE_II.items() if published else ():
         rows.append(f"| {method} | {_f(values['casme2'])} | {_f(values['samm'])} |")
     f1 = {k: v["f1"] for k, v in ours["per_dataset"].items()}
-    rows.append(f"| **ours: {name}** | {_f(f1.get('casme2'))} | {_f(f1.get('samm'))} |")
+    per = (ours.get("interval_95") or {}).get("per_dataset") or {}
+    cell = lambda d: _f(f1.get(d)) + (f" [{per[d]['uf1'][0]:.2f}, {per[d]['uf1'][1]:.2f}]" if d in per else "")  # noqa: E731
+    rows.append(f"| **ours: {name}** | {cell('casme2')} | {cell('samm')} |")
     return "\n".join(rows)
 
 
@@ -82,7 +84,7 @@ def table_ablation(entries: list[dict[str, Any]]) -> str:
     head = (
         "| Recipe | Paper row |" + (" Paper UAR | Paper UF1 |" if published else "") + " UAR [95% CI] | UF1 [95% CI] |"
     )
-    head += " val UAR | UAR oracle_test (inflated) |" * extra + " D params (MB) |"
+    head += " val UAR | UAR oracle_test (inflated) |" * extra + " D params (MB) |"  # val UAR: see each table.md
     rows = [head, "| --- | --- |" + " ---: |" * (head.count("|") - 3)]
     for e in entries:
         paper = e.get("paper") or {}
@@ -102,7 +104,11 @@ def _trust_lines(metrics: dict[str, Any]) -> list[str]:
     """Intervals, the selection rule with the same run's other figures, and the validation scores."""
     lines = []
     ci = metrics.get("interval_95")
-    if ci:
+    if ci and ci.get("per_dataset"):  # sde: Table II's figure is per database, so is its interval
+        lines.append(f"95% intervals ({ci['method']}), per database: " + "; ".join(
+            f"{d} F1 [{v['uf1'][0]:.3f}, {v['uf1'][1]:.3f}]" for d, v in ci["per_dataset"].items()
+        ) + f". Both databases pooled (not a Table II figure): UF1 [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}].")  # fmt: skip
+    elif ci:
         lines.append(f"95% intervals ({ci['method']}): UF1 [{ci['uf1'][0]:.3f}, {ci['uf1'][1]:.3f}], "
                      f"UAR [{ci['uar'][0]:.3f}, {ci['uar'][1]:.3f}].")  # fmt: skip
     sel = metrics.get("selection") or {}
@@ -113,8 +119,9 @@ def _trust_lines(metrics: dict[str, Any]) -> list[str]:
             lines.append(f"- same run, `{rule}`{label}: UF1 {_f(fig.get('uf1'))}, UAR {_f(fig.get('uar'))}")
     val = metrics.get("validation")
     if val:
+        note = f" ({val['note']})" if val.get("note") else ""
         lines.append(f"Validation subjects (held out of training): UF1 {val['uf1']:.3f}, UAR {val['uar']:.3f} "
-                     f"on {val['n']} clips.")  # fmt: skip
+                     f"on {val['n']} clips{note}.")  # fmt: skip
     out: list[str] = []
     for line in lines:  # a blank line before each paragraph and before a list, none inside the list
         out += [line] if line.startswith("- ") and out[-1].startswith("- ") else ["", line]

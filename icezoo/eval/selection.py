@@ -1,10 +1,10 @@
 """Choosing a fold's model without its test subjects: validation subjects and the selection rules.
 
-``eval.validation_subjects: K`` holds K of a fold's training subjects out,
-balanced over the databases in proportion to their share of the training
-subjects, drawn from ``eval.split_seed`` and the fold's name only: they never
-depend on the test subjects' results. ``eval.select`` then picks the model a
-fold reports among the candidates (every ``eval.select_every`` epochs, and the
+``eval.validation_subjects: K`` holds K of a fold's training subjects out
+(:func:`icezoo.eval.protocols.validation_subjects`: balanced over the
+databases, drawn from ``eval.split_seed`` and the fold's name only, so they
+never depend on the test subjects' results). ``eval.select`` then picks the
+model a fold reports among the candidates (every ``eval.select_every`` epochs, and the
 last step):
 
 * ``last``: the model at the end of training (the recipe fixes the epoch);
@@ -20,7 +20,6 @@ predictions, so one run gives the figure of each rule side by side.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import numpy as np
@@ -28,10 +27,8 @@ import torch
 
 from ..config.schema import Recipe
 from ..data import ClipSet
-from ..errors import IcezooError
+from ..inference.scores import predict
 from .metrics import uar, uf1
-from .predict import predict
-from .protocols import Fold
 
 ORACLE_WARNING = (
     "ORACLE SELECTION (eval.select: oracle_test): each fold's model was chosen on its own test subjects; "
@@ -51,38 +48,6 @@ def rule_statement(cfg) -> str:
     return RULES[cfg.select].format(metric=cfg.select_metric.upper(), k=cfg.validation_subjects, every=cfg.select_every)
 
 
-def validation_subjects(fold: Fold, datasets: dict[str, str], k: int, seed: int) -> tuple[str, ...]:
-    """K of the fold's training subjects, balanced over databases; a function of the fold's training side only.
-
-    ``datasets`` maps each subject to its database.
-    """
-    if k == 0:
-        return ()
-    if k >= len(fold.train):
-        raise IcezooError(
-            f"eval.validation_subjects: {k} is not fewer than the {len(fold.train)} training subjects of fold {fold.name}"
-        )
-    rng = np.random.default_rng([seed, zlib.crc32(fold.name.encode())])
-    groups: dict[str, list[str]] = {}
-    for s in sorted(fold.train):
-        groups.setdefault(datasets[s], []).append(s)
-    names = sorted(groups)
-    share = np.array([len(groups[d]) for d in names], dtype=float) * k / len(fold.train)
-    take = np.floor(share).astype(int)
-    for i in np.argsort(-(share - take), kind="stable")[: k - int(take.sum())]:  # largest remainders
-        take[i] += 1
-    picked = [s for d, n in zip(names, take) for s in rng.permutation(groups[d])[:n].tolist()]
-    return tuple(sorted(picked))
-
-
-def split_fold(fold: Fold, clips: ClipSet, recipe: Recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(training subjects, validation subjects) of ``fold`` under the recipe's eval section."""
-    datasets = dict(zip(clips.subject, clips.dataset))
-    cfg = recipe.eval
-    val = validation_subjects(fold, datasets, cfg.validation_subjects, cfg.split_seed)
-    return tuple(s for s in fold.train if s not in val), val
-
-
 def _scores(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
     return {"uf1": uf1(labels, preds), "uar": uar(labels, preds)} if len(labels) else {}
 
@@ -90,13 +55,22 @@ def _scores(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
 class Selector:
     """A trainer's epoch callback: scores each candidate on the validation and test subjects, keeps the chosen one."""
 
-    def __init__(self, recipe: Recipe, validation: ClipSet | None, test: ClipSet, budget: int, steps_per_epoch: int):
-        self.cfg, self.precision = recipe.eval, recipe.train.precision
+    def __init__(
+        self,
+        recipe: Recipe,
+        validation: ClipSet | None,
+        test: ClipSet,
+        budget: int,
+        steps_per_epoch: int,
+        ema=None,
+    ):
+        self.cfg, self.precision, self.ema = recipe.eval, recipe.train.precision, ema
         self.validation, self.test, self.budget = validation, test, budget
         self.every = steps_per_epoch * self.cfg.select_every
         self.candidates: list[dict[str, Any]] = []
         self.best_key: float | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_ema: dict[str, torch.Tensor] | None = None  # the averaged generator (train.ema_decay) then
         self.best_step = 0
 
     def _predict(self, model, clips: ClipSet) -> np.ndarray:
@@ -118,11 +92,16 @@ class Selector:
         if self.best_key is None or key > self.best_key or rule == "last":
             self.best_key, self.best_step = key, step
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if self.ema is not None:
+                self.best_ema = {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
 
-    def restore(self, model) -> None:
-        """Load the chosen candidate's weights (and buffers) into ``model``."""
+    def restore(self, model) -> dict[str, torch.Tensor] | None:
+        """Load the chosen candidate's weights (and buffers) into ``model``; return its averaged generator's
+        state (None where ``train.ema_decay`` is off)."""
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
+            return self.best_ema
+        return self.ema.state_dict() if self.ema is not None else None
 
     def record(self) -> dict[str, Any]:
         """What the fold's ``NAME.json`` keeps: the rule, the chosen step and every candidate."""

@@ -7,6 +7,7 @@ written while the folds ran), so a ``--merge`` of shards reports the same.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,30 @@ from .protocols import Fold
 from .selection import ORACLE_WARNING, rule_statement, same_run_figures
 from .statistics import bootstrap_intervals
 
+CHOSEN_ON_VALIDATION = (
+    "the figure of the candidate chosen on these same validation subjects (best_validation): optimistic, "
+    "not an estimate for unseen subjects"
+)
+
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def trust_fields(rows: list[dict[str, str]], out_dir: Path, folds: list[Fold], cfg) -> dict[str, Any]:
-    """The metrics.json fields of this module: ``warning`` (oracle runs first), data, selection, intervals."""
+def trust_fields(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: dict[str, Sequence[str]],
+    out_dir: Path,
+    folds: list[Fold],
+    cfg,
+    protocol: str,
+) -> dict[str, Any]:
+    """The metrics.json fields of this module: ``warning`` (oracle runs first), data, selection, intervals.
+
+    ``groups`` gives each prediction's ``subject`` (the bootstrap's unit) and ``dataset``; under ``sde``, whose
+    figure is per database (Table II), each database gets its own interval.
+    """
     out: dict[str, Any] = {}
     if cfg.select == "oracle_test":
         out["warning"] = ORACLE_WARNING
@@ -42,14 +60,19 @@ def trust_fields(rows: list[dict[str, str]], out_dir: Path, folds: list[Fold], c
             y = sum((i["validation_labels"] for i in info.values()), [])
             p = sum((i["validation_pred"] for i in info.values()), [])
             out["validation"] = summary(y, p, len(CLASSES))
+            if cfg.select == "best_validation":
+                out["validation"]["note"] = CHOSEN_ON_VALIDATION
     out["selection"] = selection
     if cfg.bootstrap:
-        index = {c: k for k, c in enumerate(CLASSES)}
-        ci = bootstrap_intervals(
-            [r["subject"] for r in rows],
-            np.array([index[r["label"]] for r in rows]),
-            np.array([index[r["pred"]] for r in rows]),
-            resamples=cfg.bootstrap,
-        )
-        out["interval_95"] = {"method": f"subject-level bootstrap, {cfg.bootstrap} resamples, percentile", **ci}
+        subjects = np.asarray(groups["subject"])
+        ci = bootstrap_intervals(subjects, y_true, y_pred, resamples=cfg.bootstrap)
+        interval = {"method": f"subject-level bootstrap, {cfg.bootstrap} resamples, percentile", **ci}
+        if protocol == "sde":
+            datasets = np.asarray(groups["dataset"])
+            interval["per_dataset"] = {
+                d: bootstrap_intervals(subjects[datasets == d], y_true[datasets == d], y_pred[datasets == d],
+                                       resamples=cfg.bootstrap)
+                for d in sorted(set(datasets.tolist()))
+            }  # fmt: skip
+        out["interval_95"] = interval
     return out

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config.compare import first_difference, without
 from ..config.loader import recipe_from_dict
 from ..config.schema import Recipe
 from ..devices import resolve_device
@@ -108,40 +109,12 @@ def may_change_on_resume(cls: type = Recipe, prefix: str = "") -> list[str]:
     return keys
 
 
-def _resumable(recipe: dict[str, Any], free: list[str], prefix: str = "") -> dict[str, Any]:
-    """``recipe`` (plain data) without the keys in ``free``: the part a resumed run must keep."""
-    out = {}
-    for key, value in recipe.items():
-        path = prefix + key
-        if path in free:
-            continue
-        out[key] = _resumable(value, free, path + ".") if isinstance(value, dict) else value
-    return out
-
-
-def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any] | None:
-    """(key path, a's value, b's value) of the first place where two plain structures differ, or None."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
-            if found:
-                return found
-        return None
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _first_difference(x, y, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    return None if a == b else (path, a, b)
-
-
 def check_resumable(state: dict[str, Any], recipe: Recipe, path: str | Path) -> None:
     """Refuse a checkpoint that lacks a part, was trained under another recipe, or does not fit the model."""
     _require(state, PARTS, path)
     free = may_change_on_resume()
     stored = _with_defaults(state["recipe"], path)
-    difference = _first_difference(_resumable(stored, free), _resumable(recipe.to_dict(), free))
+    difference = first_difference(without(stored, free), without(recipe.to_dict(), free))
     if difference:
         key, then, now = difference
         raise IcezooError(

@@ -63,6 +63,13 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``loss.class_balance``: N / (K * count) per class, and 0 for a class absent from the training labels (a
+    fold may lack one): its weight must not be huge, since random fake labels still ask G for that class."""
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+
+
 class Trainer:
     """Trains one recipe on one set of clips (all of the dataset, or a fold's training subjects)."""
 
@@ -131,8 +138,7 @@ class Trainer:
             random_fake_labels=recipe.loss.fake_labels == "random",
         )
         if recipe.loss.class_balance:
-            counts = torch.bincount(self.labels, minlength=recipe.model.num_classes).float()
-            self.objective.set_class_weights(len(self.labels) / (recipe.model.num_classes * counts.clamp(min=1)))
+            self.objective.set_class_weights(class_weights(self.labels, recipe.model.num_classes))
 
         self.step = 0
         run_dir = self.out_dir if self.writes else None

@@ -1,7 +1,7 @@
 """Expression fidelity: does a recogniser that never saw the test subject read the class G was asked for?
 
 Two recognisers: the fold's own discriminator (its class scores, read as eval reads them:
-:func:`icezoo.eval.predict.class_scores`), and an
+:func:`icezoo.inference.scores.class_scores`), and an
 independent one, a logistic regression on the motion image x - x_on (32x32,
 standardised) fitted on the fold's real training clips only (their apex and
 the frames around it against their onset). It records the subjects it was fitted on, so a

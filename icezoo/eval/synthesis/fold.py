@@ -16,7 +16,7 @@ import torch
 from ...data import CLASSES, ClipSet
 from ...data.clips import to_unit_range
 from ...errors import IcezooError
-from ..predict import class_scores
+from ...inference.scores import class_scores
 from . import distribution, expression, identity, motion
 
 
@@ -61,7 +61,7 @@ def _region_masks(onset: torch.Tensor, source: str) -> torch.Tensor:
 
 
 GALLERY_PER_SUBJECT = 3
-"""Onset faces per training subject in the identity gallery (the first clips of each)."""
+"""Onset faces per subject in the identity gallery (the first clips of each; a test face's own onset left out)."""
 
 
 def _per_subject(subjects: list[str], limit: int) -> list[int]:
@@ -83,9 +83,10 @@ def _identity(onset: torch.Tensor, faces: torch.Tensor, test: ClipSet, train: Cl
     except IcezooError as err:
         return {"skipped": str(err)}
     gallery: dict[str, list] = {}
-    for s, e in zip([*(train.subject[i] for i in keep), *test.subject], [*e_train, *e_on]):
+    for s, e in zip([train.subject[i] for i in keep], e_train):
         gallery.setdefault(s, []).append(e)
-    return identity.identity_records(e_on, e_syn, test.subject, {s: np.stack(v) for s, v in gallery.items()})
+    gallery_arrays = {s: np.stack(v) for s, v in gallery.items()}
+    return identity.identity_records(e_on, e_syn, test.subject, gallery_arrays, GALLERY_PER_SUBJECT)
 
 
 def fold_records(

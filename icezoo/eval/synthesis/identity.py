@@ -58,36 +58,56 @@ def embed(faces: torch.Tensor) -> np.ndarray:
 
 
 def identity_records(
-    onset: np.ndarray, synth: np.ndarray, subject: list[str], gallery: dict[str, np.ndarray]
+    onset: np.ndarray, synth: np.ndarray, subject: list[str], gallery: dict[str, np.ndarray], per_subject: int = 3
 ) -> dict[str, np.ndarray]:
     """Per-face identity numbers of one fold.
+
+    Each synthesised face is matched to the nearest subject centroid of a gallery in which every subject has at
+    most ``per_subject`` onset faces: the training subjects' (``gallery``) and the test subjects' own onsets, the
+    face's own onset left out (it would sit in its own subject's centroid and make the match trivial). A face
+    whose subject has no other onset cannot be matched to it: its ``match`` is NaN (not measured), not 1.
 
     Args:
         onset: embeddings [N, 128] of the test clips' onset faces.
         synth: embeddings [N, K, 128] of the faces synthesised from them (one per asked class).
         subject: the N clips' subject ids.
-        gallery: subject id -> onset embeddings [M, 128] of that subject (the fold's training and test subjects).
+        gallery: training subject id -> onset embeddings [M, 128], M <= ``per_subject``.
+        per_subject: the gallery's size per subject, test subjects' included.
     """
-    names = sorted(gallery)
-    centres = np.stack([gallery[s].mean(0) for s in names])
+    tested: dict[str, list[int]] = {}
+    for i, s in enumerate(subject):
+        tested.setdefault(s, []).append(i)
     self_d = np.linalg.norm(synth - onset[:, None], axis=-1)  # [N, K]
-    nearest = np.linalg.norm(synth[:, :, None] - centres[None, None], axis=-1).argmin(-1)  # [N, K]
-    match = np.array([[names[j] == subject[i] for j in row] for i, row in enumerate(nearest)])
-    other = [
-        np.linalg.norm(np.concatenate([gallery[s] for s in names if s != subject[i]]) - onset[i], axis=-1).mean()
-        for i in range(len(subject))
-    ]
-    return {"self_distance": self_d, "match": match, "other_subject_distance": np.array(other)}
+    match = np.full(synth.shape[:2], np.nan)
+    other = np.empty(len(subject))
+    for i, own in enumerate(subject):
+        entries = {s: g for s, g in gallery.items() if s not in tested}
+        for s, faces in tested.items():
+            picked = [j for j in faces if j != i][:per_subject]  # the face's own onset never
+            if picked:
+                entries[s] = onset[picked]
+        names = sorted(entries)
+        centres = np.stack([entries[s].mean(0) for s in names])
+        if own in entries:
+            nearest = np.linalg.norm(synth[i][:, None] - centres[None], axis=-1).argmin(-1)  # [K]
+            match[i] = [names[j] == own for j in nearest]
+        others = np.concatenate([entries[s] for s in names if s != own])
+        other[i] = np.linalg.norm(others - onset[i], axis=-1).mean()
+    return {"self_distance": self_d, "match": match, "other_subject_distance": other}
 
 
 def identity_summary(records: dict[str, np.ndarray]) -> dict[str, float]:
-    """Means over faces: distance to the own onset, to other subjects' onsets, their ratio, the match share."""
+    """Means over faces: distance to the own onset, to other subjects' onsets, their ratio, the match share
+    (over the faces whose subject has another onset to match: ``matched_faces``)."""
     own, other = float(records["self_distance"].mean()), float(records["other_subject_distance"].mean())
+    match = np.asarray(records["match"], dtype=float)
+    measured = ~np.isnan(match)
     return {
         "distance_to_onset": own,
         "distance_between_subjects": other,
         "ratio": own / other if other > 0 else float("nan"),
-        "own_subject_match": float(records["match"].mean()),
+        "own_subject_match": float(match[measured].mean()) if measured.any() else None,
+        "matched_faces": int(measured.sum()),
     }
 
 

@@ -66,37 +66,53 @@ def measurement_setup(recipe, network=None):
     return feature_network(recipe.eval.synthesis_network, recipe.eval.synthesis_network_weights)
 
 
-def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network) -> dict[str, Any]:
+def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network, run) -> dict[str, Any]:
     """Measure one fold's trained model on its clips with the KID/FID ``network`` (:func:`measurement_setup`'s)
-    and save the records (the ``eval.synthesis_metrics`` hook)."""
-    train, test = clips.subset(clips.indices_of(fold.train)), clips.subset(clips.indices_of(fold.test))
+    and save the records, stamped with ``run``'s fingerprint (the ``eval.synthesis_metrics`` hook).
+
+    The independent classifier and the identity gallery read the fold's whole training side (its training and
+    validation subjects): never its test subjects."""
+    train = clips.subset(clips.indices_of(fold.training_side))
+    test = clips.subset(clips.indices_of(fold.test))
     rec = fold_records(
         model, train, test, seed=fold_seed(recipe.train.seed, fold.name), regions=regions_for(recipe),
         batch_size=recipe.eval.batch_size, network=network,
         precision=recipe.train.precision,
     )  # fmt: skip
     buffer = io.BytesIO()
-    torch.save(_to_torch(rec), buffer)
+    torch.save({**_to_torch(rec), "run": run.fingerprint}, buffer)
     atomic_write(records_path(out_dir, fold.name), lambda h: h.write(buffer.getvalue()))
     return rec
 
 
-def read_records(out_dir: Path, fold_name: str) -> dict[str, Any]:
+def read_records(out_dir: Path, fold_name: str, run) -> dict[str, Any]:
+    """One fold's synthesis records, refused when they are not ``run``'s."""
     path = records_path(out_dir, fold_name)
     if not path.is_file():
         raise IcezooError(f"{path}: no synthesis records of fold {fold_name}; run icezoo synth-metrics {out_dir}")
-    return _to_numpy(torch.load(path, weights_only=True))
+    records = torch.load(path, weights_only=True)
+    found = records.pop("run", None) if isinstance(records, dict) else None
+    if found != run.fingerprint:
+        raise IcezooError(
+            f"{path}: synthesis records of another run (fingerprint {found} there, {run.fingerprint} in this run)"
+        )
+    return _to_numpy(records)
 
 
-def write_synthesis(recipe, out_dir: str | Path, folds: list) -> dict[str, Any]:
-    """Per-fold and pooled metrics into ``synthesis.json`` and the section of ``table.md``; returns them."""
+def write_synthesis(recipe, out_dir: str | Path, folds: list, run) -> dict[str, Any]:
+    """Per-fold and pooled metrics into ``synthesis.json`` and the section of ``table.md``; returns them.
+
+    KID and FID need many faces: a fold with fewer than :data:`~.summary.MIN_DISTRIBUTION_FACES` synthesised
+    faces gets none of its own (they are given pooled over the folds).
+    """
     out_dir = Path(out_dir)
-    records = {f.name: read_records(out_dir, f.name) for f in folds}
+    records = {f.name: read_records(out_dir, f.name, run) for f in folds}
     seed = recipe.train.seed
     result = {
         "recipe": recipe.name,
+        "run": run.fingerprint,
         "pooled": summarise(pool(list(records.values())), seed=seed),
-        "folds": {name: summarise(r, seed=seed) for name, r in records.items()},
+        "folds": {name: summarise(r, seed=seed, per_fold=True) for name, r in records.items()},
     }
     atomic_write_text(out_dir / "synthesis.json", json.dumps(result, indent=2) + "\n")
     table = out_dir / "table.md"
@@ -114,9 +130,8 @@ def synth_metrics(
     ``network`` for the KID/FID feature network (None: the recipe's ``eval.synthesis_network``).
     """
     from ...data import load_clips
-    from ...train.checkpoint import load_trained_model
-    from ..fold_models import _same_recipe as same_recipe
-    from ..fold_models import model_path
+    from ..fold_models import load_fold_model, model_path
+    from ..identity import run_of_folder
     from ..protocols import protocol_folds
 
     run_dir = Path(run_dir)
@@ -124,13 +139,14 @@ def synth_metrics(
     if not proto.is_file():
         raise IcezooError(f"{run_dir}: not an icezoo eval run folder (no protocol.txt)")
     clips = clips if clips is not None else load_clips(recipe)
-    folds = protocol_folds(recipe, proto.read_text().strip(), clips)
+    protocol = proto.read_text().strip()
+    folds = protocol_folds(recipe, protocol, clips)
+    run = run_of_folder(run_dir, recipe, protocol, clips)
     network = measurement_setup(recipe, network)
     for fold in folds:
         path = model_path(run_dir, fold)
         if not path.is_file():
             raise IcezooError(f"{path}: fold model not found; run icezoo eval with --keep-models to keep them")
-        model, stored = load_trained_model(path, device, allow_plugins=allow_plugins)
-        same_recipe(stored, recipe, path)
-        measure_fold(model, recipe, clips, fold, run_dir, network)
-    return write_synthesis(recipe, run_dir, folds)
+        model = load_fold_model(path, run, device, allow_plugins)
+        measure_fold(model, recipe, clips, fold, run_dir, network, run)
+    return write_synthesis(recipe, run_dir, folds, run)

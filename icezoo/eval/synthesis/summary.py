@@ -50,8 +50,12 @@ def _motion_table(values: np.ndarray, classes: np.ndarray, names: list[str]) -> 
     }
 
 
-def summarise(rec: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
-    """The metrics of one fold's records or of pooled ones."""
+MIN_DISTRIBUTION_FACES = 50
+"""Fewest synthesised faces a fold needs for KID/FID of its own (a LOSO fold has 2-3 clips: no estimate)."""
+
+
+def summarise(rec: dict[str, Any], *, seed: int = 0, per_fold: bool = False) -> dict[str, Any]:
+    """The metrics of one fold's records or of pooled ones; ``per_fold``: KID/FID only from enough faces."""
     if "skipped" in rec:
         return {"skipped": rec["skipped"]}
     asked, names = rec["asked"].ravel(), rec["classes"]
@@ -70,7 +74,13 @@ def summarise(rec: dict[str, Any], *, seed: int = 0) -> dict[str, Any]:
             },
         },
         "distribution": {
-            **distribution.kid_fid(_tensor(rec["feat_real"]), _tensor(rec["feat_fake"]), seed=seed),
+            **(
+                {
+                    "skipped": f"{len(rec['feat_fake'])} faces, fewer than {MIN_DISTRIBUTION_FACES}: see the pooled figure"
+                }
+                if per_fold and len(rec["feat_fake"]) < MIN_DISTRIBUTION_FACES
+                else distribution.kid_fid(_tensor(rec["feat_real"]), _tensor(rec["feat_fake"]), seed=seed)
+            ),
             "network": rec.get("feature_network", distribution.NETWORK),
             "sets": "real apex faces of the test clips against faces synthesised for each clip's own class",
         },
@@ -109,7 +119,8 @@ def markdown(pooled: dict[str, Any]) -> str:
         lines += [
             f"- identity ({ident['network']}): distance to own onset {_f(ident['distance_to_onset'])}, "
             f"between subjects {_f(ident['distance_between_subjects'])} (ratio {_f(ident['ratio'])}); "
-            f"nearest identity is the own subject for {100 * ident['own_subject_match']:.1f}%"
+            f"nearest identity is the own subject for {_pct(ident['own_subject_match'])} "
+            f"(of the {ident.get('matched_faces', '?')} faces whose subject has another onset to match)"
         ]
     lines += [
         f"- expression: the class asked for is recognised by the fold's D for {_pct(expr['discriminator']['accuracy'])}, "

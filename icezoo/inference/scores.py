@@ -1,4 +1,4 @@
-"""Recognition with a trained discriminator: class scores of faces, batch by batch (eval, test, synthesis metrics)."""
+"""Class scores of faces from a trained discriminator, batch by batch: the one reading of D (predict, eval, test, synthesis metrics)."""
 
 from __future__ import annotations
 
