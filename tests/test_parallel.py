@@ -66,7 +66,10 @@ def test_two_workers_give_the_sequential_predictions(cli, tmp_path, sequential):
     code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
     assert code == 0, err
     assert (tmp_path / "predictions.csv").read_text() == sequential
-    assert "worker 2/2" in out and sorted(p.name for p in (tmp_path / "folds").iterdir())[0].endswith(".csv")
+    assert "worker 2/2" in out
+    assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == sorted(
+        f"{name}.{ext}" for name in FOLD_NAMES for ext in ("csv", "json")
+    )  # every fold's files, each written once, no temporary file left
 
 
 KILLER = """
@@ -103,7 +106,7 @@ def test_a_killed_worker_is_named_by_fold_and_a_rerun_completes(cli, tmp_path, s
     monkeypatch.setattr(parallel, "worker_command", real)
     code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
     assert code == 0, err
-    assert "worker 1/2" not in out and "worker 2/2: 1 fold(s)" in out  # only the fold left undone runs again
+    assert "worker 1/1: 1 fold(s)" in out and "worker 2/" not in out  # one fold left: one worker runs it again
     assert {p: (tmp_path / "folds" / p).stat().st_mtime_ns for p in done} == done
     assert (tmp_path / "predictions.csv").read_text() == sequential
 
@@ -160,8 +163,8 @@ def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
         if path.suffix == ".json":  # the fold's subjects and selection, written beside its predictions
             json.loads(path.read_text())
     for path in files:  # each one whole: a header and one row per clip of its subject, every column filled
-        lines = path.read_text().splitlines()
-        assert lines[0].startswith("fold,") and len(lines) > 1
+        stamp, *lines = path.read_text().splitlines()
+        assert stamp.startswith("# icezoo run ") and lines[0].startswith("fold,") and len(lines) > 1
         assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
     assert os.path.exists(tmp_path / "recipe.yaml") and not (tmp_path / "predictions.csv").exists()
 
