@@ -51,6 +51,9 @@ def test_pooling_differs_from_per_fold_averaging():
     assert pooled == pytest.approx(1 / 3)  # class 0 perfect, classes 1 and 2 always wrong
     assert averaged["uf1"] == pytest.approx((1.0 + 0.0) / 2)  # fold a perfect on its one class
     assert averaged["folds"] == 2 and averaged["uf1"] != pytest.approx(pooled)
+    by = ["a", "a", "a", "b", "b"]
+    assert M.scores(pooled_y, pooled_p)["uf1"] == pytest.approx(pooled)  # the pooling is a parameter
+    assert M.scores(pooled_y, pooled_p, by, pooling="per_fold") == averaged
 
 
 def test_metrics_per_dataset_and_sde_f1():

@@ -39,6 +39,19 @@ def per_fold_average(folds: dict[str, tuple[Sequence[int], Sequence[int]]]) -> d
     return {"uf1": float(np.mean(f1s)), "uar": float(np.mean(recalls)), "folds": len(folds)}
 
 
+def scores(
+    y_true: Sequence[int], y_pred: Sequence[int], folds: Sequence[str] | None = None, pooling: str = "pooled"
+) -> dict[str, float]:
+    """UF1 and UAR of predictions: ``pooled`` (MEGC2019: all folds' predictions at once) or ``per_fold`` (the mean
+    of each fold's scores, which some papers report; needs ``folds``, each prediction's fold)."""
+    if pooling == "pooled":
+        return {"uf1": uf1(y_true, y_pred), "uar": uar(y_true, y_pred)}
+    if pooling != "per_fold" or folds is None:
+        raise ValueError(f"pooling must be 'pooled', or 'per_fold' with folds given; got {pooling!r}")
+    y, p, f = np.asarray(y_true), np.asarray(y_pred), np.asarray(folds)
+    return per_fold_average({k: (y[f == k], p[f == k]) for k in dict.fromkeys(f.tolist())})
+
+
 def summary(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int = 3) -> dict:
     """UF1, UAR, sample count and confusion matrix (rows: true class)."""
     return {
@@ -74,13 +87,13 @@ def compute_metrics(
         per_dataset[d] = summary(y[keep], p[keep], len(classes))
         if protocol == "sde":
             per_dataset[d]["f1"] = per_dataset[d]["uf1"]  # macro F1 over the pooled predictions
-    by_fold = {f: (y[folds == f].tolist(), p[folds == f].tolist()) for f in dict.fromkeys(folds.tolist())}
+    per_fold = scores(y, p, folds, pooling="per_fold")
     return {
         "protocol": protocol,
         "classes": list(classes),
         "overall": summary(y, p, len(classes)),
         "per_dataset": per_dataset,
-        "folds": len(by_fold),
-        "per_fold_average": per_fold_average(by_fold)
+        "folds": per_fold["folds"],
+        "per_fold_average": per_fold
         | {"note": "mean of per-fold scores, for comparison only; not the MEGC2019 metric"},
     }
