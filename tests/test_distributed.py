@@ -133,3 +133,93 @@ def test_gradients_and_statistics_are_averaged_over_the_processes(tmp_path):
         assert all(torch.equal(g, torch.full_like(g, 1.5)) for g in grads)
         assert torch.equal(running_mean, torch.full((3,), 5.0))
         assert batches == 7 + rank
+
+
+# -- surviving a lost worker: torchrun restarts the group, --resume auto continues it ------------------------------
+LONG = [*SETTINGS, "train.max_steps=120", "train.checkpoint_every=5", "train.log_every=5"]
+
+
+def _torchrun_command(out, *settings: str, launcher: list[str]) -> list[str]:
+    args = [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "icezoo", "train",
+            str(RECIPES / "icegan_small.yaml"), "--out", str(out), "--no-progress", "--resume", "auto"]  # fmt: skip
+    return args + [a for item in settings for a in ("--set", item)]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run / "checkpoint.pt")
+    return {f"{part}.{k}": v for part in ("generator", "discriminator") for k, v in state[part].items()}
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The 2-process run nobody killed."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    command = _torchrun_command(out, *LONG, launcher=["--standalone", "--nproc-per-node", "2"])
+    run = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return out
+
+
+@pytest.mark.slow  # three 2-process trainings of 120 steps: about 90 s
+def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(tmp_path, uninterrupted):
+    import signal
+    import time
+
+    out = tmp_path / "elastic"
+    launcher = ["--standalone", "--nproc-per-node", "2", "--max-restarts", "1", "--monitor-interval", "0.5"]
+    agent = subprocess.Popen(_torchrun_command(out, *LONG, launcher=launcher), env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoint.pt").exists() and agent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _children(agent.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[1], signal.SIGKILL)  # mid-run: one worker of the two is lost
+        _, err = agent.communicate(timeout=300)
+    finally:
+        agent.kill()
+    assert agent.returncode == 0, err[-2000:]  # with no restart left the job would have failed
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 120
+    expected = _weights(uninterrupted)
+    got = _weights(out)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    from .test_train import logged_rows
+
+    assert logged_rows(out) == logged_rows(uninterrupted)  # the log continued too, row for row
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_train_what_one_node_of_two_processes_trains(tmp_path, uninterrupted):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launcher = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "icezoo-test"]  # fmt: skip
+    nodes = [subprocess.Popen(_torchrun_command(tmp_path / "run", *LONG, launcher=launcher), env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    errors = [node.communicate(timeout=600)[1] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], errors[0][-1500:] + errors[1][-1500:]
+    expected, got = _weights(uninterrupted), _weights(tmp_path / "run")
+    assert all(torch.equal(got[k], expected[k]) for k in expected)

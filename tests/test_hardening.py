@@ -315,7 +315,7 @@ main(["train", sys.argv[3], *sum((["--set", s] for s in sys.argv[4:]), []), "--o
 
 @pytest.mark.slow  # a child process trains 3 steps, then a resumed and an unbroken run: about 100 s on 2 busy cores
 def test_kill_9_inside_a_checkpoint_write_resumes_exactly(tmp_path):
-    sets = [*TINY[1:], "train.max_steps=4", "train.checkpoint_every=1", "train.schedule=cosine"]
+    sets = [*TINY[1:], "train.max_steps=4", "train.checkpoint_every=1", "train.schedule=cosine", "train.log_every=3"]
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [sys.executable, "-c", KILL_SCRIPT, str(run), str(torch.get_num_threads()), str(SMALL), *sets]
@@ -332,6 +332,9 @@ def test_kill_9_inside_a_checkpoint_write_resumes_exactly(tmp_path):
         a, b = getattr(unbroken.model, name).state_dict(), getattr(resumed.model, name).state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert np.isclose(resumed.history[-1]["d_total"], unbroken.history[-1]["d_total"], rtol=0, atol=0)
+    from .test_train import logged_rows
+
+    assert logged_rows(run) == logged_rows(tmp_path / "unbroken")  # the window open at the kill went on
 
 
 @pytest.mark.parametrize("command", ["test", "synth-metrics"])

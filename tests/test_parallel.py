@@ -20,6 +20,7 @@ from icezoo.eval.runner import evaluate
 from .test_eval import SMALL, TINY
 
 FOLDS = 4
+REAL_WORKER_COMMAND = parallel.worker_command
 SETS = [f"--set={s}" for s in TINY + [f"eval.max_folds={FOLDS}"]]
 
 
@@ -78,32 +79,52 @@ fold_file, command = sys.argv[1], sys.argv[2:]
 worker = subprocess.Popen(command)
 while not os.path.exists(fold_file):
     time.sleep(0.01)
+print("test: the fold file is there; the worker is killed", flush=True)
 worker.kill()
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-@pytest.mark.slow  # four worker processes: ~25 s
-def test_a_killed_worker_is_named_by_fold_and_a_rerun_completes(cli, tmp_path, sequential, monkeypatch):
-    real = parallel.worker_command
+def _killed_after_its_first_fold(monkeypatch, out, attempts: int):
+    """Worker 2's first ``attempts`` starts are SIGKILLed once its first fold file is written."""
+    real, started = parallel.worker_command, []
 
-    def killed_after_its_first_fold(base_argv, worker):
-        command = real(base_argv, worker)
+    def command(base_argv, worker):
+        argv = real(base_argv, worker)
         if worker.index != 2:
-            return command
-        first = sorted((tmp_path / "folds").glob("*.csv"))  # none yet: the folds are named in order below
-        assert not first
-        return [sys.executable, "-c", KILLER, str(tmp_path / "folds" / f"{FOLD_NAMES[1]}.csv"), *command]
+            return argv
+        started.append(worker)
+        if len(started) > attempts:
+            return argv
+        return [sys.executable, "-c", KILLER, str(out / "folds" / f"{FOLD_NAMES[1]}.csv"), *argv]
 
-    monkeypatch.setattr(parallel, "worker_command", killed_after_its_first_fold)
+    monkeypatch.setattr(parallel, "worker_command", command)
+    return started
+
+
+@pytest.mark.slow  # four worker processes: ~25 s
+def test_a_killed_worker_is_started_again_and_the_run_completes(cli, tmp_path, sequential, monkeypatch):
+    started = _killed_after_its_first_fold(monkeypatch, tmp_path, attempts=1)
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    assert code == 0, err
+    assert f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done" in out
+    assert "starting it again (retry 1 of 1)" in out and len(started) == 2
+    assert (tmp_path / "predictions.csv").read_text() == sequential
+
+
+@pytest.mark.slow  # four worker processes: ~25 s
+def test_a_worker_that_keeps_dying_is_named_by_fold_and_a_rerun_completes(cli, tmp_path, sequential, monkeypatch):
+    _killed_after_its_first_fold(monkeypatch, tmp_path, attempts=2)
     code, _, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
     assert code == 2
-    assert f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done" in err
+    line = err.strip().splitlines()[-1]
+    assert (f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done; its last line: "
+            "'test: the fold file is there; the worker is killed'") in line  # fmt: skip
     assert not (tmp_path / "predictions.csv").exists()
     done = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.csv")}
     assert sorted(done) == sorted(f"{n}.csv" for n in FOLD_NAMES[:3])
 
-    monkeypatch.setattr(parallel, "worker_command", real)
+    monkeypatch.setattr(parallel, "worker_command", REAL_WORKER_COMMAND)
     code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
     assert code == 0, err
     assert "worker 1/1: 1 fold(s)" in out and "worker 2/" not in out  # one fold left: one worker runs it again

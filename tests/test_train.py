@@ -150,9 +150,10 @@ def test_an_interrupt_stops_between_steps_and_resumes_exactly(tmp_path):
     import os
     import signal
 
-    full = Trainer(_recipe(steps=4), tmp_path / "full", progress=False)
+    every = "train.log_every=3"  # the stop falls inside a logging window
+    full = Trainer(_recipe(SMALL, every, steps=6), tmp_path / "full", progress=False)
     full.run()
-    cut = Trainer(_recipe(steps=4), tmp_path / "cut", progress=False)
+    cut = Trainer(_recipe(SMALL, every, steps=6), tmp_path / "cut", progress=False)
     inner = cut.step_fn
 
     def step_then_interrupt(*batch):
@@ -165,10 +166,19 @@ def test_an_interrupt_stops_between_steps_and_resumes_exactly(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cut.run()
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 2  # the whole step 2, saved
-    resumed = Trainer(_recipe(steps=4), tmp_path / "cut", resume=True, progress=False)
+    resumed = Trainer(_recipe(SMALL, every, steps=6), tmp_path / "cut", resume=True, progress=False)
     resumed.run()
     for key, value in full.model.generator.state_dict().items():
         assert torch.equal(value, resumed.model.generator.state_dict()[key]), key
+    # the log continues exactly: rows at the same steps with the same values (no row at the stop step, and the
+    # window open at the stop is finished, not restarted); images/s is a timing, not a result
+    assert logged_rows(tmp_path / "cut") == logged_rows(tmp_path / "full")
+    assert [r["step"] for r in logged_rows(tmp_path / "cut")] == ["3", "6"]
+
+
+def logged_rows(run) -> list[dict[str, str]]:
+    """metrics.csv's rows without the timing column."""
+    return [{k: v for k, v in r.items() if k != "img_per_s"} for r in csv.DictReader((run / "metrics.csv").open())]
 
 
 def test_non_finite_loss_stops_the_run_naming_the_loss(tmp_path):

@@ -94,7 +94,7 @@ def _in_parallel(args: argparse.Namespace, evaluate):
         argv = options.argv_of(args, add_arguments, drop=_OWN) + ["--protocol", protocol, "--out", str(out)]
         return evaluate_parallel(recipe, protocol, out, argv, workers=args.workers, per_gpu=args.workers_per_gpu,
                                  device=args.device, launcher=args.launcher, ray_address=args.ray_address,
-                                 keep_models=args.keep_models)  # fmt: skip
+                                 keep_models=args.keep_models, retries=args.retries)  # fmt: skip
 
     return run_parallel
 
@@ -104,6 +104,7 @@ _OWN = {
     "workers_per_gpu",
     "launcher",
     "ray_address",
+    "retries",
     "shard",
     "merge",
     "device",

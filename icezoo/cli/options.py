@@ -95,6 +95,13 @@ def parallel(p: argparse.ArgumentParser) -> None:
         default="processes",
         help="processes on this machine, or Ray tasks (pip install -e '.[ray]')",
     )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        metavar="N",
+        help="start a --workers process that died again, at most N times (default 1); Ray retries its own tasks",
+    )
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="a running Ray cluster (e.g. auto or ray://head:10001); default: a local Ray")  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""``icezoo train RECIPE [--set ...] [--out DIR] [--resume]``, also as ``torchrun --nproc-per-node N -m icezoo train ...``."""
+"""``icezoo train RECIPE [--set ...] [--out DIR] [--resume [auto]]``, also as ``torchrun --nproc-per-node N -m icezoo train ...``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ HELP = "train a recipe (progress bar, run folder, checkpoints, --resume)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     options.recipe(p)
     options.out(p, "run folder (default runs/NAME-TIMESTAMP)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="yes",
+        choices=("yes", "auto"),
+        default=None,
+        metavar="auto",
+        help="continue the run in --out from its checkpoint; --resume auto: continue it if there is one, else start "
+        "(one command line for torchrun --max-restarts and requeued jobs)",
+    )
     options.device(p)
     options.no_progress(p)
     options.plugins(p)
@@ -43,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
             else Path("runs") / f"{recipe.name or Path(args.recipe).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         out = distributed.broadcast_object(out)  # process 0's clock names the folder
+        resume = {None: False, "yes": True, "auto": "auto"}[args.resume]
         trainer = Trainer(
-            recipe, out, resume=args.resume, progress=not args.no_progress, device=args.device, distributed=distributed
+            recipe, out, resume=resume, progress=not args.no_progress, device=args.device, distributed=distributed
         )
         result = trainer.run()
     finally:

@@ -147,12 +147,16 @@ class TrainConfig:
     log_every: int = dataclasses.field(default=10, metadata=FREE)  # steps between metric rows
     # steps between checkpoints (and one at the end)
     checkpoint_every: int = dataclasses.field(default=200, metadata=FREE)
+    # also a checkpoint once this many minutes have passed since the last (None: by steps only); bounds what a
+    # killed or preempted job loses when steps are slow
+    checkpoint_minutes: float | None = dataclasses.field(default=None, metadata=FREE)
     sample_every: int = dataclasses.field(default=500, metadata=FREE)  # steps between face grids
     # where rows and grids go: csv (metrics.csv), tensorboard (DIR/tensorboard); None: csv, plus tensorboard if installed
     loggers: list[Literal["csv", "tensorboard"]] | None = dataclasses.field(default=None, metadata=FREE)
 
     def check(self) -> None:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
+        _at_least(self, 0, "checkpoint_minutes", strict=True)
         _at_most(self, MAX_EPOCHS, "epochs")
         _at_least(self, 0, "lr", "lr_g", "lr_d", strict=True)
         if not 0 <= self.ema_decay < 1:

@@ -7,9 +7,10 @@ fold files (``--merge``). Worker i runs on GPU ``i mod G`` of the G visible ones
 (several workers per GPU overlap launch-bound steps) with its share of the CPU
 threads. Each fold is seeded the same way whoever runs it, so the predictions
 are those of the sequential run (on the CPU, at the same number of threads per
-process). A worker that dies is named with its fold and exit status; the
-folds it left undone are run by the next invocation, which skips finished
-folds. Ctrl-C (or SIGTERM) stops every worker: fold files are written
+process). A worker that dies is started again (``--retries``, default 1; it
+skips the folds it finished); one that fails for good is named with its fold,
+exit status and last output line, and the folds it left undone are run by the
+next invocation, which skips finished folds. Ctrl-C (or SIGTERM) stops every worker: fold files are written
 atomically when a fold ends, so only whole ones remain.
 """
 
@@ -120,61 +121,107 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Process:
+    """A worker process whose output is passed on line by line, its last line kept (for the error that names it)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        # own session: a Ctrl-C reaches the parent, which stops the workers in order
+        self.popen = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, errors="replace")  # fmt: skip
+        self.last_line = ""
+        self.reader = threading.Thread(target=self._pass_on, daemon=True)
+        self.reader.start()
+
+    def _pass_on(self) -> None:
+        for line in self.popen.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if line.strip():
+                self.last_line = line.strip()
+
+    def poll(self) -> int | None:
+        code = self.popen.poll()
+        if code is not None:
+            self.reader.join(timeout=5)  # the output it wrote before it ended
+        return code
+
+
 def run_workers(
     base_argv: list[str],
     plan: list[Worker],
     folds: list[Fold],
     done: Callable[[Fold], bool],
     *,
+    retries: int = 1,
     log=print,
     poll_s: float = 0.2,
 ) -> None:
     """Start one ``icezoo eval --shard`` process per worker and wait for all of them.
 
+    A worker that ends before its folds are done is started again, ``retries`` times at most (it skips the folds
+    it finished); a worker that fails for good is named with its fold, exit status and last output line.
+
     Args:
         base_argv: the eval arguments every worker shares (recipe, ``--set``, protocol, ``--out``).
         plan: the workers (:func:`plan_workers`).
         folds: every fold of the protocol, to name the fold a dead worker was in.
-        done: whether a fold's result file exists.
+        done: whether a fold is done.
+        retries: how many times a failed worker is started again.
         log: where progress lines go.
         poll_s: seconds between looks at the workers.
 
     Raises:
-        IcezooError: naming each worker that failed, its fold and exit status.
+        IcezooError: naming each worker that failed for good, its fold, exit status and last line.
         KeyboardInterrupt: after every worker stopped, on Ctrl-C.
     """
-    procs: dict[Worker, subprocess.Popen] = {}
+    procs: dict[Worker, _Process] = {}
+    attempts: dict[Worker, int] = {}
     failures: list[str] = []
+
+    def start(w: Worker) -> None:
+        procs[w] = _Process(worker_command(base_argv, w), _environment(w))
+        attempts[w] = attempts.get(w, 0) + 1
+
     with _sigterm_as_interrupt():
         try:
             for w in plan:
-                if undone(folds, w, done):  # own session: a Ctrl-C reaches the parent, which stops the workers
-                    procs[w] = subprocess.Popen(
-                        worker_command(base_argv, w), env=_environment(w), start_new_session=True
-                    )
+                if undone(folds, w, done):
+                    start(w)
                     log(f"worker {w.index}/{w.count}: {len(undone(folds, w, done))} fold(s) on {w.device or 'cpu'}")
             running = dict(procs)
             while running:
                 time.sleep(poll_s)
                 for w, proc in list(running.items()):
-                    if proc.poll() is not None:
-                        del running[w]
-                        failures += _failure(w, proc.returncode, undone(folds, w, done), log)
+                    code = proc.poll()
+                    if code is None:
+                        continue
+                    del running[w]
+                    left = undone(folds, w, done)
+                    if code == 0 and not left:
+                        continue
+                    line = _failure(w, code, left, proc.last_line)
+                    if attempts[w] <= retries:
+                        log(f"icezoo: {line}; starting it again (retry {attempts[w]} of {retries})")
+                        start(w)
+                        running[w] = procs[w]
+                    else:
+                        log(f"icezoo: {line}")
+                        failures.append(line)
         except KeyboardInterrupt:
-            _stop(procs)
+            _stop({w: p.popen for w, p in procs.items()})
             raise
     if failures:
         raise IcezooError("; ".join(failures) + "; run the same command again to continue with the folds not done")
 
 
-def _failure(w: Worker, code: int, left: list[Fold], log: Callable[[str], None]) -> list[str]:
-    """[one line naming the worker, its fold and exit status], or [] when it finished its folds."""
-    if code == 0 and not left:
-        return []
+def _failure(w: Worker, code: int, left: list[Fold], last_line: str) -> str:
+    """One line naming the worker, its fold, its exit status and the last line it wrote."""
     where = f"in fold {left[0].name}" if left else "after its folds"
-    line = f"worker {w.index}/{w.count} ({w.device or 'cpu'}) {_exit_text(code)} {where}; {len(left)} of its folds not done"
-    log(f"icezoo: {line}")
-    return [line]
+    said = f"; its last line: {last_line[:160]!r}" if last_line else ""
+    return (
+        f"worker {w.index}/{w.count} ({w.device or 'cpu'}) {_exit_text(code)} {where}; "
+        f"{len(left)} of its folds not done{said}"
+    )
 
 
 def evaluate_parallel(
@@ -189,6 +236,7 @@ def evaluate_parallel(
     launcher: str = "processes",
     ray_address: str | None = None,
     keep_models: bool = False,
+    retries: int = 1,
     log: Callable[[str], None] = print,
 ):
     """Every fold not yet done, in parallel (worker processes or Ray tasks), then the report; returns the metrics.
@@ -206,6 +254,8 @@ def evaluate_parallel(
         raise IcezooError(f"--workers-per-gpu {per_gpu}: must be at least 1")
     if workers is not None and workers < 1:
         raise IcezooError(f"--workers {workers}: must be at least 1")
+    if retries < 0:
+        raise IcezooError(f"--retries {retries}: must be at least 0")
     out_dir = Path(out_dir)
     clips = load_clips(recipe)
     folds = protocol_folds(recipe, protocol, clips)
@@ -227,7 +277,7 @@ def evaluate_parallel(
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         count = max(1, min(workers or 1, len(todo)))  # a worker more than the folds left would only wait
         if todo:
-            run_workers(base_argv, plan_workers(count, per_gpu, where, gpus), folds, done, log=log)
+            run_workers(base_argv, plan_workers(count, per_gpu, where, gpus), folds, done, retries=retries, log=log)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")
     return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device, clips=clips,

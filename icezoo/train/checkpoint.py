@@ -203,11 +203,20 @@ def load_trained_model(
 
 
 def training_state(
-    step: int, recipe: Recipe, model: GAN, optimizers: dict, schedulers: list, history: list, ema: Any = None
+    step: int,
+    recipe: Recipe,
+    model: GAN,
+    optimizers: dict,
+    schedulers: list,
+    history: list,
+    ema: Any = None,
+    log_window: dict | None = None,
 ) -> dict[str, Any]:
     """A run's whole state at ``step``: weights and buffers, optimisers (``opt_g`` None for model A), schedulers,
-    RNG states, the logged rows, the resolved recipe and the averaged generator (``ema``, None when off)."""
+    RNG states, the logged rows and the open log window, the resolved recipe and the averaged generator (``ema``,
+    None when off)."""
     return {
+        "log_window": log_window,
         "generator_ema": ema.state_dict() if ema is not None else None,
         "step": step,
         "recipe": recipe.to_dict(),

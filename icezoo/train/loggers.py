@@ -97,6 +97,18 @@ class MetricsLog:
         self._reset()
         return row
 
+    def window_state(self) -> dict:
+        """The open window (sums of each term and the step count) for a checkpoint: a run resumed from a
+        checkpoint taken mid-window logs the rows an uninterrupted run logs."""
+        return {"steps": self.steps, "sums": {k: v.detach().clone() for k, v in self.window.items()}}
+
+    def load_window_state(self, state: dict | None) -> None:
+        """Reopen the window :meth:`window_state` saved (None: an empty one)."""
+        self._reset()
+        if state:
+            self.window = {k: v.clone() for k, v in state["sums"].items()}
+            self.steps = int(state["steps"])
+
     def image(self, tag: str, path: Path | None, step: int) -> None:
         """A picture the run wrote (a sample grid) to the loggers that take pictures."""
         if path is not None and self.tensorboard is not None:

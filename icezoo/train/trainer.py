@@ -22,6 +22,7 @@ import dataclasses
 import math
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         *,
         clips: ClipSet | None = None,
-        resume: bool = False,
+        resume: bool | str = False,
         progress: bool = True,
         device: str | None = None,
         leave: bool = True,
@@ -143,6 +144,8 @@ class Trainer:
         self.step = 0
         run_dir = self.out_dir if self.writes else None
         self.log = MetricsLog.for_run(run_dir, cfg.loggers, cfg.batch_size, self.steps_per_epoch, self.dist.mean)
+        if resume == "auto":  # the same command line starts a run or continues it (torchrun --max-restarts)
+            resume = self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
         if resume:
             self._resume()
         elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
@@ -199,6 +202,7 @@ class Trainer:
         bar = tqdm(total=self.budget, initial=self.step, desc=self.recipe.name or "train", unit="step",
                    disable=not self.progress or lines, dynamic_ncols=True, leave=self.leave)  # fmt: skip
         marker = marked_incomplete(self.out_dir if self.writes else None, lambda: f"at step {self.step}")
+        minutes, saved_at = cfg.checkpoint_minutes, time.monotonic()
         with marker, bar, contextlib.closing(self.log), deferred_interrupts() as received:  # log closed on any exit
             while self.step < self.budget:
                 terms = self.step_fn(*self.batch(self.step))
@@ -215,14 +219,16 @@ class Trainer:
                 if on_epoch is not None and (self.step % self.steps_per_epoch == 0 or last):
                     on_epoch(self.step, self.model)  # evaluation-side selection (icezoo.eval.selection)
                 stop = self._stop_requested(received, self.step % cfg.log_every == 0 or last)
-                if self.step % cfg.log_every == 0 or last or stop:
+                if self.step % cfg.log_every == 0 or last:  # a stop logs no row: its window goes on in the checkpoint
                     row = self.log.row(self.step, learning_rates(self.schedulers))
                     if lines:
                         print(progress_line(row, self.budget, cfg.batch_size), flush=True)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                 if self.writes:
-                    if self.step % cfg.checkpoint_every == 0 or last or stop:
+                    due = minutes is not None and time.monotonic() - saved_at >= 60 * minutes
+                    if self.step % cfg.checkpoint_every == 0 or last or stop or due:
                         self.save()
+                        saved_at = time.monotonic()
                     if self.step % cfg.sample_every == 0 or last:
                         self.sample_grid()
                 if stop:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
@@ -253,7 +259,8 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         """Everything a checkpoint holds to continue this run exactly."""
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
-        return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history, self.ema)
+        return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history, self.ema,
+                              self.log.window_state())  # fmt: skip
 
     def save(self, path: str | Path | None = None) -> Path:
         return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state())
@@ -274,6 +281,7 @@ class Trainer:
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
         self.step, history = restore_training_state(state, path, self.model, opts, self.schedulers, self.ema)
         self.log.history[:] = history
+        self.log.load_window_state(state.get("log_window"))
         if self.step > self.budget:
             raise IcezooError(
                 f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps"
