@@ -206,6 +206,10 @@ CASES = {
         r"--out .*afile/run: .*afile is a file, not a folder",
     ),
     "eval out is a file": (lambda t, c: ["eval", SMALL, "--out", _file(t)], r"--out .*afile: is a file, not a folder"),
+    "synth n 100000000": (
+        lambda t, c: ["synth", c, "--onset", bomb_png(t / "o.png", 32), "--n", "100000000", "--out", t / "s"],
+        r"--n 100000000: 3 x 100000000 faces of 32x32 need about [\d,.]+ GiB in memory .*ask for fewer",
+    ),
     "synth out is a file": (
         lambda t, c: ["synth", c, "--onset", bomb_png(t / "o.png", 32), "--out", _file(t)],
         r"--out .*afile: is a file, not a folder",

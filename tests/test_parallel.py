@@ -213,3 +213,56 @@ def test_the_ray_launcher_keeps_a_cpu_run_off_the_gpus(tmp_path, monkeypatch, de
     with pytest.raises(SystemExit, match="stop before"):
         parallel.evaluate_parallel(recipe, "loso", tmp_path / "run", [], launcher="ray", device=device)
     assert asked["gpu"] is gpu
+
+
+def _busy_fold_tasks() -> int:
+    """Ray worker processes executing a fold task (Ray titles them ``ray::run_fold_task`` while they run one)."""
+    return sum("ray::run_fold_task" in _cmdline(p) for p in Path("/proc").glob("[0-9]*"))
+
+
+@pytest.mark.slow  # a three-node Ray cluster on this machine: about 90 s
+def test_losing_a_node_mid_fold_costs_time_not_results(cli, tmp_path, clips):
+    """Ray's own multi-node test cluster: a head and two worker nodes of one CPU each run the folds; once both
+    are inside a fold, one node is removed (its raylet and workers die); Ray runs the lost fold again on the
+    other node and predictions.csv is the sequential run's, byte for byte."""
+    import threading
+    import time
+
+    ray = pytest.importorskip("ray")
+    import torch
+    from ray.cluster_utils import Cluster
+
+    sets = [f"--set={s}" for s in [*TINY, "eval.max_folds=3", "train.max_steps=40"]]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a Ray task of one CPU: other thread counts round differently, and Adam shows it
+    try:
+        code, _, err = cli("eval", SMALL, *sets, "--protocol", "loso", "--out", tmp_path / "seq", "--no-progress")
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, err
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # the head runs no fold
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    removed = []
+
+    def remove_a_busy_node() -> None:
+        deadline = time.monotonic() + 300
+        while _busy_fold_tasks() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)  # inside the fold's training, not its start
+        if _busy_fold_tasks() == 2 and not (tmp_path / "ray" / "predictions.csv").exists():
+            cluster.remove_node(nodes[0], allow_graceful=False)
+            removed.append(nodes[0])
+
+    ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+    remover = threading.Thread(target=remove_a_busy_node)
+    remover.start()
+    try:
+        code, out, err = cli("eval", SMALL, *sets, "--protocol", "loso", "--out", tmp_path / "ray", "--launcher", "ray")
+    finally:
+        remover.join()
+        ray.shutdown()
+        cluster.shutdown()
+    assert code == 0, err
+    assert removed, "no node was removed while two folds ran"
+    assert (tmp_path / "ray" / "predictions.csv").read_bytes() == (tmp_path / "seq" / "predictions.csv").read_bytes()
