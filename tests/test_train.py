@@ -330,3 +330,38 @@ def test_only_real_faces_update_the_discriminators_batch_norm_statistics():
     for name, buf in norms:
         torch.testing.assert_close(buf, expected[name], msg=name)
     assert all(m.momentum == 0.1 for m in model.discriminator.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_resume_auto_starts_a_run_and_continues_it(tmp_path, cli):
+    """One command line for the first start and every restart (torchrun --max-restarts, a requeued job)."""
+    from .test_eval import TINY
+
+    sets = [a for o in TINY for a in ("--set", o)]
+    run = tmp_path / "run"
+    code, _, err = cli("train", SMALL, *sets, "--set", "train.max_steps=2", "--out", run, "--resume", "auto",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+    code, _, err = cli("train", SMALL, *sets, "--set", "train.max_steps=3", "--out", run, "--resume", "auto",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 3 and [r["step"] for r in logged_rows(run)] == [
+        "1",
+        "2",
+        "3",
+    ]
+    code, _, err = cli("train", SMALL, *sets, "--set", "train.max_steps=4", "--out", run, "--resume",
+                       "--no-progress")  # fmt: skip
+    assert code == 0, err  # the plain form still continues
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 4
+
+
+def test_checkpoint_minutes_adds_checkpoints_by_time(tmp_path, monkeypatch):
+    saved = []
+    real = Trainer.save
+    monkeypatch.setattr(Trainer, "save", lambda self, path=None: saved.append(self.step) or real(self, path))
+    Trainer(_recipe(steps=3), tmp_path / "steps", progress=False).run()
+    assert saved == [3]  # checkpoint_every 200: only the last step
+    saved.clear()
+    Trainer(_recipe(SMALL, "train.checkpoint_minutes=1e-9", steps=3), tmp_path / "minutes", progress=False).run()
+    assert saved == [1, 2, 3]  # every step takes longer than a nanominute
