@@ -206,6 +206,12 @@ CASES = {
         r"--out .*afile/run: .*afile is a file, not a folder",
     ),
     "eval out is a file": (lambda t, c: ["eval", SMALL, "--out", _file(t)], r"--out .*afile: is a file, not a folder"),
+    "bench precision fp16": (
+        lambda t, c: ["bench", SMALL, "--precision", "fp16"],
+        r"bench: argument --precision: expected a comma-separated list of fp32, bf16, got 'fp16' \(see icezoo bench",
+    ),
+    "eval workers x": (lambda t, c: ["eval", SMALL, "--workers", "x"], r"eval: argument --workers: invalid int value"),
+    "unknown command": (lambda t, c: ["nosuch"], r"argument COMMAND: invalid choice: 'nosuch'"),
     "synth n 100000000": (
         lambda t, c: ["synth", c, "--onset", bomb_png(t / "o.png", 32), "--n", "100000000", "--out", t / "s"],
         r"--n 100000000: 3 x 100000000 faces of 32x32 need about [\d,.]+ GiB in memory .*ask for fewer",

@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import typing
 import warnings
 from collections.abc import Sequence
 from types import ModuleType
@@ -46,11 +47,21 @@ def command(name: str) -> ModuleType:
     return importlib.import_module(COMMANDS[name])
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its usage errors in the project's form: one line on stderr, exit code 2 (``--help`` still
+    prints the usage)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        command = self.prog.removeprefix("icezoo").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"icezoo: error: {where}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``icezoo`` parser with every subcommand; builds without importing torch."""
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="icezoo", description="Build, train, evaluate and benchmark ICE-GAN and its ablations from YAML recipes."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -90,7 +101,10 @@ def _one_line(err: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``icezoo`` console script; returns the exit code."""
     _setup_logging()
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed in one line
+        return int(done.code or 0)
     try:
         code = int(command(args.command).run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
