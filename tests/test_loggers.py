@@ -38,9 +38,17 @@ def test_tensorboard_events_and_plain_lines_when_output_is_not_a_terminal(tmp_pa
 
 
 def test_only_the_chosen_loggers_write(tmp_path):
-    recipe = icezoo.load_recipe(RECIPES / "icegan_small.yaml", [*TINY, "train.max_steps=1", "train.loggers=[]"])
-    log = loggers.MetricsLog.for_run(tmp_path, recipe.train.loggers, 4, 10, lambda t: t)
-    assert log.csv_path is None and log.tensorboard is None
+    from icezoo.train.trainer import Trainer
+
+    for chosen, files in (([], set()), (["csv"], {"metrics.csv"})):
+        recipe = icezoo.load_recipe(
+            RECIPES / "icegan_small.yaml", [*TINY, "train.max_steps=1", f"train.loggers={chosen}"]
+        )
+        run = tmp_path / f"run{len(chosen)}"
+        result = Trainer(recipe, run, progress=False).run()
+        assert len(result.history) == 1  # the row is still kept (checkpoint, curves)
+        written = {p.name for p in run.iterdir()} & {"metrics.csv", "tensorboard"}
+        assert written == files, chosen
 
 
 def test_default_loggers_follow_what_is_installed(monkeypatch):

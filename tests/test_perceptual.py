@@ -63,4 +63,8 @@ def test_perceptual_term_enters_the_generator_loss(weights, tmp_path):
     recipe = icezoo.load_recipe(SMALL, ["train.max_steps=1", "train.log_every=1",
                                         f"loss.perceptual={{type: timm, model: resnet18, weights: {path}, layers: [1]}}"])  # fmt: skip
     result = Trainer(recipe, None, progress=False).run()
-    assert result.history[-1]["g_perceptual"] > 0
+    row = result.history[-1]
+    assert row["g_perceptual"] > 0
+    # the effect on G's loss: the same first step with alpha = 0 differs by exactly alpha * L_per
+    off = Trainer(icezoo.load_recipe(recipe.to_dict(), ["loss.perceptual_weight=0"]), None, progress=False).run()
+    assert row["g_total"] - off.history[-1]["g_total"] == pytest.approx(0.1 * row["g_perceptual"], rel=1e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import textwrap
 
 import pytest
@@ -223,11 +224,16 @@ def test_loss_section_is_checked_when_the_recipe_is_read():
 
 
 def test_cosine_schedule_spans_the_epochs():
-    trainer = Trainer(_recipe(steps=2), None, progress=False)
+    trainer = Trainer(_recipe(steps=3), None, progress=False)
     total = trainer.total_steps
     assert total == 100 * (442 // 16)
     assert trainer._lr_factor(0) == 1.0 and trainer._lr_factor(total) == pytest.approx(0.0)
     assert trainer._lr_factor(total // 2) == pytest.approx(0.5)
+    assert trainer._lr_factor(total / 4) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))  # 0.854; linear: 0.75
+    trainer.run()  # the optimisers' learning rate after three real scheduler steps
+    cosine = 1e-3 * 0.5 * (1 + math.cos(math.pi * 3 / total))
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(cosine, rel=1e-12)
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(cosine, rel=1e-12)
 
 
 def test_batches_are_a_function_of_the_step():
@@ -274,12 +280,22 @@ def test_pixel_loss_only_where_the_asked_class_is_the_clips_own():
     assert terms["g_pixel"].item() == 0.0
 
 
-def test_class_balance_weights_are_inverse_frequencies():
+def test_class_balance_weights_are_inverse_frequencies_and_reach_the_loss():
+    from icezoo.nn.heads import DiscriminatorOutput
+
     trainer = Trainer(_recipe(SMALL, "loss.class_balance=true", steps=1), None, progress=False)
     counts = torch.bincount(trainer.labels, minlength=3).float()
     expected = len(trainer.labels) / (3 * counts)
     torch.testing.assert_close(trainer.objective.class_weights, expected)
-    assert (trainer.objective.class_weights * counts).sum().item() == pytest.approx(len(trainer.labels))
+    # the effect: the objective's recognition term is the margin loss (Eq. 5) weighted by hand
+    lengths, labels = torch.rand(6, 3), torch.tensor([0, 0, 0, 1, 2, 2])
+    t = torch.nn.functional.one_hot(labels, 3).float()
+    per = (t * (0.9 - lengths).clamp(min=0) ** 2 + 0.5 * (1 - t) * (lengths - 0.1).clamp(min=0) ** 2).sum(1)
+    w = expected[labels]
+    out = DiscriminatorOutput(adv=torch.zeros(6), cls=lengths, recon=None)
+    got = trainer.objective.recognition(out, torch.zeros(6, 1, 4, 4), labels)
+    torch.testing.assert_close(got, (w * per).sum() / w.sum())
+    assert not torch.allclose(got, per.mean())  # unweighted, it would be the plain mean
 
 
 def test_augment_shift_moves_onset_and_apex_together():
