@@ -79,8 +79,9 @@ class GANStep:
         if compile and compile_scope == "regional":  # the repeated blocks, in place (see .compiling)
             from .compiling import compile_regions
 
-            for module in (m for m in (gen, disc) if m is not None):
-                compile_regions(module, compile_mode)
+            for prefix, module in (("generator.", gen), ("discriminator.", disc)):
+                if module is not None:
+                    compile_regions(module, compile_mode, prefix=prefix)
         elif compile:
             gen = torch.compile(gen, mode=compile_mode) if gen is not None else None
             disc = torch.compile(disc, mode=compile_mode)
