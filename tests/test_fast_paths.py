@@ -10,7 +10,7 @@ import icezoo
 from icezoo.bench.recipes import _inputs
 from icezoo.errors import IcezooError
 from icezoo.train.compiling import compile_regions, repeated_blocks
-from icezoo.train.graphs import _where
+from icezoo.train.graphs import _where, capture_error
 from icezoo.train.objective import Objective
 from icezoo.train.step import GANStep, make_optimizers
 from icezoo.train.trainer import Trainer
@@ -36,6 +36,32 @@ def test_a_capture_error_names_the_line_of_the_component():
             _where(err)
             == f"tests/test_fast_paths.py:{component_that_syncs.__code__.co_firstlineno + 1} in component_that_syncs"
         )
+
+
+class FakeCapture:
+    """Behaves as ``torch.cuda.graph`` does when the captured code fails: leaving, it raises an error of its own."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None:
+            torch.ones(1).view(-1, 3)  # an error from inside torch, raised while the first is handled
+
+
+def test_an_error_inside_capture_is_reported_with_its_own_message_and_line():
+    def component_that_syncs():
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore")
+
+    line = component_that_syncs.__code__.co_firstlineno + 1
+    with pytest.raises(RuntimeError, match="shape") as caught, FakeCapture():
+        component_that_syncs()
+    assert "operation not permitted" not in str(caught.value)  # what capture() catches names the exit's failure
+    message = str(capture_error(caught.value))
+    assert message == (
+        "train.cuda_graphs: the step cannot be captured (CUDA error: operation not permitted when stream is "
+        f"capturing) at tests/test_fast_paths.py:{line} in component_that_syncs; set train.cuda_graphs: false"
+    )
 
 
 def test_regional_compile_picks_the_repeated_blocks_and_keeps_the_weights_names():
