@@ -89,7 +89,7 @@ def largest_batch(rec, device, start: int, limit: int, deadline: float, results,
         try:
             timed(results, rec, name, device, batch, "bf16", 2, 5)
             best, took, batch = batch, time.monotonic() - began, batch * 2
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError's older name (torch < 2.5)
             ended = f"out of memory at batch {batch}"
             break
         finally:

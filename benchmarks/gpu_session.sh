@@ -2,7 +2,8 @@
 # One session on a lent GPU: CUDA correctness tests, then the benchmarks, each part in a time box of its own.
 #   bash benchmarks/gpu_session.sh [PART...]            (default: issue22)
 # issue22 (also issue14) takes the numbers of issue 22 in about 9 minutes of an H100/H200, most wanted first:
-#   graphtests     70 s  the CUDA-graph equality tests, the capture-error test, the GRM check at 512x2x2
+#   graphtests     70 s  the CUDA-graph equality tests, the capture-error test, the GRM check at 512x2x2, the
+#                        torch APIs of the GPU paths present in the GPU's torch
 #   fast-graphs    50 s  the CUDA-graph step at batch 16 (fp32, bf16) against eager fp32
 #   loso          200 s  the LOSO protocol, 4 folds x 1 and 3 epochs per variant, the full run extrapolated
 #   fast-compiled 160 s  eager fp32 / bf16 and regional-compiled bf16 at batch 256, compile seconds, MFU
@@ -72,7 +73,7 @@ run_part() {  # NAME BOX_SECONDS COMMAND...: the command in its own process grou
 part() {  # NAME: its box and command
   local n=$1 b
   case $n in
-    graphtests) b=$(secs 70); run_part "$n" "$b" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py -k "cuda_graph or component_that_syncs or (equals_einsum and 512)" ;;
+    graphtests) b=$(secs 70); run_part "$n" "$b" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_fast_paths.py -k "cuda_graph or component_that_syncs or (equals_einsum and 512) or apis_of_the_declared" ;;
     fast-graphs) b=$(secs 50); run_part "$n" "$b" python3 benchmarks/fast_step.py --out-dir "$RES" --tag graphs --parts graphs --time-limit $((b - GRACE - 5)) ;;
     loso) b=$(secs 200); run_part "$n" "$b" python3 benchmarks/loso.py --out-dir "$RES" --folds 4 --epochs 1,3 --time-limit $((b - GRACE - 5)) \
             --variants "sequential,cuda graphs,workers 4 + cuda graphs,workers 2,workers 4" ;;

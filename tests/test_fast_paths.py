@@ -186,3 +186,54 @@ def test_regional_compiled_steps_equal_the_eager_steps_through_inductor():
     mismatched = training_mismatches(compiled.model, eager.model, start, lr=cfg.lr, steps=2, betas=cfg.betas,
                                      cancelled=cancelled_biases(eager.model))  # fmt: skip
     assert mismatched == []
+
+
+# Every torch API the GPU paths (CUDA graphs, regional compile, the benchmarks) call, with the release it came in.
+# The lent GPU runs torch 2.11, the package declares torch>=2.4: each must resolve in the installed torch (the GPU
+# session runs this test there) and be no newer than the declared minimum.
+GPU_PATH_APIS = {
+    "torch.cuda.CUDAGraph": "1.10", "torch.cuda.graph": "1.10", "torch.cuda.Stream": "1.0",
+    "torch.cuda.stream": "1.0", "torch.cuda.get_rng_state": "1.0", "torch.cuda.set_rng_state": "1.0",
+    "torch.cuda.max_memory_reserved": "1.4", "torch.cuda.reset_peak_memory_stats": "1.4",
+    "torch.cuda.OutOfMemoryError": "1.13", "torch.compiler.cudagraph_mark_step_begin": "2.1",
+    "torch._foreach_copy_": "2.1", "torch._foreach_lerp_": "2.0", "torch.compile": "2.0",
+    "torch.nn.Module.compile": "2.2", "torch.nn.Module._compiled_call_impl": "2.2",
+    "torch.utils.flop_counter.FlopCounterMode": "2.1",
+    "torch.optim.lr_scheduler.LambdaLR": "1.0",  # fills a tensor lr in place from 2.4 (pytorch#123753)
+}  # fmt: skip
+
+
+def test_the_gpu_paths_use_only_apis_of_the_declared_minimum_torch():
+    import importlib
+    import re
+
+    from .conftest import REPO
+
+    declared = re.search(r'"torch>=([0-9.]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    as_tuple = lambda v: tuple(int(x) for x in v.split("."))  # noqa: E731
+    missing = []
+    for name, since in GPU_PATH_APIS.items():
+        assert as_tuple(since) <= as_tuple(declared), f"{name} needs torch {since}, the package declares {declared}"
+        module, *attrs = name.split(".")
+        obj = importlib.import_module(module)
+        for i, attr in enumerate(attrs):
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                try:
+                    obj = importlib.import_module(".".join([module, *attrs[: i + 1]]))
+                except ImportError:
+                    missing.append(name)
+                    break
+    assert missing == [], f"not in torch {torch.__version__}: {missing}"
+    # Adam takes a device-tensor lr, fused and capturable (the CUDA-graph step), from torch 2.1 (pytorch#106916);
+    # the scheduler must fill it in place
+    cuda = torch.cuda.is_available()  # capturable and fused need CUDA; on the CPU the single-tensor form
+    weight = torch.zeros(1, requires_grad=True, device="cuda" if cuda else "cpu")
+    lr = torch.tensor(1e-3, device=weight.device)
+    opt = torch.optim.Adam([weight], lr=lr, capturable=cuda, fused=cuda or None, foreach=False if not cuda else None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 / (1 + step))
+    weight.sum().backward()
+    opt.step()
+    scheduler.step()
+    assert opt.param_groups[0]["lr"] is lr and lr.item() == pytest.approx(2.5e-4)  # filled in place, not replaced

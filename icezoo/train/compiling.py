@@ -23,6 +23,7 @@ still share inductor's compiled code through its FX graph cache.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections import Counter
 from collections.abc import Callable
@@ -61,7 +62,8 @@ def _call_region(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
 def region_function(name: str) -> Callable[..., Any]:
     """A copy of :func:`_call_region` with a code object of its own, named after the region (logs name it)."""
     label = "region_" + "".join(ch if ch.isalnum() else "_" for ch in name)
-    code = _call_region.__code__.replace(co_name=label, co_qualname=label)
+    names = {"co_name": label} | ({"co_qualname": label} if sys.version_info >= (3, 11) else {})
+    code = _call_region.__code__.replace(**names)
     return types.FunctionType(code, _call_region.__globals__, label)
 
 
