@@ -16,7 +16,8 @@
 # runs out it gets a SIGINT (the scripts stop their runs as Ctrl-C does and record what they have), GRACE
 # seconds, then SIGKILL to its group; then every process still carrying the marker is killed, so nothing
 # goes on using the GPU while the next part measures. The scripts' own time limits end them inside their
-# boxes. ICEZOO_GPU_SCALE multiplies every box (and the limits inside it). Logs, results and a tarball go to
+# boxes (loso.py's limit includes its stopping; fast_step.py's only keeps it from starting a measurement).
+# ICEZOO_GPU_SCALE multiplies every box (and the limits inside it). Logs, results and a tarball go to
 # $OUT (default /tmp/icezoo-gpu); results (not the smoke parts') are copied to benchmarks/results/; summary
 # lines are printed as they come.
 set -u
@@ -75,7 +76,7 @@ part() {  # NAME: its box and command
   case $n in
     graphtests) b=$(secs 70); run_part "$n" "$b" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_fast_paths.py -k "cuda_graph or component_that_syncs or (equals_einsum and 512) or apis_of_the_declared" ;;
     fast-graphs) b=$(secs 50); run_part "$n" "$b" python3 benchmarks/fast_step.py --out-dir "$RES" --tag graphs --parts graphs --time-limit $((b - GRACE - 5)) ;;
-    loso) b=$(secs 200); run_part "$n" "$b" python3 benchmarks/loso.py --out-dir "$RES" --folds 4 --epochs 1,3 --time-limit $((b - GRACE - 5)) \
+    loso) b=$(secs 200); run_part "$n" "$b" python3 benchmarks/loso.py --out-dir "$RES" --folds 4 --epochs 1,3 --time-limit $((b - 10)) \
             --variants "sequential,cuda graphs,workers 4 + cuda graphs,workers 2,workers 4" ;;
     fast-compiled) b=$(secs 160); run_part "$n" "$b" python3 benchmarks/fast_step.py --out-dir "$RES" --tag compiled --parts compiled --time-limit $((b - GRACE - 5)) ;;
     fast-largest) b=$(secs 50); run_part "$n" "$b" python3 benchmarks/fast_step.py --out-dir "$RES" --tag largest --parts largest --max-batch 4096 --time-limit $((b - GRACE - 5)) ;;
@@ -89,7 +90,7 @@ part() {  # NAME: its box and command
     heads) run_part "$n" "$(secs 110)" python3 benchmarks/discriminator_heads.py --out-dir "$RES" ;;
     # CPU smoke parts (tests/test_loso_bench.py): LOSO cut by its own limit mid-run (workers 2), LOSO cut by
     # the box (SIGINT to the script while a run is going), the fast-step parts at tiny sizes with a batch cap
-    smoke-loso) b=$(secs 60); run_part "$n" "$b" python3 benchmarks/loso.py --smoke --out-dir "$RES" --variants "workers 2" --time-limit "$(secs 15)" ;;
+    smoke-loso) b=$(secs 60); run_part "$n" "$b" python3 benchmarks/loso.py --smoke --out-dir "$RES" --variants "workers 2" --time-limit "$(secs 32)" ;;
     smoke-box) b=$(secs 12); run_part "$n" "$b" python3 benchmarks/loso.py --smoke --out-dir "$RES/box" --variants "workers 2" --time-limit 600 ;;
     smoke-fast) b=$(secs 120); run_part "$n" "$b" python3 benchmarks/fast_step.py --smoke --device cpu --no-compile --iters 1 --out-dir "$RES" --tag smoke --parts graphs,compiled,largest --max-batch 16 --time-limit $((b - 10)) ;;
     *) echo "== part $n: unknown part" | tee -a "$log" ;;
