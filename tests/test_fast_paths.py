@@ -15,6 +15,7 @@ from icezoo.train.objective import Objective
 from icezoo.train.step import GANStep, make_optimizers
 from icezoo.train.trainer import Trainer
 
+from .conftest import RECIPES
 from .helpers import cancelled_biases, training_mismatches
 from .test_eval import SMALL, TINY
 
@@ -99,16 +100,22 @@ def _regional_step(recipe, backend):
     return model, GANStep(model, objective, *make_optimizers(model, recipe.train)), regions
 
 
-def test_every_region_is_compiled_each_on_its_own():
+@pytest.mark.parametrize(
+    "path, overrides, count",
+    [(SMALL, TINY, 15), pytest.param(RECIPES / "icegan.yaml", [], 21, marks=pytest.mark.slow)],
+    ids=["tiny", "paper-size"],
+)
+def test_every_region_is_compiled_each_on_its_own(path, overrides, count):
     # nn.Module.compile gave all regions one code object and one recompile limit: the later ones ran eager
-    # (3 of these 15 regions, 8 of the paper-sized model's 21). Counted: every region's weights enter a graph.
-    recipe = icezoo.load_recipe(SMALL, TINY + ["train.batch_size=2"])
+    # (3 of the tiny model's 15 regions, 8 of the paper-sized model's 21: generator.bridges.3, up.2-6, D's
+    # trunk and decoder). Counted: every region's weights enter a compiled graph.
+    recipe = icezoo.load_recipe(path, [*overrides, "train.batch_size=2"])
     counter = GraphCounter()
     model, step, regions = _regional_step(recipe, counter)
     inputs = _inputs(model, 2, torch.device("cpu"), False)
     step(*inputs)
     eager = [n for n, r in regions.items() if not all(id(p) in counter.inputs for p in r.parameters())]
-    assert len(regions) == 15 and eager == []
+    assert len(regions) == count and eager == []
     assert counter.frames >= len(regions)
     codes = {r._compiled_call_impl.__func__._torchdynamo_orig_callable.__code__ for r in regions.values()}
     assert len(codes) == len(regions)  # a code object (and so a recompile limit) each
