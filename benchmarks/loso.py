@@ -151,22 +151,26 @@ def stop_tree(proc: subprocess.Popen, grace: float = GRACE_S) -> int:
     return len(left)
 
 
-def run_once(command: list[str], env: dict, timeout: float) -> tuple[float | None, str | None]:
-    """(wall seconds, None), or (None, why it has no time): one ``icezoo eval`` process tree, time-boxed."""
+def run_once(command: list[str], env: dict, timeout: float, log: Path) -> tuple[float | None, str | None]:
+    """(wall seconds, None), or (None, why it has no time): one ``icezoo eval`` process tree, time-boxed.
+
+    Its output goes to ``log`` (a file: a pipe nobody reads while the tree is being stopped could block it).
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
-                            start_new_session=True)  # fmt: skip
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        killed = stop_tree(proc)
-        return None, f"did not finish in {timeout:.0f} s (stopped{f'; {killed} killed' if killed else ''})"
-    except BaseException:  # Ctrl-C or SIGTERM to this script: the run's tree goes too
-        stop_tree(proc)
-        raise
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                start_new_session=True)  # fmt: skip
+        try:
+            proc.wait(timeout=max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            killed = stop_tree(proc)
+            return None, f"did not finish in {timeout:.0f} s (stopped{f'; {killed} killed' if killed else ''})"
+        except BaseException:  # Ctrl-C or SIGTERM to this script: the run's tree goes too
+            stop_tree(proc)
+            raise
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        return None, f"exit {proc.returncode}: {(err.strip().splitlines() or [''])[-1][:300]}"
+        return None, f"exit {proc.returncode}: {(log.read_text().strip().splitlines() or [''])[-1][:300]}"
     return wall, None
 
 
@@ -181,16 +185,18 @@ def run_variant(name: str, args, sets: list[str], work: Path, deadline: float) -
     row: dict = {"variant": name, "workers": workers, "cuda_graphs": graphs, "wall_s": {}}
     slug = re.sub(r"\W+", "-", name)
     for epochs in args.epoch_counts:
-        out = work / f"{slug}-{epochs}"
-        command = [sys.executable, "-m", "icezoo", "eval", args.recipe, "--protocol", "loso", "--out", str(out),
-                   "--no-progress", "--workers", str(workers), *sets, f"--set=train.epochs={epochs}",
-                   f"--set=train.cuda_graphs={str(graphs).lower()}"]  # fmt: skip
+        left = deadline - time.monotonic()
+        if row["wall_s"] and left < max(row["wall_s"].values()):  # the longer run takes more than the shorter
+            return {"variant": name, "skipped": f"{epochs} epochs: not started, {left:.0f} s left", **row}  # fmt: skip
+        command = [sys.executable, "-m", "icezoo", "eval", args.recipe, "--protocol", "loso", "--out",
+                   str(work / f"{slug}-{epochs}"), "--no-progress", "--workers", str(workers), *sets,
+                   f"--set=train.epochs={epochs}", f"--set=train.cuda_graphs={str(graphs).lower()}"]  # fmt: skip
         if args.workers_per_gpu:
             command += ["--workers-per-gpu", str(args.workers_per_gpu)]
         with GpuUtilisation() as gpu:
-            wall, why = run_once(command, env, deadline - time.monotonic())
+            wall, why = run_once(command, env, left, work / f"{slug}-{epochs}.log")
         if wall is None:
-            return {"variant": name, "skipped": f"{epochs} epochs: {why}", **({"wall_s": row["wall_s"]} if row["wall_s"] else {})}  # fmt: skip
+            return {"variant": name, "skipped": f"{epochs} epochs: {why}", **row}
         row["wall_s"][str(epochs)] = wall
         row["gpu_util_pct"] = gpu.mean
     return row
