@@ -47,7 +47,7 @@ class Results:
     """Measurements of one script, saved after each addition."""
 
     def __init__(self, script: str, device: torch.device, out_dir: str, notes: str = "", tag: str = ""):
-        self.device, self.rows, self.summary = device, [], {}
+        self.device, self.rows, self.summary, self._printed = device, [], {}, set()
         self.env = environment(device)
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.env["device"]).strip("-").lower()
         version = torch.__version__.split("+")[0]
@@ -70,11 +70,19 @@ class Results:
             )
         self.save()
 
+    def summarise(self, key: str, value) -> None:
+        """A summary line: kept, saved and printed at once (a run cut short has printed what it found)."""
+        self.summary[key] = value
+        self._printed.add(key)
+        print(f"summary: {key}: {value}", flush=True)
+        self.save()
+
     def finish(self) -> None:
-        """Save, and print the summary lines."""
+        """Save, and print the summary lines not printed yet."""
         self.save()
         for key, value in self.summary.items():
-            print(f"summary: {key}: {value}")
+            if key not in self._printed:
+                print(f"summary: {key}: {value}")
         print(f"wrote {self.path} and {self.path.with_suffix('.md')}")
 
     def save(self) -> None:

@@ -5,8 +5,16 @@
 * batch 256: eager fp32 against eager bf16 and bf16 with regional compile
   (``train.compile_scope: regional``), its compile seconds recorded
   (``extra.compile_s``: the first call, less one timed call);
-* the largest batch that fits (eager bf16, doubling from 256 until out of
-  memory or ``--max-batch``).
+* the largest batch that fits (eager bf16, doubling from 512 until out of
+  memory, ``--max-batch`` or ``--time-limit``; the summary says which ended it:
+  a batch reached by the cap or the clock is a lower bound, not a limit).
+
+Peak memory of the CUDA-graph rows is not reset after the capture (the graph's
+memory is allocated while capturing; replays allocate nothing); every CUDA row
+also records the allocator's reserved peak. Summary lines are printed as they
+are found. ``--parts`` runs a subset, so that a session can give each part a
+time box of its own (``gpu_session.sh``); ``--time-limit`` starts a
+measurement only while time is left.
 
     python benchmarks/fast_step.py              # on the GPU
     python benchmarks/fast_step.py --smoke      # tiny, on the CPU (only what runs there)
@@ -16,16 +24,18 @@ from __future__ import annotations
 
 import time
 
-import torch
-from common import Results, device_from, parser, recipe, timing
+STARTED = time.monotonic()  # --time-limit counts from here, the imports inside it
 
-import icezoo
-from icezoo.bench.harness import measure
-from icezoo.bench.recipes import _inputs
-from icezoo.models import build_model
-from icezoo.train.graphs import CudaGraphStep
-from icezoo.train.objective import Objective
-from icezoo.train.step import GANStep, make_optimizers
+import torch  # noqa: E402
+from common import Results, device_from, parser, recipe, timing  # noqa: E402
+
+import icezoo  # noqa: E402
+from icezoo.bench.harness import count_flops, measure  # noqa: E402
+from icezoo.bench.recipes import _inputs  # noqa: E402
+from icezoo.models import build_model  # noqa: E402
+from icezoo.train.graphs import CudaGraphStep  # noqa: E402
+from icezoo.train.objective import Objective  # noqa: E402
+from icezoo.train.step import GANStep, make_optimizers  # noqa: E402
 
 
 def build_step(rec, device, batch, precision, *, graphs=False, regional=False):
@@ -45,41 +55,62 @@ def build_step(rec, device, batch, precision, *, graphs=False, regional=False):
 
 def timed(results, rec, name, device, batch, precision, warmup, iters, **kind):
     step, eager, inputs = build_step(rec, device, batch, precision, **kind)
-    flops_fn = lambda: eager(*inputs)  # noqa: E731
+    graphs = bool(kind.get("graphs"))
+    flops = count_flops(lambda: eager(*inputs)) if graphs else None  # before the capture: see the peak below
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)  # a graph row's peak: capture and replays, not reset between
     start = time.perf_counter()
     step(*inputs)  # the first call: capture or compile
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     first_s = time.perf_counter() - start
-    label = "cuda graph" if kind.get("graphs") else "regional compile" if kind.get("regional") else "eager"
+    label = "cuda graph" if graphs else "regional compile" if kind.get("regional") else "eager"
     m = measure(name, f"train step {label}", lambda: step(*inputs), batch=batch, device=device, precision=precision,
-                compiled=bool(kind.get("regional")), warmup=warmup, iters=iters, eager_fn=flops_fn,
-                first_call_s=first_s)  # fmt: skip
+                compiled=bool(kind.get("regional")), warmup=warmup, iters=iters, flops=flops,
+                eager_fn=lambda: eager(*inputs), reset_peak=not graphs, first_call_s=first_s)  # fmt: skip
     m.extra["compile_s"] = max(0.0, first_s - m.median_ms / 1e3) if kind.get("regional") else None
     results.add(m)
     return m
 
 
-def largest_batch(rec, device, start: int, limit: int, warmup: int, iters: int, results, name) -> int | None:
-    best, batch = None, start
-    while batch <= limit:
+def largest_batch(rec, device, start: int, limit: int, deadline: float, results, name) -> str:
+    """Double the batch from ``start`` (eager bf16) until out of memory, past ``limit`` or out of time.
+
+    Returns the summary: the largest batch that ran and what ended the doubling.
+    """
+    best, batch, took = None, start, 0.0
+    while True:
+        if batch > limit:
+            ended = f"the --max-batch cap ({limit}) reached: a lower bound, not a limit"
+            break
+        if time.monotonic() + 2 * took > deadline:  # the next batch takes about twice the last
+            ended = f"out of time before batch {batch}: a lower bound, not a limit"
+            break
+        began = time.monotonic()
         try:
-            timed(results, rec, name, device, batch, "bf16", warmup, iters)
-            best, batch = batch, batch * 2
-        except torch.OutOfMemoryError:
+            timed(results, rec, name, device, batch, "bf16", 2, 5)
+            best, took, batch = batch, time.monotonic() - began, batch * 2
+        except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError's older name (torch < 2.5)
+            ended = f"out of memory at batch {batch}"
             break
         finally:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    return best
+    return f"{best if best is not None else 'none'} ({ended})"
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--recipe", default="recipes/icegan.yaml")
     p.add_argument("--parts", default="graphs,compiled,largest", help="comma-separated: graphs, compiled, largest")
-    p.add_argument("--max-batch", type=int, default=4096)
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="the largest batch tried (default 4096; 16 with --smoke); the summary says if it was reached")  # fmt: skip
+    p.add_argument("--time-limit", type=float, default=None, help="seconds: no measurement starts after them")
     args = p.parse_args()
+    if args.max_batch is None:
+        args.max_batch = 16 if args.smoke else 4096
+    deadline = STARTED + (args.time_limit if args.time_limit is not None else float("inf"))
     device = device_from(args)
     warmup, iters = timing(args, (5, 30))
     overrides = (
@@ -90,26 +121,36 @@ def main() -> None:
     results = Results("fast_step", device, args.out_dir, tag=args.tag, notes=__doc__.split("\n\n")[1])
     parts = args.parts.split(",")
     small, large = (2, 4) if args.smoke else (16, 256)
+
+    def in_time(what: str) -> bool:
+        if time.monotonic() < deadline:
+            return True
+        results.summarise(what, "not measured: out of time (--time-limit)")
+        return False
+
     if "graphs" in parts:
         base = timed(results, rec, name, device, small, "fp32", warmup, iters)
         if device.type == "cuda":
             for precision in ("fp32", "bf16"):
-                g = timed(results, rec, name, device, small, precision, warmup, iters, graphs=True)
-                results.summary[f"cuda graph {precision} / eager fp32 at batch {small}"] = (
-                    f"{g.images_per_s / base.images_per_s:.2f}x"
-                )
+                key = f"cuda graph {precision} / eager fp32 at batch {small}"
+                if in_time(key):
+                    g = timed(results, rec, name, device, small, precision, warmup, iters, graphs=True)
+                    results.summarise(key, f"{g.images_per_s / base.images_per_s:.2f}x")
     if "compiled" in parts:
         base = timed(results, rec, name, device, large, "fp32", warmup, iters)
-        bf16 = timed(results, rec, name, device, large, "bf16", warmup, iters)
-        results.summary[f"eager bf16 / eager fp32 at batch {large}"] = f"{bf16.images_per_s / base.images_per_s:.2f}x"
-        if not args.no_compile:
+        key = f"eager bf16 / eager fp32 at batch {large}"
+        if in_time(key):
+            bf16 = timed(results, rec, name, device, large, "bf16", warmup, iters)
+            results.summarise(key, f"{bf16.images_per_s / base.images_per_s:.2f}x")
+        key = f"regional compile bf16 / eager fp32 at batch {large}"
+        if not args.no_compile and in_time(key):
             c = timed(results, rec, name, device, large, "bf16", warmup, iters, regional=True)
-            results.summary[f"regional compile bf16 / eager fp32 at batch {large}"] = (
-                f"{c.images_per_s / base.images_per_s:.2f}x (compile {c.extra['compile_s']:.0f} s, MFU {100 * c.mfu:.1f}%)"
-            )
-    if "largest" in parts and device.type == "cuda":
-        best = largest_batch(rec, device, large * 2, args.max_batch, 2, 5, results, name)
-        results.summary["largest batch that fits (eager bf16, doubling)"] = best
+            mfu = f"{100 * c.mfu:.1f}%" if c.mfu is not None else "error (> peak)"
+            ratio = c.images_per_s / base.images_per_s
+            results.summarise(key, f"{ratio:.2f}x (compile {c.extra['compile_s']:.0f} s, MFU {mfu})")
+    if "largest" in parts and (device.type == "cuda" or args.smoke):  # the CPU never runs out: smoke only
+        found = largest_batch(rec, device, large * 2, args.max_batch, deadline, results, name)
+        results.summarise("largest batch that fits (eager bf16, doubling)", found)
     results.finish()
 
 

@@ -32,3 +32,67 @@ def weighted_sum(out: torch.Tensor, seed: int = 1) -> torch.Tensor:
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     """||a - b|| / ||b||: the error measure for tensors summed in different orders."""
     return ((a.double() - b.double()).norm() / b.double().norm().clamp(min=1e-30)).item()
+
+
+_MEAN_REMOVING = (nn.GroupNorm, nn.InstanceNorm2d, nn.BatchNorm2d)
+
+
+def cancelled_biases(model: nn.Module) -> set[str]:
+    """Biases whose gradient is zero by construction: that of a layer followed directly (in a ``Sequential``)
+    by a norm that subtracts each channel's mean (instance norm, written as ``GroupNorm(C, C)``; batch norm).
+
+    Their gradient is rounding noise (1e-10..1e-8), so Adam's updates of them are noise of the size of the
+    learning rate, differing completely between two runs that round differently.
+    """
+    found = set()
+    for name, seq in model.named_modules():
+        if isinstance(seq, nn.Sequential):
+            children = list(seq.named_children())
+            for (first, layer), (_, norm) in zip(children, children[1:]):
+                per_channel = not isinstance(norm, nn.GroupNorm) or norm.num_groups == norm.num_channels
+                if getattr(layer, "bias", None) is not None and isinstance(norm, _MEAN_REMOVING) and per_channel:
+                    found.add(f"{name}.{first}.bias" if name else f"{first}.bias")
+    return found
+
+
+def adam_step_bound(lr: float, betas: tuple[float, float]) -> float:
+    """The most one Adam step moves an element: lr * max(1, (1 - beta1) / sqrt(1 - beta2)) (Kingma & Ba, 2.1)."""
+    return lr * max(1.0, (1 - betas[0]) / (1 - betas[1]) ** 0.5)
+
+
+def training_mismatches(
+    a: nn.Module,
+    b: nn.Module,
+    start: dict[str, torch.Tensor],
+    *,
+    lr: float,
+    steps: int,
+    betas: tuple[float, float] = (0.9, 0.999),
+    rtol: float = 1e-3,
+    cancelled: set[str] = frozenset(),
+) -> list[str]:
+    """The state entries in which ``a`` and ``b``, both trained with Adam from ``start`` for ``steps`` steps, differ.
+
+    A parameter's update (its change from ``start``) must agree norm-wise:
+    ``||da - db|| <= rtol * max(||db||, steps * lr * sqrt(numel))``, the floor being the norm of ``steps`` plain
+    Adam steps of ``lr`` each (where the update is smaller, it is held to that, not to rounding). The
+    ``cancelled`` biases (:func:`cancelled_biases`), whose updates are noise by construction, only within
+    Adam's bound: no element of the two apart by more than ``2 * steps * adam_step_bound``. Buffers (batch-norm
+    statistics, spectral-norm vectors) within ``rtol`` relative error; integer buffers equal.
+    """
+    bound = steps * adam_step_bound(lr, betas)
+    params = {n for n, _ in a.named_parameters()}
+    out = []
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        if not x.is_floating_point():
+            ok = torch.equal(x, y)
+        elif name in cancelled:
+            ok = (x.double() - y.double()).abs().max().item() <= 2 * bound
+        elif name in params:
+            dx, dy = x.double() - start[name].double(), y.double() - start[name].double()
+            ok = (dx - dy).norm().item() <= rtol * max(dy.norm().item(), steps * lr * dy.numel() ** 0.5)
+        else:
+            ok = relative_error(x.float(), y.float()) < rtol
+        if not ok:
+            out.append(name)
+    return out

@@ -18,7 +18,14 @@ from icezoo.registry import registry
 from icezoo.train.trainer import Trainer
 
 from .conftest import RECIPES
-from .helpers import params_without_grad, randomize_, relative_error, weighted_sum
+from .helpers import (
+    cancelled_biases,
+    params_without_grad,
+    randomize_,
+    relative_error,
+    training_mismatches,
+    weighted_sum,
+)
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device("cuda")
@@ -124,6 +131,7 @@ def _graphed_and_eager(overrides: list[str]) -> tuple[Trainer, Trainer]:
 def test_cuda_graph_step_equals_the_eager_step(fake_labels):
     # the same first steps, eager with the noise and classes the graph drew: the same losses and weights up to rounding
     graphed, eager = _graphed_and_eager([f"loss.fake_labels={fake_labels}"])
+    start = {k: v.clone() for k, v in eager.model.state_dict().items()}  # the graphed run starts from these too
     draws = []
     for step in range(4):
         onset, apex, labels, _, _ = graphed.batch(step)
@@ -141,8 +149,14 @@ def test_cuda_graph_step_equals_the_eager_step(fake_labels):
             sched.step()
     assert not torch.equal(draws[0], draws[1])  # each replay draws fresh noise
     assert graphed.optimizers[0].param_groups[0]["lr"].item() == pytest.approx(eager.schedulers[0].get_last_lr()[0])
-    for a, b in zip(graphed.model.state_dict().values(), eager.model.state_dict().values()):
-        assert relative_error(a.float(), b.float()) < 1e-3 if a.is_floating_point() else torch.equal(a, b)
+    # updates within 1e-3 norm-wise; the biases that an instance norm cancels (gradient zero by construction,
+    # updates noise of Adam's size) within Adam's bound (helpers.training_mismatches; its CPU check in
+    # test_fast_paths shows a perturbed update failing it)
+    cfg = eager.recipe.train
+    lr = max(x for x in (cfg.lr, cfg.lr_g, cfg.lr_d) if x is not None)
+    cancelled = cancelled_biases(eager.model)
+    assert training_mismatches(graphed.model, eager.model, start, lr=lr, steps=4, betas=cfg.betas,
+                               cancelled=cancelled) == []  # fmt: skip
 
 
 def test_cuda_graph_training_runs_with_finite_losses(tmp_path):

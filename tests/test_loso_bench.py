@@ -1,10 +1,13 @@
-"""benchmarks/loso.py and benchmarks/fast_step.py at tiny sizes on the CPU (the GPU runs them in gpu_session.sh)."""
+"""benchmarks/loso.py, fast_step.py and gpu_session.sh at tiny sizes on the CPU (the GPU runs them in full)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -17,19 +20,24 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_loso_benchmark_times_variants_and_extrapolates(tmp_path):
+def test_loso_benchmark_times_variants_and_extrapolates_from_two_epoch_counts(tmp_path):
     result = _script("loso", "--out-dir", str(tmp_path), "--variants", "sequential,cuda graphs")
     assert result.returncode == 0, result.stderr[-2000:]
     (path,) = tmp_path.glob("loso-smoke-*.json")
     doc = json.loads(path.read_text())
     sequential, graphs = doc["rows"]
-    assert doc["image_steps"] == 2 * 2 * 8  # 2 folds x max_steps 2 x batch 8
-    assert sequential["wall_s"] > 0 and sequential["speedup"] == 1.0
+    assert doc["epochs"] == [1, 5] and doc["image_steps"]["5"] == 5 * doc["image_steps"]["1"] > 0
+    walls = sequential["wall_s"]
+    rate = (doc["image_steps"]["5"] - doc["image_steps"]["1"]) / (walls["5"] - walls["1"])
+    assert sequential["image_steps_per_s"] == pytest.approx(rate) and sequential["speedup"] == 1.0
+    fixed = walls["1"] - doc["image_steps"]["1"] / rate  # start and set-up: not in the rate
+    assert sequential["fixed_s"] == pytest.approx(max(0.0, fixed))
     assert sequential["full_protocol_h"] * 3600 == pytest.approx(
-        doc["full_image_steps"] / sequential["image_steps_per_s"]
+        sequential["fixed_s"] * doc["full_folds"] / doc["folds"] + doc["full_image_steps"] / rate
     )
     assert graphs == {"variant": "cuda graphs", "skipped": "needs a CUDA GPU"}
-    assert "| sequential |" in path.with_name(path.name[: -len(".json")] + ".md").read_text()
+    assert "| sequential |" in path.with_suffix(".md").read_text()
+    assert "summary: sequential:" in result.stdout  # printed as the row came
 
 
 @pytest.mark.slow
@@ -38,5 +46,43 @@ def test_fast_step_benchmark_on_the_cpu(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (path,) = tmp_path.glob("fast_step-*.json")
     data = json.loads(path.read_text())
-    assert [(r["batch"], r["precision"]) for r in data["results"]] == [(2, "fp32"), (4, "fp32"), (4, "bf16")]
+    rows = [(r["batch"], r["precision"]) for r in data["results"]]
+    assert rows == [(2, "fp32"), (4, "fp32"), (4, "bf16"), (8, "bf16"), (16, "bf16")]
     assert "eager bf16 / eager fp32 at batch 4" in data["summary"]
+    assert data["summary"]["largest batch that fits (eager bf16, doubling)"] == (
+        "16 (the --max-batch cap (16) reached: a lower bound, not a limit)"
+    )
+
+
+def _marked(session: str) -> list[int]:
+    """Processes (of this user) whose environment carries one of ``session``'s part markers."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(f"ICEZOO_SESSION_PART={session}-".encode()) for e in entries):
+            found.append(int(environ.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+def test_gpu_session_parts_are_time_boxed_and_leave_no_process_behind(tmp_path):
+    # smoke-loso: LOSO's own limit cuts a two-worker eval mid-run; smoke-box: the part's box runs out while a
+    # run is going (SIGINT to the script, which stops the eval and its workers); smoke-fast: the batch cap
+    session = f"test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "OUT": str(tmp_path), "ICEZOO_SESSION": session, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_session.sh"), "smoke-loso", "smoke-box",
+                             "smoke-fast"], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-2000:]
+    assert _marked(session) == []  # nothing left running, workers in their own sessions included
+    assert "== part smoke-loso: exit 0 " in out and "== part smoke-fast: exit 0 " in out
+    assert "== part smoke-box: box of 12 s reached: SIGINT" in out
+    assert "summary: workers 2: skipped (interrupted" in out  # the script stopped on the SIGINT and said so
+    (cut,) = json.loads(next((tmp_path / "results").glob("loso-smoke-*.json")).read_text())["rows"]
+    assert "did not finish in" in cut["skipped"]
+    assert "summary: largest batch that fits (eager bf16, doubling): 16 (the --max-batch cap (16) reached" in out
+    assert not list((REPO / "benchmarks" / "results").glob("*-smoke-*"))  # smoke results stay in $OUT

@@ -176,12 +176,18 @@ def measure(
     iters: int,
     flops: int | None = None,
     eager_fn: Callable[[], Any] | None = None,
+    reset_peak: bool = True,
     **extra: Any,
 ) -> Measurement:
-    """Time ``fn`` and derive images/s, FLOP/s and MFU; FLOPs counted on ``eager_fn`` (or ``fn``) unless given."""
+    """Time ``fn`` and derive images/s, FLOP/s and MFU; FLOPs counted on ``eager_fn`` (or ``fn``) unless given.
+
+    ``reset_peak=False`` keeps the peak memory measured so far (a CUDA graph's: its capture allocates the memory
+    its replays then use without allocating, so a peak reset after capture would miss it). On CUDA,
+    ``extra["peak_reserved_bytes"]`` records the allocator's reserved peak too.
+    """
     if flops is None:
         flops = count_flops(eager_fn or fn)
-    if device.type == "cuda":
+    if device.type == "cuda" and reset_peak:
         torch.cuda.reset_peak_memory_stats(device)
     times = time_calls(fn, device, warmup, iters)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
@@ -190,6 +196,8 @@ def measure(
     peak_kind, peak = reference_peak(device, precision)
     mfu, error = utilisation(achieved, peak)
     extra = {**extra, "mfu_against": peak_kind, **({"mfu_error": error} if error else {})}
+    if device.type == "cuda":
+        extra["peak_reserved_bytes"] = int(torch.cuda.max_memory_reserved(device))
     return Measurement(
         name=name, what=what, batch=batch, precision=precision, compiled=compiled, device=device_name(device),
         median_ms=med, q25_ms=q[0], q75_ms=q[2], min_ms=min(times), iters=len(times),

@@ -33,6 +33,15 @@ from .step import GANStep
 WARMUP_STEPS = 3
 
 
+def chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from or while handling (``__cause__``, else ``__context__``),
+    outermost first."""
+    out = [err]
+    while (inner := out[-1].__cause__ or out[-1].__context__) is not None and all(inner is not e for e in out):
+        out.append(inner)
+    return out
+
+
 def _where(err: BaseException) -> str:
     """The innermost source line of ``err``'s traceback outside torch and this module: the component that failed."""
     torch_dir = Path(torch.__file__).parent
@@ -42,6 +51,25 @@ def _where(err: BaseException) -> str:
         return "inside torch"
     f = frames[-1]
     return f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} in {f.name}"
+
+
+def capture_error(err: BaseException) -> IcezooError:
+    """The one-line error for a step that could not be captured, naming the error that started it and its line.
+
+    An error raised inside ``with torch.cuda.graph(...)`` (a host sync such as
+    ``.item()``) is followed, as the graph context exits, by ``capture_end()``'s
+    own "operation failed due to a previous error during capture", raised from
+    inside torch while the first is handled. Reported: the innermost error of
+    the chain whose traceback reaches a line outside torch (the component),
+    else the innermost (an exception that torch raised and handled inside
+    itself names no component).
+    """
+    errors = chain(err)
+    first = next((e for e in reversed(errors) if _where(e) != "inside torch"), errors[-1])
+    message = (str(first).strip().splitlines() or [type(first).__name__])[0][:160]
+    return IcezooError(
+        f"train.cuda_graphs: the step cannot be captured ({message}) at {_where(first)}; set train.cuda_graphs: false"
+    )
 
 
 class CudaGraphStep:
@@ -111,10 +139,7 @@ class CudaGraphStep:
             with torch.cuda.graph(graph):
                 self.outputs = self._body()
         except (RuntimeError, NotImplementedError) as err:
-            raise IcezooError(
-                f"train.cuda_graphs: the step cannot be captured ({str(err).strip().splitlines()[0][:160]}) "
-                f"at {_where(err)}; set train.cuda_graphs: false"
-            ) from err
+            raise capture_error(err) from err
         with torch.no_grad():
             for t in self._state():  # optimizer state made by the warm-up starts from zero, as a fresh Adam's
                 t.copy_(before[id(t)]) if id(t) in before else t.zero_()

@@ -79,8 +79,9 @@ class GANStep:
         if compile and compile_scope == "regional":  # the repeated blocks, in place (see .compiling)
             from .compiling import compile_regions
 
-            for module in (m for m in (gen, disc) if m is not None):
-                compile_regions(module, compile_mode)
+            for prefix, module in (("generator.", gen), ("discriminator.", disc)):
+                if module is not None:
+                    compile_regions(module, compile_mode, prefix=prefix)
         elif compile:
             gen = torch.compile(gen, mode=compile_mode) if gen is not None else None
             disc = torch.compile(disc, mode=compile_mode)
@@ -95,9 +96,9 @@ class GANStep:
             self.after_backward(module)
 
     def _save_d_statistics(self) -> None:
-        with torch.no_grad():
-            for saved, buffer in zip(self._real_statistics, self.d_statistics):
-                saved.copy_(buffer)
+        if self.d_statistics:  # one foreach launch, not one copy per buffer (a CUDA graph replays fewer kernels)
+            with torch.no_grad():
+                torch._foreach_copy_(self._real_statistics, self.d_statistics)
 
     def _restore_d_statistics(self) -> None:
         """Put back D's batch-norm running statistics as the real pass left them.
@@ -106,12 +107,12 @@ class GANStep:
         synthesised batches to update them too, they would describe a mixture of
         real and synthesised faces, not the real faces D is asked about at test
         time. Restored after the backward passes, which may still read the
-        buffers; a few small device copies, no host sync, and nothing for
+        buffers; one foreach copy, no host sync, and nothing for
         ``torch.compile`` to specialise on.
         """
-        with torch.no_grad():
-            for buffer, saved in zip(self.d_statistics, self._real_statistics):
-                buffer.copy_(saved)
+        if self.d_statistics:
+            with torch.no_grad():
+                torch._foreach_copy_(self.d_statistics, self._real_statistics)
 
     def _prepare(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
