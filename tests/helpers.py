@@ -96,3 +96,37 @@ def training_mismatches(
         if not ok:
             out.append(name)
     return out
+
+
+def twin_runs(recipe_path, base: list[str], variant: list[str], steps: int = 2, on_step=None):
+    """Train ``base + variant`` and ``base`` alone (the twin) from the same initial weights for ``steps`` steps.
+
+    Returns (variant trainer, twin trainer, the common initial state). ``on_step(trainer)`` is called after
+    each of the variant's steps (to read dynamo's counters, say).
+    """
+    import icezoo
+    from icezoo.train.trainer import Trainer
+
+    common = [*base, f"train.max_steps={steps}", "train.log_every=1"]
+    twin = Trainer(icezoo.load_recipe(recipe_path, common), None, progress=False)
+    start = {k: v.detach().clone() for k, v in twin.model.state_dict().items()}
+    trainer = Trainer(icezoo.load_recipe(recipe_path, [*common, *variant]), None, progress=False)
+    assert all(torch.equal(v, start[k]) for k, v in trainer.model.state_dict().items()), "not the same start"
+    if on_step is not None:
+        inner = trainer.step_fn
+
+        def step(*batch):
+            out = inner(*batch)
+            on_step(trainer)
+            return out
+
+        trainer.step_fn = step
+    trainer.run()
+    twin.run()
+    return trainer, twin, start
+
+
+def loss_errors(a: list[dict[str, float]], b: list[dict[str, float]], step: int = 0) -> dict[str, float]:
+    """Relative differences of the loss terms (``*_total`` and the terms) of two histories' row ``step``."""
+    terms = [k for k in b[step] if k.startswith(("d_", "g_"))]
+    return {k: abs(a[step][k] - b[step][k]) / max(abs(b[step][k]), 1e-8) for k in terms}

@@ -381,3 +381,17 @@ def test_checkpoint_minutes_adds_checkpoints_by_time(tmp_path, monkeypatch):
     saved.clear()
     Trainer(_recipe(SMALL, "train.checkpoint_minutes=1e-9", steps=3), tmp_path / "minutes", progress=False).run()
     assert saved == [1, 2, 3]  # every step takes longer than a nanominute
+
+
+def test_bf16_training_step_matches_its_fp32_twin():
+    """bf16 autocast on the CPU: step-1 losses within bf16's precision of the fp32 twin's, and the step trained
+    (fails when autocast is skipped: the losses are then equal to the last digit)."""
+    from .helpers import loss_errors, twin_runs
+
+    bf16, fp32, start = twin_runs(SMALL, ["model.image_size=32", "train.batch_size=8"], ["train.precision=bf16"],
+                                  steps=1)  # fmt: skip
+    errors = loss_errors(bf16.history, fp32.history)
+    assert max(errors.values()) < 0.05, errors  # 8 bits of mantissa: about 0.4% a rounding, compounded over layers
+    assert max(errors.values()) > 1e-6, errors  # not the fp32 path twice
+    moved = [k for k, v in bf16.model.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])]
+    assert len(moved) > len(start) // 2  # the bf16 step updated the weights
