@@ -58,15 +58,13 @@ def read_model_state(path: str | Path) -> dict[str, Any]:
     for name in (WEIGHTS, RECIPE, META):
         if not (folder / name).is_file():
             raise IcezooError(f"{folder}: not an icezoo model folder (no {name}; icezoo export writes one)")
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in (".pt", ".pth", ".pkl", ".bin", ".ckpt"))
     meta = _read_meta(folder / META)
     state: dict[str, Any] = {
         "recipe": _read_recipe(folder / RECIPE),
         "step": meta.get("step"),
         "run": meta.get("run"),
         "data": meta.get("data"),
-        **_read_weights(folder / WEIGHTS),
-        "ignored_files": pickles,  # never read: a model folder's weights are model.safetensors
+        **_read_weights(folder / WEIGHTS),  # only this file: a .pt or pickle beside it is never opened
     }
     return state
 
