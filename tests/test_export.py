@@ -167,3 +167,25 @@ def test_a_damaged_folder_is_one_line(exported, cli, tmp_path, face_png):
             (broken / name).write_bytes(damage)
         code, _, err = cli("predict", broken, "--image", face_png)
         assert code == 2 and err.count("\n") == 1 and name in err, err
+
+
+def test_a_training_checkpoint_with_an_averaged_generator_exports_both(cli, tmp_path):
+    """EMA and trained generator both travel; the card of an unevaluated model says so."""
+    sets = [a for o in [*TINY, "train.max_steps=3", "train.ema_decay=0.5"] for a in ("--set", o)]
+    code, _, err = cli("train", SMALL, *sets, "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    code, _, err = cli("export", tmp_path / "run" / "checkpoint.pt", "--out", tmp_path / "model")
+    assert code == 0, err
+    from icezoo.train.checkpoint import load_trained_model
+
+    z, onset = torch.randn(2, 100), torch.rand(2, 1, 32, 32) * 2 - 1
+    labels = torch.tensor([0, 2])
+    for ema in (True, False):
+        a, _ = load_trained_model(tmp_path / "run" / "checkpoint.pt", ema=ema)
+        b, _ = load_trained_model(tmp_path / "model", ema=ema)
+        assert torch.equal(a.synthesize(onset, labels, z), b.synthesize(onset, labels, z))
+    averaged, _ = load_trained_model(tmp_path / "model")
+    trained, _ = load_trained_model(tmp_path / "model", ema=False)
+    assert not torch.equal(averaged.synthesize(onset, labels, z), trained.synthesize(onset, labels, z))
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "No evaluation: exported from a training checkpoint" in card and "SYNTHETIC faces (seed 0)" in card

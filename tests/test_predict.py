@@ -136,3 +136,22 @@ def test_an_mp4_is_decoded_by_pyav(checkpoint, clips128, cli, tmp_path):
     assert code == 0, err
     result = json.loads(out)
     assert result["frame_count"] == 7 and abs(result["apex_frame"] - APEX_AT) <= 1 and result["video"].endswith(".mp4")
+
+
+def test_a_cnn_head_gives_logits_and_their_probabilities(cli, tmp_path):
+    import torch
+
+    sets = [*TINY, "model.discriminator.head={type: cnn, width: 8}", "loss.classification={type: cross_entropy}"]
+    code, _, err = cli("train", SMALL, *[a for o in sets for a in ("--set", o)], "--out", tmp_path, "--no-progress")
+    assert code == 0, err
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(1).random((40, 40)) * 255).astype(np.uint8)).save(tmp_path / "f.png")
+    code, out, err = cli("predict", tmp_path / "checkpoint.pt", "--image", tmp_path / "f.png", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["score_kind"] == "logits"
+    expected = torch.softmax(torch.tensor(list(result["scores"].values())), 0).tolist()
+    assert list(result["probabilities"].values()) == pytest.approx(expected, abs=1e-6)
+    code, out, _ = cli("predict", tmp_path / "checkpoint.pt", "--image", tmp_path / "f.png")
+    assert "scores: logits" in out and "(probability " in out
