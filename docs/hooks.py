@@ -208,3 +208,7 @@ _CACHE: dict[str, Any] = {}
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # the MkDocs hook
     return render(markdown, _CACHE)
+
+
+def on_pre_build(config) -> None:  # the MkDocs hook: `mkdocs serve` rebuilds read the recipes afresh
+    _CACHE.clear()
