@@ -105,6 +105,7 @@ def test_every_command_is_one_module_with_help_arguments_and_run():
         "test",
         "predict",
         "synth",
+        "export",
         "synth-metrics",
         "prepare",
         "bench",

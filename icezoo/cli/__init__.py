@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "test": "icezoo.cli.test",
     "predict": "icezoo.cli.predict",
     "synth": "icezoo.cli.synth",
+    "export": "icezoo.cli.export",
     "synth-metrics": "icezoo.cli.synth_metrics",
     "prepare": "icezoo.cli.prepare",
     "bench": "icezoo.cli.bench",

@@ -1,4 +1,9 @@
-"""``icezoo predict CHECKPOINT --image FACE [--align] [--json]``: the expression of one face image."""
+"""``icezoo predict MODEL (--image FACE | --frames DIR | --video FILE) [--align] [--json]``: a face's expression.
+
+MODEL is a checkpoint, a fold model, a model folder of ``icezoo export`` or ``hf-hub:ORG/NAME`` (local cache).
+The output names the data the model was trained on and what its scores are; a model trained on the synthetic
+faces adds one line saying its answer on a photograph is not meaningful.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,21 @@ import argparse
 
 from . import options
 
-HELP = "recognise the expression of a face image with a trained model (class and scores)"
+HELP = "recognise the expression of a face image or clip with a trained model (class and scores)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "checkpoint", help="checkpoint.pt of icezoo train, or a fold model folds/NAME.pt of eval --keep-models"
+        "checkpoint",
+        help="checkpoint.pt of icezoo train, a fold model folds/NAME.pt of eval --keep-models, a model folder of "
+        "icezoo export, or hf-hub:ORG/NAME from the local Hub cache",
     )
-    p.add_argument("--image", required=True, help="face image (any format Pillow reads)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image", help="face image (any format Pillow reads)")
+    what.add_argument(
+        "--frames", help="a clip as a folder of frame images (name order; the first is the onset): the apex is found"
+    )
+    what.add_argument("--video", help="a clip as a video file (the video extra: imageio with PyAV): the apex is found")
     p.add_argument("--align", action="store_true", help="crop the face by 68 landmarks (landmarks extra; else centre)")
     options.device(p, default="cpu", help="device for the model (default cpu)")
     options.json_output(p)
@@ -23,15 +35,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..inference.recognise import predict_image
+    from ..inference.recognise import predict_clip, predict_image
 
-    result = predict_image(
-        args.checkpoint, args.image, align=None if args.align else False, device=args.device, allow_plugins=args.plugins
-    )
+    align = None if args.align else False
+    if args.image is not None:
+        result = predict_image(args.checkpoint, args.image, align=align, device=args.device, allow_plugins=args.plugins)
+    else:
+        result = predict_clip(
+            args.checkpoint, frames=args.frames, video=args.video, align=align, device=args.device,
+            allow_plugins=args.plugins,
+        )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['class']} ({result['crop']})")
+    where = f", apex frame {result['apex_frame']} of {result['frame_count']}" if "apex_frame" in result else ""
+    print(f"{result['class']} ({result['crop']}{where})")
+    if result["caution"]:
+        print(result["caution"])
+    print(f"trained on: {result['data'].removeprefix('Data: ')}")
+    print(f"scores: {result['score_kind']} ({result['score_meaning']})")
     for name, score in result["scores"].items():
-        print(f"  {name:<9} {score:.4g}")
+        prob = f"  (probability {result['probabilities'][name]:.3f})" if "probabilities" in result else ""
+        print(f"  {name:<9} {score:.4g}{prob}")
     return 0

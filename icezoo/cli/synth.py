@@ -15,7 +15,10 @@ CLASSES = ("positive", "negative", "surprise")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="a checkpoint.pt written by icezoo train")
+    p.add_argument(
+        "checkpoint",
+        help="a checkpoint.pt of icezoo train, a fold model, a model folder of icezoo export or hf-hub:ORG/NAME (cached)",
+    )
     p.add_argument(
         "--onset",
         required=True,

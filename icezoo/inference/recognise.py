@@ -1,23 +1,36 @@
-"""Recognising one face image: crop as ``icezoo prepare`` does, resize, score with D.
+"""Recognising a face image or a clip: crop as ``icezoo prepare`` does, resize, score with D, say what it means.
 
 The crop is :func:`icezoo.data.prepare.faces.read_face`'s (the one ``icezoo synth`` uses too): the square
 around the 68 landmarks when asked and the landmarks extra is there, else the
-centre square, and the result says which was used.
+centre square, and the result says which was used. A clip (``--frames DIR`` of frame images, or ``--video FILE``)
+is read as ``prepare`` reads SMIC-HS: the crop box comes from the onset (the first frame) and holds for every
+frame, the apex is the frame that differs most from the onset (:func:`~icezoo.data.prepare.faces.find_apex`),
+and the apex is classified. Every result names the data the model was trained on, what its scores are, and,
+for a model trained on the synthetic faces, that its answer on a real face is not meaningful
+(:mod:`.about`).
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..data import CLASSES
+from ..errors import IcezooError
+from .about import SYNTHETIC_CAUTION, data_sentence, is_synthetic, score_kind
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+VIDEO_INSTALL = 'pip install "icezoo[video]"  (imageio with PyAV)'
 
 
 def predict_image(
     checkpoint: str | Path, image: str | Path, *, align: bool | None = False, device: str = "cpu", allow_plugins=()
 ) -> dict:
-    """``{"class", "scores": {class: score}, "crop", "checkpoint", "image"}`` for one face image.
+    """``{"class", "scores", "score_kind", ..., "trained_on", "data", "caution", "crop", "checkpoint", "image"}``.
 
     ``align`` as :func:`~icezoo.data.prepare.faces.face_cropper` takes it (``--align`` is None: landmarks when the
     extra is installed, else the centre square, said so).
@@ -27,6 +40,97 @@ def predict_image(
 
     model, recipe = load_trained_model(checkpoint, device, allow_plugins=allow_plugins)
     face, how = read_face(image, recipe.model.image_size, align, "--image")
-    scores = model.recognise(face.to(device))[0].tolist()
-    return {"class": CLASSES[int(np.argmax(scores))], "scores": dict(zip(CLASSES, scores)), "crop": how,
-            "checkpoint": str(checkpoint), "image": str(image), "recipe": recipe.name}  # fmt: skip
+    return {**_answer(model, recipe, face.to(device), how), "checkpoint": str(checkpoint), "image": str(image)}
+
+
+def predict_clip(
+    checkpoint: str | Path,
+    *,
+    frames: str | Path | None = None,
+    video: str | Path | None = None,
+    align: bool | None = False,
+    device: str = "cpu",
+    allow_plugins=(),
+) -> dict:
+    """The answer of :func:`predict_image` for a clip's apex, found as ``prepare`` finds SMIC-HS's, plus
+    ``apex_frame`` (0-based index in the clip), ``frames`` (how many) and the clip's source."""
+    from ..data.clips import to_unit_range
+    from ..data.prepare.faces import CROP_SIZE, crop_face, face_cropper, find_apex
+    from ..train.checkpoint import load_trained_model
+
+    model, recipe = load_trained_model(checkpoint, device, allow_plugins=allow_plugins)
+    images = read_frames(frames) if frames is not None else read_video(video)
+    cropper, how = face_cropper(align)
+    box = cropper.box(images[0], "onset frame")
+    if getattr(cropper, "missed", None):
+        how = "centre crop: no face found"
+    apex = find_apex({i: crop_face(im, box, CROP_SIZE) for i, im in enumerate(images)}, 0)
+    face = to_unit_range(crop_face(images[apex], box, recipe.model.image_size)[None].copy())
+    source = {"frames": str(frames)} if frames is not None else {"video": str(video)}
+    answer = _answer(model, recipe, face.to(device), how)
+    return {**answer, "apex_frame": apex, "frame_count": len(images), "checkpoint": str(checkpoint), **source}
+
+
+def _answer(model, recipe, face: torch.Tensor, how: str) -> dict:
+    scores = model.recognise(face)[0].float().cpu()
+    kind, meaning = score_kind(recipe)
+    data = dict(getattr(model, "trained_on", None) or {"type": "?"})
+    out = {
+        "class": CLASSES[int(scores.argmax())],
+        "scores": dict(zip(CLASSES, scores.tolist())),
+        "score_kind": kind,
+        "score_meaning": meaning,
+    }
+    if kind == "logits":
+        out["probabilities"] = dict(zip(CLASSES, torch.softmax(scores, 0).tolist()))
+    out.update({
+        "trained_on": data,
+        "data": data_sentence(data) if data["type"] != "?" else "Data: unknown",
+        "caution": SYNTHETIC_CAUTION if is_synthetic(data) else None,
+        "crop": how,
+        "recipe": recipe.name,
+    })  # fmt: skip
+    return out
+
+
+def _natural(path: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def read_frames(folder: str | Path):
+    """The images of a clip folder, in natural name order (frame2 before frame10); at least two."""
+    from ..data.megc2019 import open_image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise IcezooError(f"--frames {folder}: not a folder of frame images")
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+    if len(files) < 2:
+        raise IcezooError(f"--frames {folder}: {len(files)} frame images; a clip needs an onset and later frames")
+    images = [open_image(p, "--frames") for p in files]
+    if len({im.size for im in images}) > 1:
+        raise IcezooError(f"--frames {folder}: the frames differ in size ({images[0].size} and others)")
+    return images
+
+
+def read_video(path: str | Path):
+    """A video's frames as images, decoded by imageio (PyAV for video containers, Pillow for GIF)."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise IcezooError(f"--video {path}: file not found")
+    try:
+        import imageio.v3 as iio
+    except ImportError:
+        raise IcezooError(f"--video needs imageio: {VIDEO_INSTALL}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # imageio's notices of deprecated plugins it tried on the way
+            frames = [Image.fromarray(np.asarray(f)).convert("L") for f in iio.imiter(path)]
+    except Exception as err:  # no plugin for the container, a corrupt file
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise IcezooError(f"--video {path}: cannot decode ({reason[:160]}); for video files: {VIDEO_INSTALL}") from None
+    if len(frames) < 2:
+        raise IcezooError(f"--video {path}: {len(frames)} frames; a clip needs an onset and later frames")
+    return frames

@@ -171,6 +171,14 @@ def allow_stored_plugins(data: dict[str, Any], allow: list[str], path: str | Pat
         )
 
 
+def read_trained_state(path: str | Path) -> dict[str, Any]:
+    """The state of a checkpoint file, a model folder (``icezoo export``) or ``hf-hub:ORG/NAME`` (local cache)."""
+    from .model_folder import read_model_state, resolve_model_path
+
+    where = resolve_model_path(path)
+    return read_model_state(where) if where.is_dir() else load_checkpoint(where)
+
+
 def load_trained_model(
     path: str | Path, device: str | torch.device = "cpu", *, allow_plugins: Iterable[str] = (), ema: bool = True
 ) -> tuple[GAN, Recipe]:
@@ -180,9 +188,13 @@ def load_trained_model(
     The one safe loader of a checkpoint's model (``synth``, ``test``, ``predict``, ``icezoo.load_checkpoint``):
     nothing in the checkpoint runs. Its recipe's ``plugins:`` are not imported; each must be installed
     already or named in ``allow_plugins`` (module names or ``.py`` files, which are then imported).
+    ``path`` may also be a model folder of ``icezoo export`` or ``hf-hub:ORG/NAME`` in the local Hub cache
+    (:mod:`.model_folder`), read under the same rules.
     """
+    from .model_folder import trained_on
+
     device = resolve_device(str(device), "--device")  # checked before the file is read
-    state = load_checkpoint(path)
+    state = read_trained_state(path)
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{path}: the checkpoint holds no recipe")
@@ -199,6 +211,7 @@ def load_trained_model(
         key = "generator_ema" if averaged else "generator"
         load_module_state(model.generator, state[key], key.replace("_", " "), path)
     load_module_state(model.discriminator, state["discriminator"], "discriminator", path)
+    model.trained_on = trained_on(state)  # what its answers are worth (icezoo.inference.about)
     return model.to(device).eval(), recipe
 
 
