@@ -115,8 +115,12 @@ class Entry:
 
 
 def _signature(obj: Callable[..., Any]) -> inspect.Signature:
-    if inspect.isclass(obj) and getattr(obj.__init__, "__qualname__", "") == "Module.__init__":
-        return inspect.Signature()  # torch's Module(*args, **kwargs): the component takes no parameters
+    if inspect.isclass(obj):
+        owner = next((c for c in obj.__mro__ if "__init__" in vars(c)), object)
+        if (owner.__module__, owner.__qualname__) == ("torch.nn.modules.module", "Module"):
+            # torch's Module(*args, **kwargs): the component takes no parameters. Found by the class that defines
+            # __init__, not by the function: torch.compile wraps Module.__init__ once it has run in a process.
+            return inspect.Signature()
     return inspect.signature(obj)
 
 

@@ -153,8 +153,39 @@ def test_ray_tasks_give_the_sequential_predictions(cli, tmp_path, sequential):
     assert (tmp_path / "predictions.csv").read_text() == sequential
 
 
+WAIT_AFTER_ONE_FOLD = """
+import os, sys, time
+import icezoo.eval.runner as runner
+real, calls = runner.run_fold, []
+def run_fold(*args, **kwargs):
+    rows = real(*args, **kwargs)
+    calls.append(1)
+    if len(calls) == 1:  # one fold done: say so, then wait for the test's Ctrl-C
+        open(os.path.join(sys.argv[1], f"waiting.{os.getpid()}"), "w").close()
+        while True:
+            time.sleep(0.05)
+    return rows
+runner.run_fold = run_fold
+from icezoo.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+PARENT = """
+import sys
+from icezoo.cli import main
+from icezoo.eval import parallel
+real = parallel.worker_command
+def waiting(base_argv, worker):  # each worker waits after its first fold: Ctrl-C comes at a known moment
+    argv = real(base_argv, worker)
+    return [argv[0], "-c", WAIT_AFTER_ONE_FOLD, sys.argv[1], *argv[3:]]
+parallel.worker_command = waiting
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
+    """Each worker finishes one fold and waits; then Ctrl-C: no timing decides what the folder holds."""
     import os
     import signal
     import subprocess
@@ -162,32 +193,36 @@ def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
 
     from .conftest import REPO
 
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = tmp_path / "run"
+    script = PARENT.replace("WAIT_AFTER_ONE_FOLD", repr(WAIT_AFTER_ONE_FOLD))
     parent = subprocess.Popen(
-        [sys.executable, "-m", "icezoo", "eval", str(SMALL), *SETS[:-1], "--set=eval.max_folds=68",
-         "--set=train.max_steps=20", "--protocol", "loso", "--out", str(tmp_path), "--workers", "2"],
+        [sys.executable, "-c", script, str(markers), "eval", str(SMALL), *SETS[:-1], "--set=eval.max_folds=68",
+         "--protocol", "loso", "--out", str(out), "--workers", "2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 240
-    while not list((tmp_path / "folds").glob("*.csv")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 600  # a safety net only: the order below does not depend on it
+    while len(list(markers.iterdir())) < 2 and parent.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert len(list(markers.iterdir())) == 2, "the workers did not both finish a fold"
     parent.send_signal(signal.SIGINT)
     _, err = parent.communicate(timeout=120)
     assert parent.returncode == 130, err
     assert "icezoo: interrupted" in err
-    left = [p for p in Path("/proc").glob("[0-9]*") if str(tmp_path) in _cmdline(p)]
+    left = [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
     assert not left  # every worker stopped
-    everything = list((tmp_path / "folds").iterdir())
+    everything = list((out / "folds").iterdir())
     assert not [p for p in everything if p.name.startswith(".")]  # no temporary file of an unfinished write
-    files = [p for p in everything if p.suffix == ".csv"]
-    assert 1 <= len(files) < 68 and all(p.suffix in (".csv", ".json") for p in everything)
+    assert sorted(p.suffix for p in everything) == [".csv", ".csv", ".json", ".json"]  # one whole fold per worker
     for path in everything:
         if path.suffix == ".json":  # the fold's subjects and selection, written beside its predictions
             json.loads(path.read_text())
-    for path in files:  # each one whole: a header and one row per clip of its subject, every column filled
-        stamp, *lines = path.read_text().splitlines()
-        assert stamp.startswith("# icezoo run ") and lines[0].startswith("fold,") and len(lines) > 1
-        assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
-    assert os.path.exists(tmp_path / "recipe.yaml") and not (tmp_path / "predictions.csv").exists()
+        else:  # each one whole: the stamp, a header and one row per clip of its subject, every column filled
+            stamp, *lines = path.read_text().splitlines()
+            assert stamp.startswith("# icezoo run ") and lines[0].startswith("fold,") and len(lines) > 1
+            assert all(len(line.split(",")) == len(lines[0].split(",")) for line in lines)
+    assert os.path.exists(out / "recipe.yaml") and not (out / "predictions.csv").exists()
 
 
 def _cmdline(proc: Path) -> str:
@@ -195,6 +230,24 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.slow  # a local Ray: about 40 s
+def test_the_ray_launcher_keeps_a_cpu_run_off_the_gpus_of_a_real_cluster(tmp_path):
+    """On a Ray with one (logical) GPU, a --device cpu fold task is given no GPU; a --device auto one gets it."""
+    ray = pytest.importorskip("ray")
+    recipe = icezoo.load_recipe(SMALL, [*TINY, "eval.max_folds=1"])
+    ray.init(num_cpus=2, num_gpus=1, logging_level="WARNING", log_to_driver=False)
+    try:
+        seen = {}
+        for device in ("cpu", "auto"):
+            out = tmp_path / device
+            parallel.evaluate_parallel(recipe, "loso", out, [], launcher="ray", device=device, log=lambda line: None)
+            (info,) = [json.loads(p.read_text()) for p in (out / "folds").glob("*.json")]
+            seen[device] = info["ran_on"]["cuda_visible_devices"]
+    finally:
+        ray.shutdown()
+    assert seen == {"cpu": "", "auto": "0"}  # no GPU for the CPU run; the GPU Ray assigned for the other
 
 
 @pytest.mark.parametrize(("device", "gpu"), [("cpu", False), ("auto", True), ("cuda", True)])

@@ -146,3 +146,17 @@ def test_core_components_are_registered_from_core():
         assert names <= set(registry.names(kind)), kind
         assert all(registry.get(kind, n).source == "core" for n in names)
     assert "core" in registry.plugins.loaded
+
+
+def test_specs_are_checked_the_same_after_torch_compile_ran():
+    """torch.compile wraps nn.Module.__init__ for the rest of the process; a parameterless component must still
+    refuse an unknown parameter by name, not fail later inside its constructor."""
+    import torch
+
+    import icezoo
+    from icezoo.errors import IcezooError
+
+    compiled = torch.compile(torch.nn.Linear(2, 2), backend="eager")
+    compiled(torch.zeros(1, 2))
+    with pytest.raises(IcezooError, match="loss.pixel.foo: unknown parameter 'foo' for loss 'l1'"):
+        icezoo.load_recipe("icegan_small", ["loss.pixel={type: l1, foo: 1}"])

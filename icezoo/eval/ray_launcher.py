@@ -14,6 +14,7 @@ already joined is used).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def run_fold_task(
     from .protocols import protocol_folds
     from .runner import fold_done, load_recipe_plugins, run_fold
 
+    if not use_gpu:  # a CPU fold on a cluster with GPUs sees none (Ray sets the variable only for GPU tasks)
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     load_recipe_plugins(recipe)  # before the data: a plugin may register the dataset
     clips = load_clips(recipe)
     fold = next(f for f in protocol_folds(recipe, protocol, clips) if f.name == fold_name)

@@ -124,7 +124,7 @@ def run_fold(
     cfg, precision = recipe.eval, recipe.train.precision
     scores = predict(result.model.discriminator, test, batch_size=cfg.batch_size, precision=precision)
     info: dict[str, Any] = {"run": run.stamp(), "train": list(fold.train), "validation": list(fold.validation),
-                            "test": list(fold.test)}  # fmt: skip
+                            "test": list(fold.test), "ran_on": ran_on(trainer.device)}  # fmt: skip
     if val is not None:
         val_pred = predict(result.model.discriminator, val, batch_size=cfg.batch_size, precision=precision)
         info["validation_labels"], info["validation_pred"] = val.label.tolist(), val_pred.argmax(1).tolist()
@@ -143,6 +143,15 @@ def run_fold(
     rows = prediction_rows(fold.name, test, scores)
     atomic_write_text(fold_path(out_dir, fold), CSV_STAMP + run.fingerprint + "\n" + rows_to_csv(rows))
     return rows
+
+
+def ran_on(device) -> dict[str, Any]:
+    """Where a fold ran (the fold's .json keeps it): the host, the device, and the GPUs the process was given."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "device": str(device),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}  # fmt: skip
 
 
 def synthesis_setup(recipe: Recipe):
