@@ -111,7 +111,9 @@ def twin_runs(recipe_path, base: list[str], variant: list[str], steps: int = 2, 
     twin = Trainer(icezoo.load_recipe(recipe_path, common), None, progress=False)
     start = {k: v.detach().clone() for k, v in twin.model.state_dict().items()}
     trainer = Trainer(icezoo.load_recipe(recipe_path, [*common, *variant]), None, progress=False)
-    assert all(torch.equal(v, start[k]) for k, v in trainer.model.state_dict().items()), "not the same start"
+    assert all(torch.equal(v.cpu(), start[k].cpu()) for k, v in trainer.model.state_dict().items()), (
+        "not the same start"
+    )
     if on_step is not None:
         inner = trainer.step_fn
 
