@@ -190,3 +190,30 @@ def test_a_recipe_with_a_local_plugin_runs_on_ray(tmp_path, cli):
     assert code == 0, err
     assert "at most 1 at once" in out
     assert (tmp_path / "ray" / "predictions.csv").read_bytes() == (tmp_path / "seq" / "predictions.csv").read_bytes()
+
+
+def test_weights_files_count_by_content_not_path(tmp_path, clips):
+    """Shards on two machines keep the perceptual network's weights at different paths: one run; other weights
+    at the same path: another run."""
+    from icezoo.eval.identity import RunIdentity
+
+    recipe = icezoo.load_recipe(SMALL, TINY)
+    a, b = tmp_path / "a" / "w.pth", tmp_path / "b" / "w.pth"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(b"the same weights")
+    ids = []
+    for path in (a, b):
+        recipe.loss.perceptual = {"type": "timm", "model": "resnet18", "weights": str(path)}
+        ids.append(RunIdentity.of(recipe, "split", clips).fingerprint)
+    b.write_bytes(b"other weights")
+    ids.append(RunIdentity.of(recipe, "split", clips).fingerprint)
+    assert ids[0] == ids[1] != ids[2]
+
+
+def test_a_folder_of_an_older_icezoo_is_refused_before_anything_is_written(tmp_path, clips):
+    (tmp_path / "folds").mkdir()
+    (tmp_path / "recipe.yaml").write_text("the old run's recipe\n")
+    with pytest.raises(IcezooError, match="older than run identities"):
+        evaluate(icezoo.load_recipe(SMALL, TWO), "loso", tmp_path, progress=False, clips=clips)
+    assert (tmp_path / "recipe.yaml").read_text() == "the old run's recipe\n" and not (tmp_path / "run.json").exists()

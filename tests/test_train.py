@@ -375,7 +375,9 @@ def test_resume_auto_starts_a_run_and_continues_it(tmp_path, cli):
 def test_checkpoint_minutes_adds_checkpoints_by_time(tmp_path, monkeypatch):
     saved = []
     real = Trainer.save
-    monkeypatch.setattr(Trainer, "save", lambda self, path=None: saved.append(self.step) or real(self, path))
+    monkeypatch.setattr(
+        Trainer, "save", lambda self, path=None, window=None: saved.append(self.step) or real(self, path, window)
+    )
     Trainer(_recipe(steps=3), tmp_path / "steps", progress=False).run()
     assert saved == [3]  # checkpoint_every 200: only the last step
     saved.clear()

@@ -55,12 +55,15 @@ class RunIdentity:
 
     @classmethod
     def of(cls, recipe: Recipe, protocol: str, clips: ClipSet) -> RunIdentity:
-        """The identity of evaluating ``recipe`` under ``protocol`` on ``clips``."""
-        return cls({
-            "protocol": protocol,
-            "recipe": without(recipe.to_dict(), outside_identity()),
-            "data": data_identity(recipe, clips),
-        })  # fmt: skip
+        """The identity of evaluating ``recipe`` under ``protocol`` on ``clips``; a weights file the recipe
+        names counts by its content (SHA-256), not its path, which differs from machine to machine."""
+        content = without(recipe.to_dict(), outside_identity())
+        perceptual = (content.get("loss") or {}).get("perceptual")
+        if isinstance(perceptual, dict) and isinstance(perceptual.get("weights"), str):
+            content["loss"]["perceptual"] = {**perceptual, "weights": file_digest(perceptual["weights"])}
+        if recipe.eval.synthesis_network_weights:
+            content["eval"]["synthesis_network_weights"] = file_digest(recipe.eval.synthesis_network_weights)
+        return cls({"protocol": protocol, "recipe": content, "data": data_identity(recipe, clips)})
 
     @property
     def fingerprint(self) -> str:
@@ -88,6 +91,14 @@ class RunIdentity:
         )
 
 
+def file_digest(path: str) -> str:
+    """``sha256:HEX`` of a file's bytes (a missing file keeps its path: the recipe check names it first)."""
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+    except OSError:
+        return path
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -96,6 +107,10 @@ def _short(value: Any) -> str:
 def claim_folder(out_dir: Path, run: RunIdentity) -> None:
     """Make ``out_dir`` this run's folder (``run.json``), or refuse it when it holds another run's."""
     path = out_dir / "run.json"
+    if not path.is_file() and ((out_dir / "folds").is_dir() or (out_dir / "recipe.yaml").is_file()):
+        raise IcezooError(
+            f"{out_dir}: holds results of an icezoo older than run identities (no run.json); choose another --out"
+        )
     if path.is_file():
         try:
             stored = json.loads(path.read_text())
@@ -121,9 +136,10 @@ def require_fold_file(run: RunIdentity, csv_path: Path) -> None:
         return
     side = csv_path.with_suffix(".json")
     try:
-        stored = json.loads(side.read_text()).get("run") if side.is_file() else None
+        data = json.loads(side.read_text()) if side.is_file() else None
     except (OSError, ValueError):
-        stored = None
+        data = None
+    stored = data.get("run") if isinstance(data, dict) else None
     if found is not None and isinstance(stored, dict) and stored.get("fingerprint") == found:
         run.require(stored, csv_path, "fold results")
     if found is None:
@@ -138,8 +154,12 @@ def run_of_folder(run_dir: Path, recipe: Recipe, protocol: str, clips: ClipSet) 
     (a recipe.yaml edited since the folds ran is refused)."""
     run = RunIdentity.of(recipe, protocol, clips)
     path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise IcezooError(
+            f"{run_dir}: no run.json: an eval run of an icezoo older than run identities; evaluate again into a new --out"
+        )
     try:
-        stored = json.loads(path.read_text()) if path.is_file() else None
+        stored = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise IcezooError(f"{path}: not a readable run identity ({err})") from None
     run.require(stored, path, "the folder's run")

@@ -77,6 +77,7 @@ def worker_command(base_argv: list[str], worker: Worker) -> list[str]:
 def _environment(worker: Worker) -> dict[str, str]:
     env = dict(os.environ)
     env.update({k: str(worker.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    env["PYTHONUNBUFFERED"] = "1"  # each line as it is written: a killed worker's last line is its last
     return env
 
 
@@ -200,14 +201,14 @@ def run_workers(
                     if code == 0 and not left:
                         continue
                     line = _failure(w, code, left, proc.last_line)
-                    if attempts[w] <= retries:
+                    if attempts[w] <= retries and code != 2:  # exit 2: the input's fault, the same again
                         log(f"icezoo: {line}; starting it again (retry {attempts[w]} of {retries})")
                         start(w)
                         running[w] = procs[w]
                     else:
                         log(f"icezoo: {line}")
                         failures.append(line)
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or anything else: no worker is left running on its own
             _stop({w: p.popen for w, p in procs.items()})
             raise
     if failures:

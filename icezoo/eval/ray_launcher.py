@@ -80,6 +80,7 @@ def run_on_ray(
         task = ray.remote(run_fold_task).options(
             num_cpus=1, num_gpus=1 / per_gpu if use_gpu else 0, max_retries=MAX_RETRIES
         )
+        folder = str(Path(out_dir).resolve())  # a task's working directory is its own, on any node
         waiting = list(folds)
         limit = len(waiting) if at_once is None else at_once
         pending: dict = {}
@@ -87,7 +88,7 @@ def run_on_ray(
         def submit() -> None:
             while waiting and len(pending) < limit:
                 fold = waiting.pop(0)
-                pending[task.remote(recipe, protocol, str(out_dir), fold.name, use_gpu, keep_models)] = fold
+                pending[task.remote(recipe, protocol, folder, fold.name, use_gpu, keep_models)] = fold
 
         submit()
         cap = "" if at_once is None else f", at most {at_once} at once"
@@ -101,9 +102,8 @@ def run_on_ray(
                 try:
                     ray.get(ready[0])
                 except Exception as err:  # noqa: BLE001  (a task's error, reported by its fold)
-                    failures.append(
-                        f"fold {fold.name}: {type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}"
-                    )
+                    said = (str(err).strip().splitlines() or [""])[-1][:200]
+                    failures.append(f"fold {fold.name}: {type(err).__name__}: {said}")
                     log(f"icezoo: ray: {failures[-1]}")
                 submit()
         except KeyboardInterrupt:

@@ -101,6 +101,14 @@ class Distributed:
         dist.all_reduce(t)
         return bool(t.item() > 0)
 
+    def gather(self, value: Tensor) -> Tensor:
+        """Every process's ``value`` stacked in rank order, ``[world, *shape]``, in every process."""
+        if not self.active:
+            return value.unsqueeze(0)
+        out = [torch.empty_like(value) for _ in range(self.world)]
+        dist.all_gather(out, value.contiguous())
+        return torch.stack(out)
+
     def mean(self, values: Tensor) -> Tensor:
         """The mean of ``values`` over the processes (logged losses)."""
         if self.active:

@@ -97,16 +97,18 @@ class MetricsLog:
         self._reset()
         return row
 
-    def window_state(self) -> dict:
-        """The open window (sums of each term and the step count) for a checkpoint: a run resumed from a
-        checkpoint taken mid-window logs the rows an uninterrupted run logs."""
-        return {"steps": self.steps, "sums": {k: v.detach().clone() for k, v in self.window.items()}}
+    def window_state(self, gather: Callable[[Tensor], Tensor] | None = None) -> dict:
+        """The open window (each term's sum and the step count) for a checkpoint, so a run resumed from a
+        checkpoint taken mid-window logs the rows an uninterrupted run logs. ``gather`` stacks every process's
+        sums (torchrun: every process calls it at the same step); without it, this process's alone."""
+        gather = gather or (lambda t: t.unsqueeze(0))
+        return {"steps": self.steps, "sums": {k: gather(v.detach()).clone() for k, v in self.window.items()}}
 
-    def load_window_state(self, state: dict | None) -> None:
-        """Reopen the window :meth:`window_state` saved (None: an empty one)."""
+    def load_window_state(self, state: dict | None, rank: int = 0) -> None:
+        """Reopen the window :meth:`window_state` saved, this process's own sums (``rank``); None: an empty one."""
         self._reset()
         if state:
-            self.window = {k: v.clone() for k, v in state["sums"].items()}
+            self.window = {k: v[rank].clone() for k, v in state["sums"].items()}
             self.steps = int(state["steps"])
 
     def image(self, tag: str, path: Path | None, step: int) -> None:

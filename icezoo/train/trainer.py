@@ -145,7 +145,8 @@ class Trainer:
         run_dir = self.out_dir if self.writes else None
         self.log = MetricsLog.for_run(run_dir, cfg.loggers, cfg.batch_size, self.steps_per_epoch, self.dist.mean)
         if resume == "auto":  # the same command line starts a run or continues it (torchrun --max-restarts)
-            resume = self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
+            found = self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
+            resume = self.dist.broadcast_object(found)  # process 0's folder decides for all
         if resume:
             self._resume()
         elif self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists():
@@ -224,13 +225,16 @@ class Trainer:
                     if lines:
                         print(progress_line(row, self.budget, cfg.batch_size), flush=True)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
-                if self.writes:
-                    due = minutes is not None and time.monotonic() - saved_at >= 60 * minutes
-                    if self.step % cfg.checkpoint_every == 0 or last or stop or due:
-                        self.save()
-                        saved_at = time.monotonic()
-                    if self.step % cfg.sample_every == 0 or last:
-                        self.sample_grid()
+                due = minutes is not None and time.monotonic() - saved_at >= 60 * minutes
+                if self.dist.active:  # every process saves at the same steps: they gather the open window together
+                    due = self.step % cfg.log_every == 0 and self.dist.any(due, self.device)
+                if self.out_dir is not None and (self.step % cfg.checkpoint_every == 0 or last or stop or due):
+                    window = self.log.window_state(self.dist.gather)  # every process's sums, one gather per term
+                    if self.writes:
+                        self.save(window=window)
+                    saved_at = time.monotonic()
+                if self.writes and (self.step % cfg.sample_every == 0 or last):
+                    self.sample_grid()
                 if stop:  # Ctrl-C or a kill: stop between steps, with the checkpoint of a whole step
                     if self.writes:
                         bar.write(
@@ -256,14 +260,16 @@ class Trainer:
         return logging_step and self.dist.any(bool(received), self.device)
 
     # -- checkpoints ----------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """Everything a checkpoint holds to continue this run exactly."""
+    def state(self, window: dict | None = None) -> dict[str, Any]:
+        """Everything a checkpoint holds to continue this run exactly; ``window``: the open log window (default:
+        this process's alone; under torchrun every process's, gathered by :meth:`MetricsLog.window_state`)."""
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        window = window if window is not None else self.log.window_state()
         return training_state(self.step, self.recipe, self.model, opts, self.schedulers, self.history, self.ema,
-                              self.log.window_state())  # fmt: skip
+                              window)  # fmt: skip
 
-    def save(self, path: str | Path | None = None) -> Path:
-        return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state())
+    def save(self, path: str | Path | None = None, window: dict | None = None) -> Path:
+        return save_checkpoint(path or self.out_dir / "checkpoint.pt", self.state(window))
 
     def _resume(self) -> None:
         if self.out_dir is None:
@@ -281,7 +287,7 @@ class Trainer:
         opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
         self.step, history = restore_training_state(state, path, self.model, opts, self.schedulers, self.ema)
         self.log.history[:] = history
-        self.log.load_window_state(state.get("log_window"))
+        self.log.load_window_state(state.get("log_window"), self.dist.rank)
         if self.step > self.budget:
             raise IcezooError(
                 f"{path}: the checkpoint is at step {self.step}, past this run's budget of {self.budget} steps"
