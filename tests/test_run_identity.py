@@ -217,3 +217,17 @@ def test_a_folder_of_an_older_icezoo_is_refused_before_anything_is_written(tmp_p
     with pytest.raises(IcezooError, match="older than run identities"):
         evaluate(icezoo.load_recipe(SMALL, TWO), "loso", tmp_path, progress=False, clips=clips)
     assert (tmp_path / "recipe.yaml").read_text() == "the old run's recipe\n" and not (tmp_path / "run.json").exists()
+
+
+def test_settings_a_protocol_never_reads_do_not_part_two_runs(clips):
+    from icezoo.eval.identity import RunIdentity
+
+    def fingerprint(protocol, *overrides):
+        return RunIdentity.of(icezoo.load_recipe(SMALL, [*TINY, *overrides]), protocol, clips).fingerprint
+
+    assert fingerprint("loso") == fingerprint("loso", "eval.test_subjects=10", "eval.sde_datasets=[samm]")
+    assert fingerprint("loso") == fingerprint("loso", "eval.split_seed=3", "eval.select_metric=uar")
+    assert fingerprint("split") != fingerprint("split", "eval.split_seed=3")  # the split's own draw
+    validated = ["eval.validation_subjects=6"]
+    assert fingerprint("loso", *validated) != fingerprint("loso", *validated, "eval.split_seed=3")  # draws those
+    assert fingerprint("sde") != fingerprint("sde", "eval.sde_datasets=[samm]")

@@ -63,6 +63,8 @@ class RunIdentity:
             content["loss"]["perceptual"] = {**perceptual, "weights": file_digest(perceptual["weights"])}
         if recipe.eval.synthesis_network_weights:
             content["eval"]["synthesis_network_weights"] = file_digest(recipe.eval.synthesis_network_weights)
+        for key in unused_eval_keys(recipe.eval, protocol):  # settings this run never reads cannot part two runs
+            content["eval"].pop(key, None)
         return cls({"protocol": protocol, "recipe": content, "data": data_identity(recipe, clips)})
 
     @property
@@ -89,6 +91,20 @@ class RunIdentity:
         raise IcezooError(
             f"{where}: {what} of another run ({key} = {_short(theirs)} there, {_short(ours)} in this run)"
         )
+
+
+def unused_eval_keys(cfg, protocol: str) -> list[str]:
+    """``eval`` settings a run under ``protocol`` never reads: the split's size and seed outside ``split`` (the
+    seed still draws validation subjects where there are any), the databases outside ``sde``, the selection
+    metric and period when the last model is reported."""
+    unused = []
+    if protocol != "split":
+        unused += ["test_subjects"] + (["split_seed"] if cfg.validation_subjects == 0 else [])
+    if protocol != "sde":
+        unused.append("sde_datasets")
+    if cfg.select == "last":
+        unused += ["select_metric", "select_every"]
+    return unused
 
 
 def file_digest(path: str) -> str:
