@@ -101,7 +101,8 @@ def test_subjects_whose_fold_names_collide_are_refused():
 
 
 def test_a_class_absent_from_training_weighs_zero(clips):
-    from icezoo.train.trainer import Trainer, class_weights
+    from icezoo.train.objective import class_weights
+    from icezoo.train.trainer import Trainer
 
     assert class_weights(torch.tensor([0, 0, 1, 0]), 3).tolist() == pytest.approx([4 / 9, 4 / 3, 0.0])
     recipe = icezoo.load_recipe(SMALL, [*TINY, "loss.class_balance=true"])

@@ -51,6 +51,13 @@ NO_PERCEPTUAL = (
 )
 
 
+def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``loss.class_balance``: N / (K * count) per class, and 0 for a class absent from the training labels (a
+    fold may lack one): its weight must not be huge, since random fake labels still ask G for that class."""
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+
+
 class Objective(nn.Module):
     """Loss modules and weights from a recipe's ``loss`` section."""
 

@@ -52,7 +52,7 @@ from .ema import GeneratorEMA
 from .graphs import CudaGraphStep
 from .interrupts import deferred_interrupts
 from .loggers import MetricsLog, learning_rates, progress_line
-from .objective import Objective
+from .objective import Objective, class_weights
 from .step import GANStep, make_optimizers, norm_statistics
 
 
@@ -62,13 +62,6 @@ class TrainResult:
     step: int
     out_dir: Path | None
     history: list[dict[str, float]]
-
-
-def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``loss.class_balance``: N / (K * count) per class, and 0 for a class absent from the training labels (a
-    fold may lack one): its weight must not be huge, since random fake labels still ask G for that class."""
-    counts = torch.bincount(labels, minlength=num_classes).float()
-    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
 
 
 class Trainer:
