@@ -219,7 +219,7 @@ class Trainer:
                         print(progress_line(row, self.budget, cfg.batch_size), flush=True)
                     bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_total", "g_total", "img_per_s") if k in row})
                 due = minutes is not None and time.monotonic() - saved_at >= 60 * minutes
-                if self.dist.active:  # every process saves at the same steps: they gather the open window together
+                if self.dist.active and minutes is not None:  # all save at the same steps (they gather the window)
                     due = self.step % cfg.log_every == 0 and self.dist.any(due, self.device)
                 if self.out_dir is not None and (self.step % cfg.checkpoint_every == 0 or last or stop or due):
                     window = self.log.window_state(self.dist.gather)  # every process's sums, one gather per term
