@@ -1,4 +1,4 @@
-"""User-facing errors.
+"""User-facing errors, and warnings said once.
 
 Every mistake a user can make (a malformed recipe, an unknown component, a
 missing file, a corrupt checkpoint) raises :class:`IcezooError`, whose message
@@ -7,6 +7,17 @@ code 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
+
+import logging
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Log ``message`` on the ``icezoo`` logger once per process (a LOSO run builds one objective per fold)."""
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("icezoo").warning(message)
 
 
 class IcezooError(Exception):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import icezoo
+from icezoo import errors as errors_module
 from icezoo.losses import FerPerceptual
-from icezoo.train import objective as objective_module
 from icezoo.train.objective import Objective
 
 from .conftest import RECIPES
@@ -92,7 +92,7 @@ def test_fer_xception_term_changes_the_generator_gradients():
 
 
 def test_alpha_without_a_network_warns_once(caplog, monkeypatch):
-    monkeypatch.setattr(objective_module, "_warned", set())
+    monkeypatch.setattr(errors_module, "_warned", set())
     recipe = icezoo.load_recipe(SMALL)
     assert recipe.loss.perceptual is None and recipe.loss.perceptual_weight > 0
     with caplog.at_level(logging.WARNING, logger="icezoo"):
@@ -101,7 +101,7 @@ def test_alpha_without_a_network_warns_once(caplog, monkeypatch):
     lines = [r.getMessage() for r in caplog.records if "perceptual" in r.getMessage()]
     assert len(lines) == 1 and "{type: fer_xception}" in lines[0] and "\n" not in lines[0]
     caplog.clear()
-    monkeypatch.setattr(objective_module, "_warned", set())
+    monkeypatch.setattr(errors_module, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="icezoo"):
         Objective(icezoo.load_recipe(SMALL, ["loss.perceptual_weight=0"]).loss)
     assert not caplog.records

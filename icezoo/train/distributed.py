@@ -31,8 +31,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.distributed.constants import default_pg_timeout
 
-from ..errors import IcezooError
+from ..errors import IcezooError, warn_once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,8 +131,46 @@ def from_environment(device_type: str) -> Distributed:
     if not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        backend = "nccl" if device_type == "cuda" else "gloo"
+        store = restart_store(world)
+        if store is None:
+            dist.init_process_group(backend)
+        else:
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world)
     return Distributed(rank, world, local_rank)
+
+
+SHARED_STORE_RESTARTS = (
+    "torchrun may restart this job (--max-restarts) across %s nodes, whose workers share the agents' store: a "
+    "restarted group can read the previous group's addresses and fail to connect (pytorch/pytorch#135712); "
+    "start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in its environment"
+)
+
+
+def restart_store(world: int) -> dist.Store | None:
+    """The store this attempt's process group meets in, when torchrun's shared store needs scoping; else None (env://).
+
+    torchrun's agent keeps one store for all its restarts, and a process group
+    writes its members' addresses there under the same keys every time: a
+    restarted worker may read the dead group's address before its new peer
+    overwrites it, and gloo fails with "Connection refused" or NCCL hangs.
+    On one node every worker has the agent's restart count, so scoping the
+    store by it gives each attempt its own keys. Across nodes the counts
+    differ (a node restarted for a membership change does not count it), so
+    there the remedy is torch's: a fresh store per attempt when torchrun runs
+    with ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``; the process says so.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None  # not torchrun, or torchrun without a shared store: nothing outlives an attempt
+    nodes = os.environ.get("GROUP_WORLD_SIZE", "1")
+    if nodes != "1":
+        if int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0 and os.environ.get("RANK") == "0":
+            warn_once(SHARED_STORE_RESTARTS % nodes)
+        return None
+    agent = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=default_pg_timeout
+    )
+    return dist.PrefixStore(f"icezoo/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", agent)
 
 
 def shutdown() -> None:

@@ -29,20 +29,10 @@ import torch
 from torch import Tensor, nn
 
 from ..config.schema import LossConfig
-from ..errors import IcezooError
+from ..errors import IcezooError, warn_once
 from ..nn.heads import DiscriminatorOutput
 from ..registry import registry
 from ..typecheck import ValidationError, located
-
-_warned: set[str] = set()
-
-
-def warn_once(message: str) -> None:
-    """Log ``message`` on the ``icezoo`` logger once per process (a LOSO run builds one objective per fold)."""
-    if message not in _warned:
-        _warned.add(message)
-        logging.getLogger("icezoo").warning(message)
-
 
 NO_PERCEPTUAL = (
     "loss.perceptual_weight (alpha) is %g but no perceptual network is set, so L_per is off; set one with "
