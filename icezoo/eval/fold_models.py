@@ -48,8 +48,9 @@ def load_fold_model(path: Path, run, device: str = "cpu", allow_plugins: Iterabl
     """A fold model of run ``run`` (:class:`~.identity.RunIdentity`), refused when it was made in another run."""
     from ..train.checkpoint import load_checkpoint, load_trained_model
 
-    run.require(load_checkpoint(path).get("run"), path, "a fold model")
-    model, _ = load_trained_model(path, device, allow_plugins=allow_plugins)
+    state = load_checkpoint(path)  # read once: its run identity first, then its model
+    run.require(state.get("run"), path, "a fold model")
+    model, _ = load_trained_model(path, device, allow_plugins=allow_plugins, state=state)
     return model
 
 

@@ -180,7 +180,12 @@ def read_trained_state(path: str | Path) -> dict[str, Any]:
 
 
 def load_trained_model(
-    path: str | Path, device: str | torch.device = "cpu", *, allow_plugins: Iterable[str] = (), ema: bool = True
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    allow_plugins: Iterable[str] = (),
+    ema: bool = True,
+    state: dict[str, Any] | None = None,
 ) -> tuple[GAN, Recipe]:
     """The GAN of a training checkpoint, rebuilt from its stored recipe, with the trained weights, in eval mode;
     the generator is the averaged one (``train.ema_decay``) where the checkpoint holds one and ``ema`` is true.
@@ -189,12 +194,13 @@ def load_trained_model(
     nothing in the checkpoint runs. Its recipe's ``plugins:`` are not imported; each must be installed
     already or named in ``allow_plugins`` (module names or ``.py`` files, which are then imported).
     ``path`` may also be a model folder of ``icezoo export`` or ``hf-hub:ORG/NAME`` in the local Hub cache
-    (:mod:`.model_folder`), read under the same rules.
+    (:mod:`.model_folder`), read under the same rules. ``state``: the file's state when the caller has read
+    it already (to check its run identity, say), so that it is not read twice.
     """
     from .model_folder import trained_on
 
     device = resolve_device(str(device), "--device")  # checked before the file is read
-    state = read_trained_state(path)
+    state = read_trained_state(path) if state is None else state
     data = state.get("recipe")
     if not isinstance(data, dict):
         raise IcezooError(f"{path}: the checkpoint holds no recipe")
