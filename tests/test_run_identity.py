@@ -232,3 +232,19 @@ def test_settings_a_protocol_never_reads_do_not_part_two_runs(clips):
     validated = ["eval.validation_subjects=6"]
     assert fingerprint("loso", *validated) != fingerprint("loso", *validated, "eval.split_seed=3")  # draws those
     assert fingerprint("sde") != fingerprint("sde", "eval.sde_datasets=[samm]")
+
+
+def test_synthesis_records_of_another_run_are_refused_naming_the_key(tmp_path, clips):
+    from icezoo.eval.identity import RunIdentity
+    from icezoo.eval.synthesis.run import read_records, write_records
+
+    mine = RunIdentity.of(icezoo.load_recipe(SMALL, TWO), "loso", clips)
+    theirs = RunIdentity.of(icezoo.load_recipe(SMALL, [*TWO, "train.seed=1"]), "loso", clips)
+    records = {"identity": np.arange(3.0), "motion": {"flow": np.ones((2, 2), dtype=np.float32)}}
+    write_records(tmp_path, "fold1", records, mine)
+    back = read_records(tmp_path, "fold1", mine)
+    np.testing.assert_array_equal(back["identity"], records["identity"])
+    np.testing.assert_array_equal(back["motion"]["flow"], records["motion"]["flow"])
+    write_records(tmp_path, "fold1", records, theirs)
+    with pytest.raises(IcezooError, match=r"synthesis records of another run \(recipe.train.seed = 1 there, 0 in"):
+        read_records(tmp_path, "fold1", mine)

@@ -79,23 +79,24 @@ def measure_fold(model, recipe, clips, fold, out_dir: str | Path, network, run) 
         batch_size=recipe.eval.batch_size, network=network,
         precision=recipe.train.precision,
     )  # fmt: skip
-    buffer = io.BytesIO()
-    torch.save({**_to_torch(rec), "run": run.fingerprint}, buffer)
-    atomic_write(records_path(out_dir, fold.name), lambda h: h.write(buffer.getvalue()))
+    write_records(out_dir, fold.name, rec, run)
     return rec
 
 
+def write_records(out_dir: str | Path, fold_name: str, records: dict[str, Any], run) -> None:
+    """One fold's synthesis records, stamped with ``run``'s identity (:meth:`~..identity.RunIdentity.stamp`)."""
+    buffer = io.BytesIO()
+    torch.save({**_to_torch(records), "run": run.stamp()}, buffer)
+    atomic_write(records_path(out_dir, fold_name), lambda h: h.write(buffer.getvalue()))
+
+
 def read_records(out_dir: Path, fold_name: str, run) -> dict[str, Any]:
-    """One fold's synthesis records, refused when they are not ``run``'s."""
+    """One fold's synthesis records, refused (naming the first differing key) when they are not ``run``'s."""
     path = records_path(out_dir, fold_name)
     if not path.is_file():
         raise IcezooError(f"{path}: no synthesis records of fold {fold_name}; run icezoo synth-metrics {out_dir}")
     records = torch.load(path, weights_only=True)
-    found = records.pop("run", None) if isinstance(records, dict) else None
-    if found != run.fingerprint:
-        raise IcezooError(
-            f"{path}: synthesis records of another run (fingerprint {found} there, {run.fingerprint} in this run)"
-        )
+    run.require(records.pop("run", None) if isinstance(records, dict) else None, path, "synthesis records")
     return _to_numpy(records)
 
 
