@@ -90,16 +90,19 @@ def test_predict_and_synth_read_a_photograph_to_the_same_face(tmp_path, monkeypa
     monkeypatch.setattr(synth, "synthesize", synthesize)
     monkeypatch.setattr(faces, "LandmarkCrop", FakeLandmarks)
     photo, ckpt = tmp_path / "photo.png", tmp_path / "ckpt.pt"
-    for predict_flags, synth_flags in (([], ["--no-align"]), (["--align"], [])):
+    read = {}
+    for flags in (["--no-align"], [], ["--align"]):  # one rule for both: by default, by the landmarks where installed
         Model.read.clear()
-        code, out, err = cli("predict", ckpt, "--image", photo, *predict_flags)
+        code, out, err = cli("predict", ckpt, "--image", photo, *flags)
         assert code == 0, err
-        code, _, err = cli("synth", ckpt, "--onset", photo, "--n", "1", "--out", tmp_path / "s", *synth_flags)
+        code, _, err = cli("synth", ckpt, "--onset", photo, "--n", "1", "--out", tmp_path / "s", *flags)
         assert code == 0, err
         assert torch.equal(Model.read[0], Model.read[1]) and Model.read[0].shape == (1, 1, 32, 32)
-        assert ("aligned by 68 landmarks" in out) == bool(predict_flags)
+        assert ("aligned by 68 landmarks" in out) == (flags != ["--no-align"])
+        read[" ".join(flags)] = Model.read[0]
     expected, _ = faces.read_face(photo, 32, align=True)
-    assert torch.equal(Model.read[0], expected)  # the landmark box, with prepare's resampling
+    assert torch.equal(read[""], expected) and torch.equal(read["--align"], expected)  # the landmark box, resampled
+    assert not torch.equal(read["--no-align"], expected)  # as prepare does; the centre square differs
 
 
 def test_synth_writes_under_runs_by_default(tmp_path, monkeypatch, cli):

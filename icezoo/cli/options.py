@@ -58,6 +58,31 @@ def json_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
+def face_crop(p: argparse.ArgumentParser) -> None:
+    """``--align`` / ``--no-align``, into ``args.align``: how a photograph's face is cropped, one rule for every command.
+
+    Default (None): by its 68 landmarks when the landmarks extra is installed, as ``icezoo prepare`` crops the
+    databases' faces, else the centre square; the command says which. ``--align`` (True) requires the extra.
+    """
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--align",
+        dest="align",
+        action="store_const",
+        const=True,
+        default=None,
+        help="crop the face by its 68 landmarks, and fail without the landmarks extra (default: by the landmarks "
+        "when the extra is installed, as icezoo prepare does, else the centre square; said which)",
+    )
+    how.add_argument(
+        "--no-align",
+        dest="align",
+        action="store_const",
+        const=False,
+        help="take the centre square, even with the extra",
+    )
+
+
 def plugins(p: argparse.ArgumentParser) -> None:
     """``--plugins MODULE|FILE.py``, repeatable: plugins the user trusts, imported before anything is loaded.
 

@@ -1,4 +1,4 @@
-"""``icezoo predict MODEL (--image FACE | --frames DIR | --video FILE) [--align] [--json]``: a face's expression.
+"""``icezoo predict MODEL (--image FACE | --frames DIR | --video FILE) [--align | --no-align] [--json]``: a face's expression.
 
 MODEL is a checkpoint, a fold model, a model folder of ``icezoo export`` or ``hf-hub:ORG/NAME`` (local cache).
 The output names the data the model was trained on and what its scores are; a model trained on the synthetic
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--frames", help="a clip as a folder of frame images (name order; the first is the onset): the apex is found"
     )
     what.add_argument("--video", help="a clip as a video file (the video extra: imageio with PyAV): the apex is found")
-    p.add_argument("--align", action="store_true", help="crop the face by 68 landmarks (landmarks extra; else centre)")
+    options.face_crop(p)
     options.device(p, default="cpu", help="device for the model (default cpu)")
     options.json_output(p)
     options.plugins(p)
@@ -37,12 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..inference.recognise import predict_clip, predict_image
 
-    align = None if args.align else False
     if args.image is not None:
-        result = predict_image(args.checkpoint, args.image, align=align, device=args.device, allow_plugins=args.plugins)
+        result = predict_image(
+            args.checkpoint, args.image, align=args.align, device=args.device, allow_plugins=args.plugins
+        )
     else:
         result = predict_clip(
-            args.checkpoint, frames=args.frames, video=args.video, align=align, device=args.device,
+            args.checkpoint, frames=args.frames, video=args.video, align=args.align, device=args.device,
             allow_plugins=args.plugins,
         )  # fmt: skip
     if args.json:

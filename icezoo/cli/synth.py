@@ -22,10 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--onset",
         required=True,
-        help="image of a neutral (onset) face: the face is found by its 68 landmarks when the landmarks extra is "
-        "installed (as icezoo prepare does), else the centre square is taken; then resized",
+        help="image of a neutral (onset) face, cropped as --align / --no-align say, then resized",
     )
-    p.add_argument("--no-align", action="store_true", help="take the centre square, even with the landmarks extra")
+    options.face_crop(p)
     p.add_argument("--label", default="all", choices=[*CLASSES, "all"], help="class to synthesise (default all)")
     p.add_argument("--n", type=int, default=4, help="faces per class (different noise)")
     p.add_argument("--seed", type=int, default=0)
@@ -38,9 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.synth import write_synth
 
     out = args.out or Path("runs") / f"synth-{time.strftime('%Y%m%d-%H%M%S')}"
-    align = False if args.no_align else None
     count = write_synth(
-        args.checkpoint, args.onset, out, args.label, args.n, args.seed, args.device, align, allow_plugins=args.plugins
+        args.checkpoint,
+        args.onset,
+        out,
+        args.label,
+        args.n,
+        args.seed,
+        args.device,
+        args.align,
+        allow_plugins=args.plugins,
     )
     print(f"wrote {count} faces, grid.png and difference.png to {out}")
     return 0

@@ -28,12 +28,12 @@ VIDEO_INSTALL = 'pip install "icezoo[video]"  (imageio with PyAV)'
 
 
 def predict_image(
-    checkpoint: str | Path, image: str | Path, *, align: bool | None = False, device: str = "cpu", allow_plugins=()
+    checkpoint: str | Path, image: str | Path, *, align: bool | None = None, device: str = "cpu", allow_plugins=()
 ) -> dict:
     """``{"class", "scores", "score_kind", ..., "trained_on", "data", "caution", "crop", "checkpoint", "image"}``.
 
-    ``align`` as :func:`~icezoo.data.prepare.faces.face_cropper` takes it (``--align`` is None: landmarks when the
-    extra is installed, else the centre square, said so).
+    ``align`` as :func:`~icezoo.data.prepare.faces.face_cropper` takes it (None, the default: by the landmarks
+    when the extra is installed, as ``prepare`` crops, else the centre square, said so; False: the centre square).
     """
     from ..data.prepare.faces import read_face
     from ..train.checkpoint import load_trained_model
@@ -48,7 +48,7 @@ def predict_clip(
     *,
     frames: str | Path | None = None,
     video: str | Path | None = None,
-    align: bool | None = False,
+    align: bool | None = None,
     device: str = "cpu",
     allow_plugins=(),
 ) -> dict:
