@@ -158,3 +158,25 @@ def test_blocks_run_under_bf16_autocast_on_cpu():
         assert out.shape == (2, 16, 4, 4)
         scale = reference.abs().max()
         assert (out.float() - reference).abs().max() <= 0.05 * scale, spec
+
+
+def test_gin_self_loop_keeps_bf16_under_autocast():
+    """(1 + eps) M stays in M's dtype: PyG's [1]-shaped fp32 eps made it fp32 and the Linear cast it back."""
+    grm = GraphReasoning(16, reduction=2, supernodes=4)
+    seen = []
+    grm.graph_conv.nn.register_forward_hook(lambda module, inputs, out: seen.append(inputs[0].dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        grm(torch.randn(2, 16, 4, 4))
+    assert seen == [torch.bfloat16]
+
+
+def test_a_checkpoint_of_pyg_shaped_gin_eps_still_loads():
+    """State dicts written before the 0-dim eps hold it as [1]: they load, and compute the same."""
+    torch.manual_seed(0)
+    grm, again = GraphReasoning(16), GraphReasoning(16)
+    randomize_(grm)
+    old = {k: v.reshape(1) if k == "graph_conv.eps" else v for k, v in grm.state_dict().items()}
+    again.load_state_dict(old)
+    assert again.graph_conv.eps.shape == ()
+    x = torch.randn(2, 16, 4, 4)
+    torch.testing.assert_close(again(x), grm(x), rtol=0, atol=0)

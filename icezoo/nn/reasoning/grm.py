@@ -112,8 +112,17 @@ class GraphReasoning(_GraphReasoningBase):
         DenseGCNConv, DenseGINConv = _pyg_dense_layers()
         if self.layer == "gin":
             self.graph_conv = DenseGINConv(nn.Linear(self.nodes, self.nodes, bias=False), eps=0.0, train_eps=False)
+            # GIN's fixed eps as a 0-dim tensor: PyG's [1]-shaped fp32 buffer promotes (1 + eps) M from bf16 to
+            # fp32 under autocast (two fp32 kernels and a cast per GRM); a 0-dim one leaves M's dtype alone
+            self.graph_conv.eps = torch.zeros(())
         else:
             self.graph_conv = DenseGCNConv(self.nodes, self.nodes)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "graph_conv.eps"
+        if key in state_dict and state_dict[key].shape == (1,):  # a checkpoint of PyG's [1]-shaped eps
+            state_dict[key] = state_dict[key].reshape(())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def channel_graph(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Eq. 1: the channel graph M [B, C', C'] and the projected features Q [B, C', HW]."""
