@@ -159,16 +159,32 @@ def test_each_torchrun_attempt_meets_in_its_own_part_of_the_agents_store(monkeyp
     assert restart_store(1).get("rank_0") == b"new address"
 
 
-def test_restarts_across_nodes_sharing_the_agents_store_are_warned_about(monkeypatch, caplog):
+@pytest.mark.parametrize("variable", [None, "1"])  # None: c10d's shared store; "1" with one all the same: static
+def test_restarts_across_nodes_sharing_the_agents_store_are_warned_about(monkeypatch, caplog, variable):
     from icezoo import errors
-    from icezoo.train.distributed import SHARED_STORE_RESTARTS, restart_store
+    from icezoo.train.distributed import FRESH_STORES, SHARED_STORE_RESTARTS, STATIC_SHARES, restart_store
 
     monkeypatch.setattr(errors, "_warned", set())
     _as_torchrun_worker(monkeypatch, 1, nodes=2, attempt=0)
+    if variable:
+        monkeypatch.setenv("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", variable)
     with caplog.at_level("WARNING", logger="icezoo"):
         assert restart_store(2) is None  # the nodes' restart counts may differ: env://, and the remedy said
-    assert caplog.messages == [SHARED_STORE_RESTARTS % "2"]
-    assert "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" in caplog.text
+    assert caplog.messages == [SHARED_STORE_RESTARTS % ("2", STATIC_SHARES if variable else FRESH_STORES)]
+    assert ("--rdzv-backend c10d" in caplog.text) == bool(variable)
+
+
+def test_a_scoped_store_waits_as_long_as_the_backends_own_default(monkeypatch):
+    """As init_process_group's env:// store would: NCCL's 10 minutes, gloo's 30 (a missing peer fails then)."""
+    import torch.distributed as dist
+    from torch.distributed.distributed_c10d import _get_default_timeout  # init_process_group's own rule
+
+    from icezoo.train.distributed import restart_store
+
+    agent = dist.TCPStore("127.0.0.1", 0, 1, is_master=True)
+    _as_torchrun_worker(monkeypatch, agent.port, nodes=1, attempt=0)
+    for backend in ("nccl", "gloo"):
+        assert restart_store(2, backend).timeout == _get_default_timeout(backend), backend
 
 
 # -- surviving a lost worker: torchrun restarts the group, --resume auto continues it ------------------------------

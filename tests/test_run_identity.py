@@ -248,3 +248,9 @@ def test_synthesis_records_of_another_run_are_refused_naming_the_key(tmp_path, c
     write_records(tmp_path, "fold1", records, theirs)
     with pytest.raises(IcezooError, match=r"synthesis records of another run \(recipe.train.seed = 1 there, 0 in"):
         read_records(tmp_path, "fold1", mine)
+    path = tmp_path / "synthesis" / "fold1.pt"  # the previous release stamped the fingerprint alone
+    torch.save({**torch.load(path, weights_only=True), "run": mine.fingerprint}, path)
+    np.testing.assert_array_equal(read_records(tmp_path, "fold1", mine)["identity"], records["identity"])
+    torch.save({**torch.load(path, weights_only=True), "run": theirs.fingerprint}, path)
+    with pytest.raises(IcezooError, match="synthesis records without a run identity"):
+        read_records(tmp_path, "fold1", mine)

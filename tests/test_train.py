@@ -57,6 +57,25 @@ def test_table_iii_models_train_a_few_steps(name, tmp_path):
         assert set(k for k in row if k.startswith("g_")) == set() and "d_adv" not in row
 
 
+def test_a_checkpoint_of_the_older_gin_eps_loads_and_resumes_through_icezoos_loaders(tmp_path):
+    """GIN's eps was PyG's [1]-shaped buffer before it became 0-dim: such checkpoints load, and resume, as before."""
+    out = tmp_path / "run"
+    Trainer(_recipe(SMALL, "train.ema_decay=0.9", steps=1), out, progress=False).run()
+    new_model, _ = icezoo.load_checkpoint(out / "checkpoint.pt")
+    state = load_checkpoint(out / "checkpoint.pt")
+    older = [(part, k) for part in ("generator", "generator_ema") for k in state[part] if k.endswith("graph_conv.eps")]
+    assert len(older) == 10  # the small ICE-GAN's five GRMs, in G and in its average
+    for part, key in older:
+        state[part][key] = state[part][key].reshape(1)
+    save_checkpoint(out / "checkpoint.pt", state)
+    old_model, _ = icezoo.load_checkpoint(out / "checkpoint.pt")
+    for part in ("generator", "discriminator"):
+        for key, value in getattr(new_model, part).state_dict().items():
+            assert torch.equal(getattr(old_model, part).state_dict()[key], value), key
+    resumed = Trainer(_recipe(SMALL, "train.ema_decay=0.9", steps=2), out, resume=True, progress=False)
+    assert resumed.step == 1 and resumed.run().step == 2
+
+
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     full = Trainer(_recipe(steps=6), tmp_path / "full", progress=False)
     full.run()

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.distributed.constants import default_pg_timeout
+from torch.distributed import constants as dist_constants
 
 from ..errors import IcezooError, warn_once
 
@@ -132,22 +133,32 @@ def from_environment(device_type: str) -> Distributed:
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         backend = "nccl" if device_type == "cuda" else "gloo"
-        store = restart_store(world)
+        store = restart_store(world, backend)
         if store is None:
             dist.init_process_group(backend)
         else:
-            dist.init_process_group(backend, store=store, rank=rank, world_size=world)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=default_timeout(backend))
     return Distributed(rank, world, local_rank)
 
 
 SHARED_STORE_RESTARTS = (
     "torchrun may restart this job (--max-restarts) across %s nodes, whose workers share the agents' store: a "
-    "restarted group can read the previous group's addresses and fail to connect (pytorch/pytorch#135712); "
-    "start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in its environment"
+    "restarted group can read the previous group's addresses and fail to connect (pytorch/pytorch#135712); %s"
+)
+FRESH_STORES = "start torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in its environment"
+STATIC_SHARES = (
+    "torchrun's static rendezvous shares its store whatever TORCH_DISABLE_SHARE_RDZV_TCP_STORE says: start it "
+    "with --rdzv-backend c10d and that variable"
 )
 
 
-def restart_store(world: int) -> dist.Store | None:
+def default_timeout(backend: str) -> timedelta:
+    """What ``init_process_group`` waits by default: NCCL's own (10 minutes), else gloo's (30)."""
+    nccl = getattr(dist_constants, "default_pg_nccl_timeout", None)  # None in a torch built without NCCL
+    return nccl if backend == "nccl" and nccl is not None else dist_constants.default_pg_timeout
+
+
+def restart_store(world: int, backend: str = "gloo") -> dist.Store | None:
     """The store this attempt's process group meets in, when torchrun's shared store needs scoping; else None (env://).
 
     torchrun's agent keeps one store for all its restarts, and a process group
@@ -158,18 +169,19 @@ def restart_store(world: int) -> dist.Store | None:
     store by it gives each attempt its own keys. Across nodes the counts
     differ (a node restarted for a membership change does not count it), so
     there the remedy is torch's: a fresh store per attempt when torchrun runs
-    with ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1``; the process says so.
+    with ``TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1`` and the c10d rendezvous;
+    process 0 says so when restarts are allowed.
     """
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return None  # not torchrun, or torchrun without a shared store: nothing outlives an attempt
     nodes = os.environ.get("GROUP_WORLD_SIZE", "1")
     if nodes != "1":
         if int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0 and os.environ.get("RANK") == "0":
-            warn_once(SHARED_STORE_RESTARTS % nodes)
+            static = os.environ.get("TORCH_DISABLE_SHARE_RDZV_TCP_STORE") == "1"  # set, and shared all the same
+            warn_once(SHARED_STORE_RESTARTS % (nodes, STATIC_SHARES if static else FRESH_STORES))
         return None
-    agent = dist.TCPStore(
-        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=default_pg_timeout
-    )
+    timeout = default_timeout(backend)
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, False, timeout=timeout)
     return dist.PrefixStore(f"icezoo/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", agent)
 
 
