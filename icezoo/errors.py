@@ -14,7 +14,7 @@ _warned: set[str] = set()
 
 
 def warn_once(message: str) -> None:
-    """Log ``message`` on the ``icezoo`` logger once per process (a LOSO run builds one objective per fold)."""
+    """Log ``message`` on the ``icezoo`` logger once per process (a LOSO run meets the same advice at every fold)."""
     if message not in _warned:
         _warned.add(message)
         logging.getLogger("icezoo").warning(message)

@@ -59,10 +59,11 @@ def json_output(p: argparse.ArgumentParser) -> None:
 
 
 def face_crop(p: argparse.ArgumentParser) -> None:
-    """``--align`` / ``--no-align``, into ``args.align``: how a photograph's face is cropped, one rule for every command.
+    """``--align`` / ``--no-align``, into ``args.align``: how ``predict`` and ``synth`` crop a photograph's face.
 
     Default (None): by its 68 landmarks when the landmarks extra is installed, as ``icezoo prepare`` crops the
     databases' faces, else the centre square; the command says which. ``--align`` (True) requires the extra.
+    (``prepare`` itself requires it unless ``--no-align``: a database is never centre-cropped silently.)
     """
     how = p.add_mutually_exclusive_group()
     how.add_argument(

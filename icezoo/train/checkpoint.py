@@ -85,7 +85,8 @@ def load_module_state(module: nn.Module, state: dict[str, torch.Tensor], what: s
         raise IcezooError(
             f"{path}: the checkpoint's {what} does not match the recipe's model ({detail}, {len(missing)} missing, {len(unexpected)} unexpected keys)"
         )
-    # an older icezoo stored GIN's fixed eps as PyG's [1]-shaped buffer; the GRM holds it 0-dim now
+    # an older icezoo stored GIN's fixed eps as PyG's [1]-shaped buffer; the GRM holds it 0-dim now. The GRM's
+    # _load_from_state_dict upgrades it too, but only inside load_state_dict, after the shape check below
     state = {k: v.reshape(()) if own[k].dim() == 0 and v.shape == (1,) else v for k, v in state.items()}
     for key, value in own.items():
         if tuple(state[key].shape) != tuple(value.shape):
