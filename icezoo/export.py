@@ -59,15 +59,11 @@ def export_model(source: str | Path, out: str | Path, *, allow_plugins: Iterable
 
 
 def run_metrics(source: Path, run: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``RUN/metrics.json`` beside a fold model ``RUN/folds/NAME.pt`` when ``RUN/run.json`` is the model's run."""
-    if run is None or source.parent.name != "folds":
-        return None
-    folder = source.parent.parent
-    try:
-        same = json.loads((folder / "run.json").read_text()).get("fingerprint") == run.get("fingerprint")
-        return json.loads((folder / "metrics.json").read_text()) if same else None
-    except (OSError, ValueError, AttributeError):
-        return None
+    """``RUN/metrics.json`` beside a fold model ``RUN/folds/NAME.pt`` when the run folder's run is the model's."""
+    from .eval.folder import RunFolder
+
+    folder = RunFolder.of_model(source) if run is not None else None
+    return folder.report_of(run) if folder is not None else None
 
 
 def _front_matter(data: dict[str, Any], recipe) -> list[str]:

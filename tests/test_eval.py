@@ -107,7 +107,7 @@ def test_shards_partition_the_folds():
 
 def test_fold_trains_without_its_test_subject(clips, monkeypatch, tmp_path):
     seen = []
-    from icezoo.eval import runner as ev
+    from icezoo.eval import fold as ev
 
     original = ev.Trainer
 
@@ -130,13 +130,13 @@ class _Stop(Exception):
 
 def test_test_and_synth_metrics_walk_the_folds_eval_ran(clips, tmp_path, monkeypatch):
     """``icezoo test`` and ``synth-metrics`` take their folds from protocol_folds, where eval's max_folds cut is."""
-    from icezoo.config.loader import recipe_to_yaml
-    from icezoo.eval import fold_models, protocols
+    from icezoo.eval import protocols
+    from icezoo.eval.retest import retest
+    from icezoo.eval.runner import open_run
     from icezoo.eval.synthesis import run as synth_run
 
     recipe = icezoo.load_recipe(SMALL, TINY + ["eval.max_folds=2"])
-    (tmp_path / "recipe.yaml").write_text(recipe_to_yaml(recipe))
-    (tmp_path / "protocol.txt").write_text("loso\n")
+    open_run(recipe, "loso", tmp_path, clips, computing=True)  # the folder eval claims, nothing trained
     asked = []
 
     def spy(recipe, protocol, clips):
@@ -145,9 +145,9 @@ def test_test_and_synth_metrics_walk_the_folds_eval_ran(clips, tmp_path, monkeyp
 
     monkeypatch.setattr(protocols, "protocol_folds", spy)
     with pytest.raises(_Stop):
-        fold_models.retest(tmp_path)
+        retest(tmp_path)
     with pytest.raises(_Stop):
-        synth_run.synth_metrics(recipe, tmp_path, clips=clips, network=torch.nn.Identity())
+        synth_run.synth_metrics(tmp_path, clips=clips, network=torch.nn.Identity())
     assert asked == [(2, "loso")] * 2
 
 

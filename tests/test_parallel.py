@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 import icezoo
-from icezoo.cli import eval as eval_command
-from icezoo.cli import options
 from icezoo.errors import IcezooError
 from icezoo.eval import parallel
 from icezoo.eval.parallel import Worker, plan_workers
@@ -20,7 +18,6 @@ from icezoo.eval.runner import evaluate
 from .test_eval import SMALL, TINY
 
 FOLDS = 4
-REAL_WORKER_COMMAND = parallel.worker_command
 SETS = [f"--set={s}" for s in TINY + [f"eval.max_folds={FOLDS}"]]
 
 
@@ -37,14 +34,16 @@ def test_workers_round_robin_over_gpus_and_split_threads():
         plan_workers(0, None, None, gpus=0)
 
 
-def test_a_worker_gets_this_commands_arguments_back():
-    parser = argparse.ArgumentParser()
-    eval_command.add_arguments(parser)
-    argv = ["r.yaml", "--set", "a=1", "--set=b=[1, 2]", "--workers", "3", "--device", "cpu", "--no-progress"]
-    args = parser.parse_args(argv)
-    again = options.argv_of(args, eval_command.add_arguments, drop={"workers"})
-    assert again == ["r.yaml", "--set=a=1", "--set=b=[1, 2]", "--device=cpu", "--no-progress"]
-    assert vars(parser.parse_args(again)) == vars(args) | {"workers": None}
+def test_a_fold_job_is_data_a_worker_process_reads(tmp_path):
+    """What a worker is given is the job itself (pickled by its parent), not a command line rebuilt from argparse."""
+    import pickle
+
+    from icezoo.eval.job import FoldJob
+
+    recipe = icezoo.load_recipe(SMALL, TINY)
+    job = FoldJob(recipe, "loso", str(tmp_path), "casme2_sub01", keep_model=True, device="cpu")
+    again = pickle.loads(pickle.dumps(job))
+    assert again == job and again.recipe.to_dict() == recipe.to_dict() and again.recipe.source == recipe.source
 
 
 @pytest.fixture(scope="module")
@@ -67,69 +66,96 @@ def test_two_workers_give_the_sequential_predictions(cli, tmp_path, sequential):
     code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
     assert code == 0, err
     assert (tmp_path / "predictions.csv").read_text() == sequential
-    assert "worker 2/2" in out
+    assert "worker 2/2 (cpu): fold" in out
     assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == sorted(
         f"{name}.{ext}" for name in FOLD_NAMES for ext in ("csv", "json")
     )  # every fold's files, each written once, no temporary file left
 
 
-KILLER = """
-import os, signal, subprocess, sys, time
-fold_file, command = sys.argv[1], sys.argv[2:]
-worker = subprocess.Popen(command)
-while not os.path.exists(fold_file):
-    time.sleep(0.01)
-print("test: the fold file is there; the worker is killed", flush=True)
-worker.kill()
-os.kill(os.getpid(), signal.SIGKILL)
+FAULTY = """
+import os, pickle, signal, subprocess, sys
+fault, target, attempts, marks, command = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+data = sys.stdin.buffer.read()
+fold = pickle.loads(data).fold
+tries = len([p for p in os.listdir(marks) if p.startswith(fold + ".")])
+open(os.path.join(marks, f"{fold}.{tries}"), "w").close()
+if fold in target.split(",") and tries < attempts:
+    print(f"test: fold {fold} fails on purpose ({fault})", flush=True)
+    if fault == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.exit(2)
+sys.exit(subprocess.run(command, input=data).returncode)
 """
 
 
-def _killed_after_its_first_fold(monkeypatch, out, attempts: int):
-    """Worker 2's first ``attempts`` starts are SIGKILLed once its first fold file is written."""
-    real, started = parallel.worker_command, []
-
-    def command(base_argv, worker):
-        argv = real(base_argv, worker)
-        if worker.index != 2:
-            return argv
-        started.append(worker)
-        if len(started) > attempts:
-            return argv
-        return [sys.executable, "-c", KILLER, str(out / "folds" / f"{FOLD_NAMES[1]}.csv"), *argv]
-
-    monkeypatch.setattr(parallel, "worker_command", command)
-    return started
+def _faulty(monkeypatch, marks, fault: str, folds: list[str], attempts: int):
+    """Each of ``folds`` fails its first ``attempts`` starts (SIGKILL, or exit 2): a real worker process, killed or
+    failing on purpose; the others run the real fold job. ``marks`` counts every start of each fold."""
+    marks.mkdir(exist_ok=True)
+    real = parallel.job_command()
+    monkeypatch.setattr(parallel, "job_command",
+                        lambda: [sys.executable, "-c", FAULTY, fault, ",".join(folds), str(attempts), str(marks), *real])  # fmt: skip
 
 
-@pytest.mark.slow  # four worker processes: ~25 s
+def _starts(marks) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for path in marks.iterdir():
+        fold = path.name.rsplit(".", 1)[0]
+        found[fold] = found.get(fold, 0) + 1
+    return found
+
+
+@pytest.mark.slow  # five fold processes: ~30 s
 def test_a_killed_worker_is_started_again_and_the_run_completes(cli, tmp_path, sequential, monkeypatch):
-    started = _killed_after_its_first_fold(monkeypatch, tmp_path, attempts=1)
-    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    _faulty(monkeypatch, tmp_path / "marks", "kill", [FOLD_NAMES[1]], attempts=1)
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path / "run", "--workers", "2")
     assert code == 0, err
-    assert f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done" in out
-    assert "starting it again (retry 1 of 1)" in out and len(started) == 2
-    assert (tmp_path / "predictions.csv").read_text() == sequential
+    assert f"fold {FOLD_NAMES[1]} on worker 2/2 (cpu): killed by SIGKILL; its last line: 'test: fold" in out
+    assert "starting it again (retry 1 of 1)" in out
+    assert _starts(tmp_path / "marks") == {FOLD_NAMES[0]: 1, FOLD_NAMES[1]: 2, FOLD_NAMES[2]: 1, FOLD_NAMES[3]: 1}
+    assert (tmp_path / "run" / "predictions.csv").read_text() == sequential
 
 
-@pytest.mark.slow  # four worker processes: ~25 s
+@pytest.mark.slow  # five fold processes: ~30 s
 def test_a_worker_that_keeps_dying_is_named_by_fold_and_a_rerun_completes(cli, tmp_path, sequential, monkeypatch):
-    _killed_after_its_first_fold(monkeypatch, tmp_path, attempts=2)
-    code, _, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    _faulty(monkeypatch, tmp_path / "marks", "kill", [FOLD_NAMES[1]], attempts=2)
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path / "run", "--workers", "2",
+                         "--retries", "1")  # fmt: skip
     assert code == 2
     line = err.strip().splitlines()[-1]
-    assert (f"worker 2/2 (cpu) killed by SIGKILL in fold {FOLD_NAMES[3]}; 1 of its folds not done; its last line: "
-            "'test: the fold file is there; the worker is killed'") in line  # fmt: skip
-    assert not (tmp_path / "predictions.csv").exists()
-    done = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "folds").glob("*.csv")}
-    assert sorted(done) == sorted(f"{n}.csv" for n in FOLD_NAMES[:3])
+    assert (f"fold {FOLD_NAMES[1]} on worker 2/2 (cpu): killed by SIGKILL; its last line: "
+            f"'test: fold {FOLD_NAMES[1]} fails on purpose (kill)'") in line  # fmt: skip
+    assert not (tmp_path / "run" / "predictions.csv").exists()
+    done = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "folds").glob("*.csv")}
+    assert sorted(done) == sorted(f"{n}.csv" for n in FOLD_NAMES if n != FOLD_NAMES[1])  # the others went on
 
-    monkeypatch.setattr(parallel, "worker_command", REAL_WORKER_COMMAND)
-    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path, "--workers", "2")
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path / "run", "--workers", "2")
     assert code == 0, err
-    assert "worker 1/1: 1 fold(s)" in out and "worker 2/" not in out  # one fold left: one worker runs it again
-    assert {p: (tmp_path / "folds" / p).stat().st_mtime_ns for p in done} == done
-    assert (tmp_path / "predictions.csv").read_text() == sequential
+    assert f"worker 1/1 (cpu): fold {FOLD_NAMES[1]}" in out and "worker 2/" not in out  # one fold left: one worker
+    assert {p: (tmp_path / "run" / "folds" / p).stat().st_mtime_ns for p in done} == done
+    assert (tmp_path / "run" / "predictions.csv").read_text() == sequential
+
+
+@pytest.mark.slow  # seven fold processes: ~40 s
+def test_a_worker_that_exits_2_is_not_retried_and_a_rerun_spreads_what_is_left_over_every_worker(
+    cli, tmp_path, sequential, monkeypatch
+):
+    """Exit 2 is the input's fault: retrying gives the same. The folds a failing worker left are then shared by
+    every worker of the rerun (one queue), not given to the worker that failed, one after another."""
+    failing = FOLD_NAMES[1:]
+    _faulty(monkeypatch, tmp_path / "marks", "exit2", failing, attempts=1)
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path / "run", "--workers", "2",
+                         "--retries", "3")  # fmt: skip
+    assert code == 2 and "starting it again" not in out
+    assert all(f"fold {name} on worker" in err and "exit status 2" in err for name in failing)
+    assert _starts(tmp_path / "marks") == dict.fromkeys(FOLD_NAMES, 1)  # each tried once: none retried
+
+    code, out, err = cli("eval", SMALL, *SETS, "--protocol", "loso", "--out", tmp_path / "run", "--workers", "4")
+    assert code == 0, err
+    started = [line for line in out.splitlines() if line.startswith("worker ")]
+    assert sorted(line.split(" (")[0] for line in started) == ["worker 1/3", "worker 2/3", "worker 3/3"]
+    assert sorted(line.split("fold ")[1].split(";")[0] for line in started) == sorted(failing)
+    assert (tmp_path / "run" / "predictions.csv").read_text() == sequential
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -155,37 +181,32 @@ def test_ray_tasks_give_the_sequential_predictions(cli, tmp_path, sequential):
 
 WAIT_AFTER_ONE_FOLD = """
 import os, sys, time
-import icezoo.eval.runner as runner
-real, calls = runner.run_fold, []
-def run_fold(*args, **kwargs):
+from icezoo.eval import job
+real = job.run_fold_job
+def run_fold_job(*args, **kwargs):
     rows = real(*args, **kwargs)
-    calls.append(1)
-    if len(calls) == 1:  # one fold done: say so, then wait for the test's Ctrl-C
-        open(os.path.join(sys.argv[1], f"waiting.{os.getpid()}"), "w").close()
-        while True:
-            time.sleep(0.05)
-    return rows
-runner.run_fold = run_fold
-from icezoo.cli import main
-sys.exit(main(sys.argv[2:]))
+    open(os.path.join(sys.argv[1], f"waiting.{os.getpid()}"), "w").close()
+    while True:  # one fold done: say so, then wait for the test's Ctrl-C
+        time.sleep(0.05)
+job.run_fold_job = run_fold_job
+sys.exit(job.main())
 """
 
 PARENT = """
 import sys
 from icezoo.cli import main
 from icezoo.eval import parallel
-real = parallel.worker_command
-def waiting(base_argv, worker):  # each worker waits after its first fold: Ctrl-C comes at a known moment
-    argv = real(base_argv, worker)
-    return [argv[0], "-c", WAIT_AFTER_ONE_FOLD, sys.argv[1], *argv[3:]]
-parallel.worker_command = waiting
+parallel.job_command = lambda: [sys.executable, "-c", WAIT_AFTER_ONE_FOLD, sys.argv[1]]
 sys.exit(main(sys.argv[2:]))
 """
 
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
-    """Each worker finishes one fold and waits; then Ctrl-C: no timing decides what the folder holds."""
+    """Each worker finishes one fold and waits; then Ctrl-C: no timing decides what the folder holds.
+
+    The parent gets SIGINT's default action (a test runner started in the background would pass it SIGINT
+    ignored), and whatever happens, no process of the test is left behind."""
     import os
     import signal
     import subprocess
@@ -200,17 +221,26 @@ def test_ctrl_c_stops_every_worker_and_leaves_whole_fold_files(tmp_path):
     parent = subprocess.Popen(
         [sys.executable, "-c", script, str(markers), "eval", str(SMALL), *SETS[:-1], "--set=eval.max_folds=68",
          "--protocol", "loso", "--out", str(out), "--workers", "2"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    deadline = time.monotonic() + 600  # a safety net only: the order below does not depend on it
-    while len(list(markers.iterdir())) < 2 and parent.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list(markers.iterdir())) == 2, "the workers did not both finish a fold"
-    parent.send_signal(signal.SIGINT)
-    _, err = parent.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 600  # a safety net only: the order below does not depend on it
+        while len(list(markers.iterdir())) < 2 and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list(markers.iterdir())) == 2, "the workers did not both finish a fold"
+        parent.send_signal(signal.SIGINT)
+        _, err = parent.communicate(timeout=120)
+    finally:  # on any failure: the parent's group, then the workers (each in its own session), by their marker
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        for proc in Path("/proc").glob("[0-9]*"):
+            if str(markers) in _cmdline(proc):
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(proc.name), signal.SIGKILL)
     assert parent.returncode == 130, err
     assert "icezoo: interrupted" in err
-    left = [p for p in Path("/proc").glob("[0-9]*") if str(out) in _cmdline(p)]
+    left = [p for p in Path("/proc").glob("[0-9]*") if str(markers) in _cmdline(p)]
     assert not left  # every worker stopped
     everything = list((out / "folds").iterdir())
     assert not [p for p in everything if p.name.startswith(".")]  # no temporary file of an unfinished write
@@ -242,7 +272,7 @@ def test_the_ray_launcher_keeps_a_cpu_run_off_the_gpus_of_a_real_cluster(tmp_pat
         seen = {}
         for device in ("cpu", "auto"):
             out = tmp_path / device
-            parallel.evaluate_parallel(recipe, "loso", out, [], launcher="ray", device=device, log=lambda line: None)
+            parallel.evaluate_parallel(recipe, "loso", out, launcher="ray", device=device, log=lambda line: None)
             (info,) = [json.loads(p.read_text()) for p in (out / "folds").glob("*.json")]
             seen[device] = info["ran_on"]["cuda_visible_devices"]
     finally:
@@ -264,7 +294,7 @@ def test_the_ray_launcher_keeps_a_cpu_run_off_the_gpus(tmp_path, monkeypatch, de
     monkeypatch.setattr(ray_launcher, "run_on_ray", fake)
     recipe = icezoo.load_recipe(SMALL, [*TINY, "eval.max_folds=1"])
     with pytest.raises(SystemExit, match="stop before"):
-        parallel.evaluate_parallel(recipe, "loso", tmp_path / "run", [], launcher="ray", device=device)
+        parallel.evaluate_parallel(recipe, "loso", tmp_path / "run", launcher="ray", device=device)
     assert asked["gpu"] is gpu
 
 

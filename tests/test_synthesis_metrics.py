@@ -197,7 +197,7 @@ def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(sma
     assert "## Synthesis metrics" in (tmp_path / "run" / "table.md").read_text()
     (tmp_path / "run" / "synthesis.json").unlink()
     shutil.rmtree(tmp_path / "run" / "synthesis")
-    after = synth_run.synth_metrics(recipe, tmp_path / "run", clips=clips)
+    after = synth_run.synth_metrics(tmp_path / "run", clips=clips)
     assert after == during
     pooled = during["pooled"]
     assert pooled["faces"] == 3 * len(clips.indices_of(clips.subjects()[:1]))  # the first LOSO fold's clips, 3 classes
@@ -211,8 +211,8 @@ def test_metrics_are_the_same_during_eval_and_afterwards_from_the_run_folder(sma
 )
 def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypatch, missing, message):
     """Without fer (the KID/FID network) or, on real faces, the landmark extra: one error before training, not after."""
-    from icezoo.eval import parallel, runner
-    from icezoo.eval.identity import RunIdentity
+    from icezoo.eval import fold as fold_fit
+    from icezoo.eval import job, parallel, runner
     from icezoo.eval.protocols import make_folds
     from icezoo.eval.synthesis import run as synth_run
 
@@ -221,15 +221,15 @@ def test_a_missing_extra_fails_before_any_fold_trains(small, tmp_path, monkeypat
     if missing == "face_recognition":
         monkeypatch.setattr(synth_run, "regions_for", lambda recipe: "landmarks")  # as on real faces
     trained, started = [], []
-    monkeypatch.setattr(runner, "Trainer", lambda *a, **k: trained.append(a) or 1 / 0)
+    monkeypatch.setattr(fold_fit, "Trainer", lambda *a, **k: trained.append(a) or 1 / 0)
     monkeypatch.setattr(parallel, "run_workers", lambda *a, **k: started.append(a))
     with pytest.raises(IcezooError, match=message):
         runner.evaluate(recipe, "loso", tmp_path / "run", progress=False, clips=clips)
     with pytest.raises(IcezooError, match=message):  # a Ray task runs one fold
         fold = make_folds("loso", clips, recipe.eval)[0]
-        runner.run_fold(recipe, clips, fold, tmp_path / "run", RunIdentity.of(recipe, "loso", clips))
+        job.run_fold_job(job.FoldJob(recipe, "loso", str(tmp_path / "ray"), fold.name), job.Context(clips=clips))
     with pytest.raises(IcezooError, match=message):
-        parallel.evaluate_parallel(recipe, "loso", tmp_path / "par", [], workers=2)
+        parallel.evaluate_parallel(recipe, "loso", tmp_path / "par", workers=2)
     assert trained == [] and started == []
 
 

@@ -114,11 +114,12 @@ def test_reports_name_the_synthetic_data_and_keep_published_numbers_apart(run_di
 
 
 def test_icezoo_test_reproduces_the_predictions_exactly(run_dir, cli, tmp_path):
+    """Byte for byte, the oracle run's label included: re-scored predictions keep it, and so does the output."""
     code, out, err = cli("test", run_dir, "--out", tmp_path)
     assert code == 0, err
-    assert "identical" in out
-    original = [r for r in (run_dir / "predictions.csv").read_text().splitlines() if not r.startswith("#")]
-    assert (tmp_path / "predictions.csv").read_text().splitlines() == original
+    assert "identical" in out and out.startswith("ORACLE SELECTION")
+    original = (run_dir / "predictions.csv").read_text()
+    assert original.startswith("# ORACLE SELECTION") and (tmp_path / "predictions.csv").read_text() == original
 
 
 def test_predict_recognises_a_real_photograph(run_dir, cli, tmp_path):
@@ -154,7 +155,7 @@ def test_predict_recognises_a_real_photograph(run_dir, cli, tmp_path):
 
 def test_bad_inputs_are_one_line(run_dir, cli, tmp_path):
     (tmp_path / "no_models").mkdir()
-    for name in ("recipe.yaml", "protocol.txt", "predictions.csv"):
+    for name in ("recipe.yaml", "protocol.txt", "run.json", "predictions.csv"):  # a run without --keep-models
         (tmp_path / "no_models" / name).write_bytes((run_dir / name).read_bytes())
     code, _, err = cli("test", tmp_path / "no_models")
     assert code == 2 and err.count("\n") == 1 and "--keep-models" in err
@@ -163,7 +164,7 @@ def test_bad_inputs_are_one_line(run_dir, cli, tmp_path):
     code, _, err = cli("predict", run_dir / "folds" / "split.pt", "--image", tmp_path / "not_an_image.png")
     assert code == 2 and err.count("\n") == 1 and f"cannot decode image {tmp_path / 'not_an_image.png'}" in err
 
-    from icezoo.eval.fold_models import save_fold_model
+    from icezoo.eval.folder import RunFolder
     from icezoo.eval.identity import RunIdentity
 
     other = tmp_path / "other"
@@ -171,8 +172,9 @@ def test_bad_inputs_are_one_line(run_dir, cli, tmp_path):
     for name in ("recipe.yaml", "protocol.txt", "run.json"):
         (other / name).write_bytes((run_dir / name).read_bytes())
     foreign = icezoo.load_recipe(SMALL, [*RUN, "model.discriminator.trunk.ndf=8"])
-    stamp = RunIdentity.of(foreign, "split", load_clips(foreign))
-    save_fold_model(other / "folds" / "split.pt", foreign, icezoo.build_model(foreign), 0, stamp)
+    writer = RunFolder(other)  # another run's model written into this run's folder
+    writer.run = RunIdentity.of(foreign, "split", load_clips(foreign))
+    writer.save_model("split", foreign, icezoo.build_model(foreign), 0)
     code, _, err = cli("test", other)
     assert code == 2 and err.count("\n") == 1
     assert "a fold model of another run (recipe.model.discriminator.trunk.ndf = 8 there, 4 in this run)" in err
@@ -186,19 +188,19 @@ def test_a_fold_model_of_another_run_is_refused_by_test_and_synth_metrics(
     another budget is not this run's model, however alike the two recipes look."""
     import shutil
 
-    from icezoo.eval.runner import prepare_folder
+    from icezoo.eval.runner import open_run
     from icezoo.eval.synthesis.run import synth_metrics
 
     key, value = override.split("=")
     recipe = icezoo.load_recipe(SMALL, [*RUN, override])
-    prepare_folder(tmp_path / "other", recipe, "split", clips)  # a run folder of that recipe, nothing trained
+    open_run(recipe, "split", tmp_path / "other", clips, computing=True)  # a run folder of that recipe, untrained
     (tmp_path / "other" / "folds").mkdir()
     shutil.copy(run_dir / "folds" / "split.pt", tmp_path / "other" / "folds" / "split.pt")
     expected = f"a fold model of another run (recipe.{key} = {then} there, {value} in this run)"
     code, _, err = cli("test", tmp_path / "other")
     assert code == 2 and err.count("\n") == 1 and expected in err and "folds/split.pt" in err
     with pytest.raises(IcezooError, match=re.escape(expected)):
-        synth_metrics(recipe, tmp_path / "other", clips=clips, network=torch.nn.Identity())
+        synth_metrics(tmp_path / "other", clips=clips, network=torch.nn.Identity())
     assert not (tmp_path / "other" / "synthesis").exists() and not (tmp_path / "other" / "retest").exists()
 
 

@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", action="store_true", help="only pool the folds already in --out and write the report")
     p.add_argument("--keep-models", action="store_true", help="save each fold's model as folds/NAME.pt (icezoo test)")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="repeat with N training seeds; mean +- SD")
+    p.add_argument("--allow-mixed-versions", action="store_true",
+                   help="pool folds computed by other versions of icezoo, torch or the libraries that compute results "
+                   "(refused otherwise); the report names every version")  # fmt: skip
     options.out(p, "output folder (default runs/eval-NAME-PROTOCOL)")
     options.device(p)
     options.no_progress(p)
@@ -40,14 +43,16 @@ def run(args: argparse.Namespace) -> int:
         raise IcezooError("--seeds repeats a whole protocol: run one seed per call with --workers (--set train.seed=S)")
     evaluate = _in_parallel(args, evaluate)  # --workers N / --launcher ray: the same call, folds run in parallel
     kwargs = dict(shard_of=parse_shard(args.shard), merge_only=args.merge, progress=not args.no_progress,
-                  device=args.device, keep_models=args.keep_models)  # fmt: skip
+                  device=args.device, keep_models=args.keep_models,
+                  allow_mixed_versions=args.allow_mixed_versions)  # fmt: skip
     if args.seeds > 1:
         summary = evaluate_seeds(recipe, protocol, out, args.seeds, **kwargs)
         if summary is not None:
             print(f"{summary['warning']}\n" if summary["warning"] else "", end="")
-            u, a = summary["uf1"], summary["uar"]
-            print(f"{recipe.name} {protocol} over {args.seeds} seeds: UF1 {u['mean']:.3f} +- {u['sd']:.3f}, "
-                  f"UAR {a['mean']:.3f} +- {a['sd']:.3f}; summary in {out}/seeds.md")  # fmt: skip
+            from ..eval.seeds import headline as seeds_headline
+
+            print(f"{recipe.name} {protocol} over {args.seeds} seeds: {seeds_headline(summary)}; "
+                  f"summary in {out}/seeds.md")  # fmt: skip
             return 0
         metrics = None
     else:
@@ -79,37 +84,18 @@ def headline(metrics: dict) -> str:
 
 
 def _in_parallel(args: argparse.Namespace, evaluate):
-    """``evaluate`` itself, or with ``--workers N`` / ``--launcher ray`` a stand-in that runs the folds in parallel.
-
-    Each worker process runs ``icezoo eval`` with this command's arguments (all of them, whatever they are,
-    rebuilt from ``args``) and its own ``--shard``.
-    """
+    """``evaluate`` itself, or with ``--workers N`` / ``--launcher ray`` a stand-in that runs the folds in parallel
+    (each fold a job given as data to a worker process or a Ray task)."""
     if (args.workers or 1) == 1 and args.launcher == "processes":
         return evaluate
     if args.shard or args.merge:
         raise IcezooError("--workers / --launcher ray run every shard themselves; drop --shard / --merge")
     from ..eval.parallel import evaluate_parallel
 
-    def run_parallel(recipe, protocol, out, **_shard_and_progress):
-        argv = options.argv_of(args, add_arguments, drop=_OWN) + ["--protocol", protocol, "--out", str(out)]
-        return evaluate_parallel(recipe, protocol, out, argv, workers=args.workers, per_gpu=args.workers_per_gpu,
-                                 device=args.device, launcher=args.launcher, ray_address=args.ray_address,
-                                 keep_models=args.keep_models, retries=args.retries)  # fmt: skip
+    def run_parallel(recipe, protocol, out, *, keep_models, device, allow_mixed_versions, **_shard_and_progress):
+        return evaluate_parallel(recipe, protocol, out, workers=args.workers, per_gpu=args.workers_per_gpu,
+                                 device=device, launcher=args.launcher, ray_address=args.ray_address,
+                                 keep_models=keep_models, retries=args.retries,
+                                 allow_mixed_versions=allow_mixed_versions)  # fmt: skip
 
     return run_parallel
-
-
-_OWN = {
-    "workers",
-    "workers_per_gpu",
-    "launcher",
-    "ray_address",
-    "retries",
-    "shard",
-    "merge",
-    "device",
-    "no_progress",
-    "protocol",
-    "out",
-}
-"""Options the parent decides for each worker, not passed through."""

@@ -126,30 +126,8 @@ def parallel(p: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="start a --workers process that died again, at most N times (default 1); Ray retries its own tasks",
+        help="start a fold whose --workers process died again, at most N times (default 1; never one that exited 2, "
+        "the input's fault); Ray retries its own tasks",
     )
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="a running Ray cluster (e.g. auto or ray://head:10001); default: a local Ray")  # fmt: skip
-
-
-def argv_of(args: argparse.Namespace, add_arguments, drop: set[str] = frozenset()) -> list[str]:
-    """The command line that gives ``args`` again (options left at their default omitted, ``drop`` left out).
-
-    Lets a command start copies of itself (``icezoo eval --workers``) without listing its options twice.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    argv: list[str] = []
-    for action in parser._actions:
-        value = getattr(args, action.dest, action.default)
-        if action.dest in drop or value == action.default or value is None:
-            continue
-        if not action.option_strings:
-            argv += [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        elif isinstance(action, argparse._StoreConstAction):  # store_true / store_false
-            argv.append(action.option_strings[0])
-        elif isinstance(action, argparse._AppendAction):
-            argv += [f"{action.option_strings[0]}={v}" for v in value]
-        else:
-            argv += [f"{action.option_strings[0]}={v}" for v in (value if isinstance(value, list) else [value])]
-    return argv

@@ -22,21 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import IcezooError
     from ..eval.synthesis.run import synth_metrics
     from ..eval.synthesis.summary import markdown
-    from ..train.checkpoint import load_run_recipe
 
-    recipe_file = Path(args.run) / "recipe.yaml"
-    if not recipe_file.is_file():
-        raise IcezooError(f"{args.run}: not an icezoo eval run folder (no recipe.yaml)")
-    recipe = load_run_recipe(args.run, args.plugins)
-    network = None
-    if args.network is not None or args.network_weights is not None:
-        from ..eval.synthesis.distribution import feature_network
-
-        network = feature_network(args.network or recipe.eval.synthesis_network, args.network_weights)
-    result = synth_metrics(recipe, args.run, device=args.device, allow_plugins=args.plugins, network=network)
+    result = synth_metrics(args.run, device=args.device, allow_plugins=args.plugins, network_name=args.network,
+                           network_weights=args.network_weights)  # fmt: skip
     print(markdown(result["pooled"]), end="")
     print(f"wrote {Path(args.run) / 'synthesis.json'} and the section of table.md")
     return 0

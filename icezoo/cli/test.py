@@ -17,9 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..eval.fold_models import retest
+    from ..eval.retest import retest
 
-    path, same = retest(args.run_dir, args.out, args.device, args.plugins)
+    path, same, warning = retest(args.run_dir, args.out, args.device, args.plugins)
+    if warning:
+        print(warning)
     verdict = "identical to" if same else "DIFFERENT from"
     print(f"wrote {path}: {verdict} {args.run_dir}/predictions.csv")
     return 0 if same else 1

@@ -1,24 +1,28 @@
 """Folds in parallel on one machine: ``icezoo eval ... --workers N [--workers-per-gpu K]``.
 
-Nothing new is scheduled here: the parent starts N processes of
-``python -m icezoo eval ... --shard i/N`` (the shards of :mod:`.runner`), all
-writing into one results folder, waits for them and writes the report from the
-fold files (``--merge``). Worker i runs on GPU ``i mod G`` of the G visible ones
-(several workers per GPU overlap launch-bound steps) with its share of the CPU
-threads. Each fold is seeded the same way whoever runs it, so the predictions
-are those of the sequential run (on the CPU, at the same number of threads per
-process). A worker that dies is started again (``--retries``, default 1; it
-skips the folds it finished); one that fails for good is named with its fold,
-exit status and last output line, and the folds it left undone are run by the
-next invocation, which skips finished folds. Ctrl-C (or SIGTERM) stops every worker: fold files are written
-atomically when a fold ends, so only whole ones remain.
+A pool of N worker slots, each with its device (slot i runs on GPU ``i mod G``
+of the G visible ones; several slots per GPU overlap launch-bound steps) and
+its share of the CPU threads, takes the folds not yet done from one queue:
+each fold is one ``python -m icezoo.eval.job`` process given its
+:class:`~.job.FoldJob` as data on its standard input, running the fold job
+every backend runs. A rerun spreads whatever is left over every slot. Each fold
+is seeded the same way whoever runs it, so the predictions are those of the
+sequential run (on the CPU, at the same number of threads per process). A fold
+whose process dies is started again (``--retries``, default 1) on the next free
+slot; one whose process exits 2 (the input's fault: the same again) is not.
+One that fails for good is named with its slot, exit status and last output
+line, the other folds go on, and a rerun continues with the folds not done.
+Ctrl-C (or SIGTERM) stops every worker: fold files are written atomically when
+a fold ends, so only whole ones remain.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -29,14 +33,14 @@ from pathlib import Path
 
 from ..config.schema import Recipe
 from ..errors import IcezooError
-from .protocols import Fold, shard
+from .job import FoldJob
 
 STOP_GRACE_S = 30.0  # how long stopped workers get to finish their step before they are killed
 
 
 @dataclasses.dataclass(frozen=True)
 class Worker:
-    """One worker process: its shard (1-based) of ``count``, its device and CPU threads."""
+    """One worker slot: its number (1-based) of ``count``, its device and CPU threads."""
 
     index: int
     count: int
@@ -66,12 +70,9 @@ def plan_workers(
     return [Worker(i + 1, workers, f"cuda:{i % gpus}", threads) for i in range(workers)]
 
 
-def worker_command(base_argv: list[str], worker: Worker) -> list[str]:
-    """``python -m icezoo eval <base_argv> --shard i/N [--device D] --no-progress``."""
-    argv = [sys.executable, "-m", "icezoo", "eval", *base_argv, "--shard", f"{worker.index}/{worker.count}"]
-    if worker.device is not None:
-        argv += ["--device", worker.device]
-    return argv + ["--no-progress"]
+def job_command() -> list[str]:
+    """The command of one fold's process; it reads its :class:`~.job.FoldJob` from standard input."""
+    return [sys.executable, "-m", "icezoo.eval.job"]
 
 
 def _environment(worker: Worker) -> dict[str, str]:
@@ -88,11 +89,6 @@ def _exit_text(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-def undone(folds: list[Fold], worker: Worker, done: Callable[[Fold], bool]) -> list[Fold]:
-    """The folds of ``worker``'s shard without a result file, in the order it runs them."""
-    return [f for f in shard(folds, worker.index, worker.count) if not done(f)]
 
 
 def _stop(procs: dict[Worker, subprocess.Popen]) -> None:
@@ -125,10 +121,17 @@ def _sigterm_as_interrupt():
 class _Process:
     """A worker process whose output is passed on line by line, its last line kept (for the error that names it)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str]):
+    def __init__(self, argv: list[str], env: dict[str, str], job: FoldJob):
         # own session: a Ctrl-C reaches the parent, which stops the workers in order
-        self.popen = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, errors="replace")  # fmt: skip
+        self.popen = subprocess.Popen(argv, env=env, start_new_session=True, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      errors="replace")  # fmt: skip
+        self.job = job
+        try:  # the job as data: pickled by this process for the child it started, never read from a file
+            self.popen.stdin.buffer.write(pickle.dumps(job))
+            self.popen.stdin.close()
+        except BrokenPipeError:  # the child died at once: its exit status says why
+            pass
         self.last_line = ""
         self.reader = threading.Thread(target=self._pass_on, daemon=True)
         self.reader.start()
@@ -148,88 +151,70 @@ class _Process:
 
 
 def run_workers(
-    base_argv: list[str],
+    jobs: list[FoldJob],
     plan: list[Worker],
-    folds: list[Fold],
-    done: Callable[[Fold], bool],
     *,
     retries: int = 1,
     log=print,
     poll_s: float = 0.2,
 ) -> None:
-    """Start one ``icezoo eval --shard`` process per worker and wait for all of them.
+    """Run ``jobs`` (the folds not done, in protocol order) on the slots of ``plan``, each slot taking the next
+    fold from one queue as soon as it is free; wait for all of them.
 
-    A worker that ends before its folds are done is started again, ``retries`` times at most (it skips the folds
-    it finished); a worker that fails for good is named with its fold, exit status and last output line.
-
-    Args:
-        base_argv: the eval arguments every worker shares (recipe, ``--set``, protocol, ``--out``).
-        plan: the workers (:func:`plan_workers`).
-        folds: every fold of the protocol, to name the fold a dead worker was in.
-        done: whether a fold is done.
-        retries: how many times a failed worker is started again.
-        log: where progress lines go.
-        poll_s: seconds between looks at the workers.
+    A fold whose process ends with another status than 0 or 2 is queued again first, ``retries`` times at most;
+    one that fails for good is named with its slot, exit status and last output line, and the others go on.
 
     Raises:
-        IcezooError: naming each worker that failed for good, its fold, exit status and last line.
+        IcezooError: naming each fold that failed for good, after every other fold ran.
         KeyboardInterrupt: after every worker stopped, on Ctrl-C.
     """
-    procs: dict[Worker, _Process] = {}
-    attempts: dict[Worker, int] = {}
+    queue = collections.deque(jobs)
+    attempts: collections.Counter[str] = collections.Counter()
+    running: dict[Worker, _Process] = {}
     failures: list[str] = []
-
-    def start(w: Worker) -> None:
-        procs[w] = _Process(worker_command(base_argv, w), _environment(w))
-        attempts[w] = attempts.get(w, 0) + 1
-
     with _sigterm_as_interrupt():
         try:
-            for w in plan:
-                if undone(folds, w, done):
-                    start(w)
-                    log(f"worker {w.index}/{w.count}: {len(undone(folds, w, done))} fold(s) on {w.device or 'cpu'}")
-            running = dict(procs)
-            while running:
+            while queue or running:
+                for w in plan:
+                    if w not in running and queue:
+                        job = dataclasses.replace(queue.popleft(), device=w.device)
+                        running[w] = _Process(job_command(), _environment(w), job)
+                        attempts[job.fold] += 1
+                        log(f"worker {w.index}/{w.count} ({w.device or 'cpu'}): fold {job.fold}"
+                            f"{f' (attempt {attempts[job.fold]})' if attempts[job.fold] > 1 else ''}; "
+                            f"{len(queue)} waiting")  # fmt: skip
                 time.sleep(poll_s)
                 for w, proc in list(running.items()):
                     code = proc.poll()
                     if code is None:
                         continue
                     del running[w]
-                    left = undone(folds, w, done)
-                    if code == 0 and not left:
+                    if code == 0:
                         continue
-                    line = _failure(w, code, left, proc.last_line)
-                    if attempts[w] <= retries and code != 2:  # exit 2: the input's fault, the same again
-                        log(f"icezoo: {line}; starting it again (retry {attempts[w]} of {retries})")
-                        start(w)
-                        running[w] = procs[w]
+                    line = _failure(w, code, proc.job.fold, proc.last_line)
+                    if attempts[proc.job.fold] <= retries and code != 2:  # exit 2: the input's fault, the same again
+                        log(f"icezoo: {line}; starting it again (retry {attempts[proc.job.fold]} of {retries})")
+                        queue.appendleft(proc.job)
                     else:
                         log(f"icezoo: {line}")
                         failures.append(line)
         except BaseException:  # Ctrl-C, or anything else: no worker is left running on its own
-            _stop({w: p.popen for w, p in procs.items()})
+            _stop({w: p.popen for w, p in running.items()})
             raise
     if failures:
         raise IcezooError("; ".join(failures) + "; run the same command again to continue with the folds not done")
 
 
-def _failure(w: Worker, code: int, left: list[Fold], last_line: str) -> str:
-    """One line naming the worker, its fold, its exit status and the last line it wrote."""
-    where = f"in fold {left[0].name}" if left else "after its folds"
+def _failure(w: Worker, code: int, fold: str, last_line: str) -> str:
+    """One line naming the fold, the worker slot, its exit status and the last line it wrote."""
     said = f"; its last line: {last_line[:160]!r}" if last_line else ""
-    return (
-        f"worker {w.index}/{w.count} ({w.device or 'cpu'}) {_exit_text(code)} {where}; "
-        f"{len(left)} of its folds not done{said}"
-    )
+    return f"fold {fold} on worker {w.index}/{w.count} ({w.device or 'cpu'}): {_exit_text(code)}{said}"
 
 
 def evaluate_parallel(
     recipe: Recipe,
     protocol: str,
     out_dir: str | Path,
-    base_argv: list[str],
     *,
     workers: int | None = None,
     per_gpu: int | None = None,
@@ -238,18 +223,17 @@ def evaluate_parallel(
     ray_address: str | None = None,
     keep_models: bool = False,
     retries: int = 1,
+    allow_mixed_versions: bool = False,
     log: Callable[[str], None] = print,
 ):
     """Every fold not yet done, in parallel (worker processes or Ray tasks), then the report; returns the metrics.
 
-    ``base_argv`` is what each worker process is given after ``icezoo eval``
-    (the recipe, its ``--set`` overrides, ``--protocol`` and ``--out``).
     ``workers``: processes (default 1, never more than the folds left), or under Ray the most folds at once
     (default: as many as the cluster's resources allow).
     """
     from ..data import load_clips
-    from .protocols import protocol_folds
-    from .runner import evaluate, fold_done, prepare_folder, synthesis_setup
+    from .job import job_path, load_recipe_plugins, recipe_network, synthesis_setup
+    from .runner import evaluate, open_run
 
     if per_gpu is not None and per_gpu < 1:
         raise IcezooError(f"--workers-per-gpu {per_gpu}: must be at least 1")
@@ -257,29 +241,31 @@ def evaluate_parallel(
         raise IcezooError(f"--workers {workers}: must be at least 1")
     if retries < 0:
         raise IcezooError(f"--retries {retries}: must be at least 0")
-    out_dir = Path(out_dir)
+    load_recipe_plugins(recipe)
     clips = load_clips(recipe)
-    folds = protocol_folds(recipe, protocol, clips)
-    run = prepare_folder(out_dir, recipe, protocol, clips)  # once here, before the workers race to write it
-    done = lambda fold: fold_done(out_dir, fold, recipe, run, keep_models)  # noqa: E731
-    todo = [f for f in folds if not done(f)]
+    # once here, before the workers race to write it
+    folder, folds = open_run(recipe, protocol, Path(out_dir), clips, computing=True,
+                             allow_mixed_versions=allow_mixed_versions)  # fmt: skip
+    network = recipe_network(recipe)
+    todo = [f for f in folds if not folder.done(f, keep_models, network)]
     if todo:
         synthesis_setup(recipe)  # a missing extra is one error here, not one per worker after its first fold
+    jobs = [FoldJob(recipe, protocol, job_path(out_dir), f.name, keep_models, None, allow_mixed_versions)
+            for f in todo]  # fmt: skip
     where = device or recipe.train.device  # a recipe or a --device that asks for the CPU keeps it
     if launcher == "ray":
         from .ray_launcher import run_on_ray
 
-        run_on_ray(recipe, protocol, out_dir, todo, address=ray_address, per_gpu=per_gpu or 1,
-                   keep_models=keep_models, log=log, gpu=where == "auto" or where.startswith("cuda"),
-                   at_once=workers)  # fmt: skip
+        run_on_ray(jobs, address=ray_address, per_gpu=per_gpu or 1, log=log,
+                   gpu=where == "auto" or where.startswith("cuda"), at_once=workers)  # fmt: skip
     elif launcher == "processes":
         import torch
 
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         count = max(1, min(workers or 1, len(todo)))  # a worker more than the folds left would only wait
         if todo:
-            run_workers(base_argv, plan_workers(count, per_gpu, where, gpus), folds, done, retries=retries, log=log)
+            run_workers(jobs, plan_workers(count, per_gpu, where, gpus), retries=retries, log=log)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")
     return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device, clips=clips,
-                    keep_models=keep_models)  # fmt: skip
+                    keep_models=keep_models, allow_mixed_versions=allow_mixed_versions)  # fmt: skip

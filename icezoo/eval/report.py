@@ -163,4 +163,64 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
         "",
         f"{metrics['overall']['n']} test predictions from {metrics['folds']} fold(s); confusion matrix in `confusion.png`.",
     ]
+    lines += versions_lines(metrics["versions"]) if metrics.get("versions") else []
     return "\n".join(lines) + "\n"
+
+
+def versions_lines(computed_by: list[dict[str, Any]]) -> list[str]:
+    """The code that computed the folds: one line, or one per set of versions where a run allowed a mix."""
+    if len(computed_by) == 1:
+        return ["", f"Computed with {computed_by[0]['describe']}."]
+    lines = ["", "**Computed with mixed versions** (`--allow-mixed-versions`):", ""]
+    return lines + [f"- {g['describe']}: {len(g['folds'])} fold(s) ({', '.join(g['folds'][:4])}"
+                    f"{', ...' if len(g['folds']) > 4 else ''})" for g in computed_by]  # fmt: skip
+
+
+def write_report(recipe, protocol: str, folder, folds: list) -> dict[str, Any]:
+    """Pool the folds' predictions (read through the run ``folder``) and write predictions.csv, metrics.json,
+    table.md and confusion.png; the versions that computed the folds are named in metrics.json and table.md."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from ..data import CLASSES
+    from ..files import atomic_write_text
+    from ..models import build_model
+    from ..plots import confusion_matrix_plot
+    from .metrics import compute_metrics
+    from .predictions import rows_to_csv
+    from .trust import trust_fields
+
+    computed_by = folder.computed_by(folds)  # every fold's stamp and versions checked before anything is written
+    rows = folder.read_predictions(folds)
+    index = {c: k for k, c in enumerate(CLASSES)}
+    y_true = np.array([index[r["label"]] for r in rows])
+    y_pred = np.array([index[r["pred"]] for r in rows])
+    groups = {"dataset": [r["dataset"] for r in rows], "fold": [r["fold"] for r in rows],
+              "subject": [r["subject"] for r in rows]}  # fmt: skip
+    metrics = trust_fields(y_true, y_pred, groups, folder, folds, recipe.eval, protocol)  # an oracle warning first
+    metrics["run"] = folder.run.fingerprint
+    metrics["versions"] = computed_by
+    metrics |= compute_metrics(y_true, y_pred, groups["dataset"], groups["fold"], protocol)
+    with torch.device("meta"):
+        disc = build_model(recipe).discriminator
+    metrics["discriminator_mb"] = sum(p.numel() for p in disc.parameters()) * 4 / 1e6
+    metrics["recipe"] = recipe.name
+    paper = recipe.to_dict()["paper"]
+    metrics["paper"] = paper
+    warning = [metrics["warning"]] if "warning" in metrics else []
+    atomic_write_text(folder.path / "predictions.csv", rows_to_csv(rows, warning))
+    atomic_write_text(folder.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(folder.path / "table.md", markdown_report(protocol, metrics, recipe.name or "recipe", paper))
+    confusion_matrix_plot(
+        np.array(metrics["overall"]["confusion"]),
+        CLASSES,
+        folder.path / "confusion.png",
+        title=f"{'ORACLE SELECTION, inflated: ' if warning else ''}{recipe.name} ({protocol}): UF1 {metrics['overall']['uf1']:.3f}, UAR {metrics['overall']['uar']:.3f}",
+    )
+    if recipe.eval.synthesis_metrics:
+        from .synthesis.run import write_synthesis
+
+        metrics["synthesis"] = write_synthesis(recipe, folder, folds)["pooled"]
+    return metrics

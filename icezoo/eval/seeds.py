@@ -39,9 +39,28 @@ def evaluate_seeds(recipe, protocol: str, out_dir: str | Path, seeds: int, **kwa
         "uar": mean_sd([m["overall"]["uar"] for m in runs.values()]),
         "per_seed": {s: {"uf1": m["overall"]["uf1"], "uar": m["overall"]["uar"]} for s, m in runs.items()},
     }
+    if protocol == "sde":  # Table II's figure is each database's F1; the pooled one is not a Table II number
+        datasets = sorted({d for m in runs.values() for d in m["per_dataset"]})
+        summary["per_dataset"] = {d: {"f1": mean_sd([m["per_dataset"][d]["f1"] for m in runs.values()])}
+                                  for d in datasets}  # fmt: skip
+        summary["pooled_note"] = POOLED_NOTE
+        for s, m in runs.items():
+            summary["per_seed"][s]["f1"] = {d: m["per_dataset"][d]["f1"] for d in datasets}
     atomic_write_text(out_dir / "seeds.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out_dir / "seeds.md", seeds_markdown(summary))
     return summary
+
+
+POOLED_NOTE = "both databases pooled: not a Table II figure (Table II gives each database's F1)"
+
+
+def headline(s: dict[str, Any]) -> str:
+    """The summary's figure as its protocol reports it: per database under ``sde``, else pooled UF1 / UAR."""
+    pooled = f"UF1 {s['uf1']['mean']:.3f} +- {s['uf1']['sd']:.3f}, UAR {s['uar']['mean']:.3f} +- {s['uar']['sd']:.3f}"
+    if "per_dataset" not in s:
+        return pooled
+    per = "; ".join(f"{d} F1 {v['f1']['mean']:.3f} +- {v['f1']['sd']:.3f}" for d, v in s["per_dataset"].items())
+    return f"{per} ({s['pooled_note']}: {pooled})"
 
 
 def seeds_markdown(s: dict[str, Any]) -> str:
@@ -51,7 +70,10 @@ def seeds_markdown(s: dict[str, Any]) -> str:
     lines = [f"**{s['warning']}**", ""] if s.get("warning") else []
     lines += [f"# {s['recipe']}: {s['protocol']} protocol over {len(s['seeds'])} training seeds", ""]
     lines += [data_line(s["data"]), ""] if s.get("data") else []
-    lines += [f"UF1 {s['uf1']['mean']:.3f} +- {s['uf1']['sd']:.3f}, UAR {s['uar']['mean']:.3f} +- {s['uar']['sd']:.3f} "
-              "(mean +- sample SD over seeds; pooled per run).", "", "| seed | UF1 | UAR |", "| ---: | ---: | ---: |"]  # fmt: skip
-    lines += [f"| {k} | {v['uf1']:.3f} | {v['uar']:.3f} |" for k, v in s["per_seed"].items()]
+    datasets = list(s.get("per_dataset") or {})
+    lines += [f"{headline(s)} (mean +- sample SD over seeds; pooled per run).", ""]
+    lines += ["| seed |" + "".join(f" {d} F1 |" for d in datasets) + (" UF1 (pooled, not Table II) | UAR (pooled) |"
+              if datasets else " UF1 | UAR |"), "| ---: |" + " ---: |" * (len(datasets) + 2)]  # fmt: skip
+    lines += [f"| {k} |" + "".join(f" {v['f1'][d]:.3f} |" for d in datasets) + f" {v['uf1']:.3f} | {v['uar']:.3f} |"
+              for k, v in s["per_seed"].items()]  # fmt: skip
     return "\n".join(lines) + "\n"

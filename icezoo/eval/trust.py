@@ -1,7 +1,8 @@
 """What a report adds so its numbers can be trusted: the data, the selection rule, intervals, validation scores.
 
-Read from the run folder (``data.json`` and each fold's ``folds/NAME.json``,
-written while the folds ran), so a ``--merge`` of shards reports the same.
+Read from the run folder (:class:`~.folder.RunFolder`: ``data.json`` and each
+fold's ``.json``, written while the folds ran), so a ``--merge`` of shards
+reports the same.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def trust_fields(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     groups: dict[str, Sequence[str]],
-    out_dir: Path,
+    folder,
     folds: list[Fold],
     cfg,
     protocol: str,
@@ -46,8 +47,8 @@ def trust_fields(
     out: dict[str, Any] = {}
     if cfg.select == "oracle_test":
         out["warning"] = ORACLE_WARNING
-    out["data"] = _read_json(out_dir / "data.json")
-    info = {f.name: _read_json(out_dir / "folds" / f"{f.name}.json") for f in folds}
+    out["data"] = _read_json(folder.path / "data.json")
+    info = {f.name: folder.read_info(f) for f in folds}
     selection: dict[str, Any] = {"rule": cfg.select, "statement": rule_statement(cfg),
                                  "validation_subjects": cfg.validation_subjects}  # fmt: skip
     if all(i is not None for i in info.values()):

