@@ -80,7 +80,9 @@ class CapsuleNet(nn.Module):
             smallest = next(s for s in range(1, 4096) if _grid(s, conv_kernel, primary_kernel, primary_stride) >= 1)
             raise shape_error("capsulenet", f"{expected} and H, W >= {smallest}", in_shape)
         self.in_shape, self.num_classes = (channels, height, width), num_classes
-        resnet = create_timm("resnet18", backbone_weights)
+        # zero_init_last=False: torchvision's initialisation; timm's zeroed last norms would start every
+        # residual branch without a gradient to its convolutions
+        resnet = create_timm("resnet18", backbone_weights, zero_init_last=False)
         self.pretrained, self.backbone_weights = backbone_weights is not None, backbone_weights
         self.backbone = nn.Sequential(
             resnet.conv1, resnet.bn1, resnet.act1, resnet.layer1, resnet.layer2, resnet.layer3
