@@ -135,6 +135,31 @@ def test_a_misfit_input_is_one_line_naming_both_shapes(name, in_shape, expected)
     assert "\n" not in message and f"'{name}'" in message and expected in message and str(in_shape) in message
 
 
+def test_a_users_own_recogniser_plugs_in_like_a_block():
+    class Mine(torch.nn.Module):
+        """A linear recogniser on flattened inputs.
+
+        Args:
+            in_shape: shape of one sample; set by icezoo.
+            num_classes: number of classes; set by icezoo.
+        """
+
+        def __init__(self, in_shape, num_classes: int):
+            super().__init__()
+            self.fc = torch.nn.Linear(int(np.prod(in_shape)), num_classes)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    registry.register("recogniser", "test_mine", Mine)
+    try:
+        assert build("test_mine", (2, 5, 5))(torch.randn(4, 2, 5, 5)).shape == (4, 3)
+        with pytest.raises(IcezooError, match="in_shape"):  # set by icezoo, not by a recipe
+            registry.validate("recogniser", {"type": "test_mine", "in_shape": [1]})
+    finally:
+        registry._entries["recogniser"].pop("test_mine")
+
+
 # -- the svm and skops --------------------------------------------------------------------------------------
 def _features(n: int = 60, d: int = 20):
     rng = np.random.default_rng(0)
