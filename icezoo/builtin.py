@@ -12,7 +12,7 @@ from .hookspecs import hookimpl
 def icezoo_register(registry) -> None:
     from . import losses
     from .data import megc2019, synthetic
-    from .nn import generators, heads, reasoning, trunks
+    from .nn import generators, heads, reasoning, recognisers, trunks
 
     components = {
         "generator": {
@@ -49,6 +49,12 @@ def icezoo_register(registry) -> None:
         "dataset": {
             "synthetic": synthetic.synthetic,
             "megc2019": megc2019.megc2019,
+        },
+        "recogniser": {
+            "ststnet": recognisers.STSTNet,
+            "dual_inception": recognisers.DualInception,
+            "capsulenet": recognisers.CapsuleNet,
+            "svm": recognisers.svm,
         },
     }
     for kind, table in components.items():

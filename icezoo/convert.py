@@ -1,4 +1,5 @@
-"""Load the authors' released weights: their state-dict layout, key by key, into ``icegan_release``.
+"""Load the authors' released weights: their state-dict layout, key by key, into ``icegan_release`` (ICE-GAN) or
+``ststnet`` (STSTNet, at the end of this module).
 
 The released classes name their tensors as the reference's last section lists
 (``netG.model.submodule...``, ``netD.patch_cnn.model.N``, hook-form spectral
@@ -139,3 +140,125 @@ def write_release_checkpoint(
     recipe = release_recipe(overrides, recipe)
     gen, disc = convert_release(_read(gen_path, "generator"), _read(disc_path, "discriminator"), recipe)
     return save_checkpoint(out, {"step": 0, "recipe": recipe.to_dict(), "generator": gen, "discriminator": disc})
+
+
+# -- STSTNet (christy1206/STSTNet, its PyTorch port) -----------------------------------------------------------------
+STSTNET_RELEASE_CLASSES = ("negative", "positive", "surprise")
+"""The class order of the released STSTNet's scores (its ``label_dict``: negative 0, positive 1, surprise 2)."""
+STSTNET_RELEASE_SHAPE = (3, 28, 28)
+"""What the released STSTNet reads: u, v and optical strain, 28x28, as 0-255 image values."""
+
+
+def ststnet_key(key: str) -> str | None:
+    """icezoo's name of a released STSTNet key (``conv1.weight``, ``bn3.running_var``, ``fc.bias``...), or None.
+
+    Their ``Net`` holds ``conv1..3`` and ``bn1..3`` (one per branch, 3, 5 and 8 filters), ``fc``; ``relu``,
+    ``maxpool``, ``dropout`` and ``avgpool`` hold no tensors.
+    """
+    if m := re.fullmatch(r"(conv|bn)([123])\.(weight|bias|running_mean|running_var|num_batches_tracked)", key):
+        layer, leaf = ("conv" if m.group(1) == "conv" else "norm"), m.group(3)
+        if layer == "norm" or leaf in ("weight", "bias"):
+            return f"branches.{int(m.group(2)) - 1}.{layer}.{leaf}"
+    if m := re.fullmatch(r"fc\.(weight|bias)", key):
+        return key
+    return None
+
+
+def convert_ststnet(state: dict[str, Tensor], where: str = "release STSTNet") -> dict[str, Tensor]:
+    """The authors' STSTNet state dict as icezoo's ``ststnet`` state dict, scores in icezoo's class order.
+
+    Every key of theirs must map to one of icezoo's, every one of icezoo's must be met, every shape must agree
+    (one line naming the first key that does not). The fully connected layer's rows are permuted from their
+    order (:data:`STSTNET_RELEASE_CLASSES`) to :data:`icezoo.data.CLASSES`.
+    """
+    from .data.clips import CLASSES
+    from .nn.recognisers import STSTNet
+
+    expected = STSTNet(STSTNET_RELEASE_SHAPE, len(STSTNET_RELEASE_CLASSES)).state_dict()
+    theirs = {ststnet_key(k): k for k in state}
+    for key in state:
+        if ststnet_key(key) not in expected:
+            raise IcezooError(f"{where}: unexpected key {key!r}")
+    out: dict[str, Tensor] = {}
+    for ours, want in expected.items():
+        key = theirs.get(ours)
+        if key is None:
+            raise IcezooError(f"{where}: missing key {_release_name(ours)!r} (icezoo's {ours!r})")
+        if tuple(state[key].shape) != tuple(want.shape):
+            raise IcezooError(f"{where}: {key!r} has shape {tuple(state[key].shape)}, expected {tuple(want.shape)}")
+        out[ours] = state[key].detach().to(want.dtype).clone()
+    order = [STSTNET_RELEASE_CLASSES.index(c) for c in CLASSES]
+    out["fc.weight"], out["fc.bias"] = out["fc.weight"][order], out["fc.bias"][order]
+    return out
+
+
+def _release_name(ours: str) -> str:
+    """The released STSTNet's name of an icezoo key (the inverse of :func:`ststnet_key`)."""
+    if m := re.fullmatch(r"branches\.(\d)\.(conv|norm)\.(\w+)", ours):
+        return f"{'conv' if m.group(2) == 'conv' else 'bn'}{int(m.group(1)) + 1}.{m.group(3)}"
+    return ours
+
+
+def ststnet_release_recipe() -> dict:
+    """The minimal recipe a converted STSTNet checkpoint carries (see :func:`write_ststnet_checkpoint`)."""
+    from .data.clips import CLASSES
+    from .registry import registry
+
+    return {
+        "name": "ststnet_release",
+        "description": "The authors' released STSTNet weights (christy1206/STSTNet, one LOSO subject's state dict), "
+        "converted; scores in icezoo's class order.",
+        "model": {
+            "input": {"type": "flow_strain"},
+            "in_shape": list(STSTNET_RELEASE_SHAPE),
+            "recogniser": registry.validate("recogniser", {"type": "ststnet"}),
+        },
+        "classes": list(CLASSES),
+    }
+
+
+def write_ststnet_checkpoint(weights: str | Path, out: str | Path) -> Path:
+    """Convert one released STSTNet state dict (``STSTNet_Weights/SUBJECT.pth``) into an icezoo checkpoint.
+
+    The file (``icezoo-checkpoint/1``, written atomically with :func:`icezoo.train.checkpoint.save_checkpoint`)
+    holds: ``step`` 0; ``recipe``, the plain mapping of :func:`ststnet_release_recipe` (``model.recogniser`` the
+    resolved ``ststnet`` spec, ``model.in_shape`` [3, 28, 28], ``model.input`` the ``flow_strain`` input,
+    ``classes`` icezoo's order); ``recogniser``, the converted state dict; ``release``, where it came from (file
+    name, their class order, their input: u, v and strain as 0-255 image values, read by ``cv2.imread``, so in
+    the channel order their image files hold). :func:`load_ststnet_checkpoint` builds the network from it.
+
+    Left for the integrator: ``icezoo.load_checkpoint``, ``predict`` and ``export`` read a recogniser checkpoint
+    once the ``recipes/table1/ststnet.yaml`` recipe exists; then ``recipe`` here should become that recipe's
+    ``to_dict()`` (its ``flow_strain`` input scaling u, v and strain to 0-255 as the authors' images do).
+    """
+    from .train.checkpoint import save_checkpoint
+
+    state = convert_ststnet(_read(weights, "STSTNet state dict"), f"{weights}")
+    release = {
+        "file": Path(weights).name,
+        "classes": list(STSTNET_RELEASE_CLASSES),
+        "input": "[B, 3, 28, 28]: u, v, optical strain as 0-255 image values (christy1206/STSTNet)",
+    }
+    return save_checkpoint(
+        out, {"step": 0, "recipe": ststnet_release_recipe(), "recogniser": state, "release": release}
+    )
+
+
+def load_ststnet_checkpoint(path: str | Path):
+    """The ``ststnet`` network of a checkpoint of :func:`write_ststnet_checkpoint`, in eval mode.
+
+    Its forward on the authors' input layout ([B, 3, 28, 28], 0-255) gives their network's scores (logits) in
+    icezoo's class order (:data:`icezoo.data.CLASSES`).
+    """
+    from .registry import registry
+    from .train.checkpoint import load_checkpoint, load_module_state
+
+    ckpt = load_checkpoint(path)
+    try:
+        model_spec, classes = ckpt["recipe"]["model"], ckpt["recipe"]["classes"]
+        spec, in_shape, state = model_spec["recogniser"], tuple(model_spec["in_shape"]), ckpt["recogniser"]
+    except (KeyError, TypeError):
+        raise IcezooError(f"{path}: not a converted STSTNet checkpoint (no recipe.model.recogniser)") from None
+    net = registry.build("recogniser", spec, in_shape=in_shape, num_classes=len(classes))
+    load_module_state(net, state, "recogniser", path)
+    return net.eval()

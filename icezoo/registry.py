@@ -37,6 +37,8 @@ KINDS: dict[str, str] = {
     "loss": "a term of the training objective: forward(prediction, target, weight=None) -> scalar (weight: per sample)",
     "perceptual": "cost network of the perceptual loss",
     "dataset": "a source of labelled onset / apex clips",
+    "input": "a clip -> what a recogniser reads",
+    "recogniser": "inputs -> class scores [B, Nc], or a scikit-learn estimator",
 }
 
 # Arguments the builder passes itself (from the recipe's model section or the
@@ -49,6 +51,8 @@ BUILDER_ARGS: dict[str, tuple[str, ...]] = {
     "loss": (),
     "perceptual": ("in_channels",),
     "dataset": ("image_size",),
+    "input": (),
+    "recogniser": ("in_shape", "num_classes"),
 }
 
 
