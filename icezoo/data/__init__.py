@@ -3,4 +3,13 @@
 from .clips import CLASSES, DATASETS, ClipFrames, ClipSet, check_fits, neighbour_offsets, to_unit_range
 from .loading import load_clips
 
-__all__ = ["CLASSES", "DATASETS", "ClipFrames", "ClipSet", "check_fits", "load_clips", "neighbour_offsets", "to_unit_range"]
+__all__ = [
+    "CLASSES",
+    "DATASETS",
+    "ClipFrames",
+    "ClipSet",
+    "check_fits",
+    "load_clips",
+    "neighbour_offsets",
+    "to_unit_range",
+]
