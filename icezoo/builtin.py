@@ -10,7 +10,7 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def icezoo_register(registry) -> None:
-    from . import losses
+    from . import inputs, losses
     from .data import megc2019, synthetic
     from .nn import generators, heads, reasoning, trunks
 
@@ -49,6 +49,12 @@ def icezoo_register(registry) -> None:
         "dataset": {
             "synthetic": synthetic.synthetic,
             "megc2019": megc2019.megc2019,
+        },
+        "input": {
+            "apex": inputs.Apex,
+            "flow": inputs.Flow,
+            "flow_strain": inputs.FlowStrain,
+            "lbp_top": inputs.LBPTop,
         },
     }
     for kind, table in components.items():

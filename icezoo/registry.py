@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "loss": "a term of the training objective: forward(prediction, target, weight=None) -> scalar (weight: per sample)",
     "perceptual": "cost network of the perceptual loss",
     "dataset": "a source of labelled onset / apex clips",
+    "input": "what a recogniser reads of a clip: input(clips) -> float32 [N, *input.shape(image_size)]",
 }
 
 # Arguments the builder passes itself (from the recipe's model section or the
