@@ -42,7 +42,7 @@ FrameReader = Callable[[Sequence[int]], np.ndarray]
 """Reads frames of one clip by frame number: ``read([n1, n2, ...])`` -> ``[len, S, S]`` uint8."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class ClipFrames:
     """One clip's sequence, onset to offset (frame numbers, inclusive), read on demand through ``read``.
 
@@ -50,6 +50,7 @@ class ClipFrames:
     manifest, 0..offset for the synthetic clips); the sequence is every number
     from ``onset`` to ``offset``. ``read`` raises an IcezooError naming a frame
     it cannot give (a manifest folder prepared before sequences were saved).
+    Compared and hashed by identity: subsets of a ClipSet share their clips' objects.
     """
 
     onset: int

@@ -14,7 +14,7 @@ Features that take time (flow, LBP-TOP) are computed once per clip and kept
 parameters and code version, so the folds of a LOSO share them.
 """
 
-from .base import Input, clip_key
+from .base import Input, clip_key, frames_digest, sequence_digest
 from .flow import Flow, FlowStrain, optical_strain, tvl1_flow
 from .frames import Apex
 from .lbp_top import LBPTop, lbp_codes, lbp_top, temporal_interpolation
@@ -26,9 +26,11 @@ __all__ = [
     "Input",
     "LBPTop",
     "clip_key",
+    "frames_digest",
     "lbp_codes",
     "lbp_top",
     "optical_strain",
+    "sequence_digest",
     "temporal_interpolation",
     "tvl1_flow",
 ]

@@ -4,23 +4,47 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
-from ..data.clips import ClipSet
+from ..data.clips import ClipFrames, ClipSet
 from ..errors import IcezooError
 from . import cache
 
 
-def clip_key(name: str, version: int, params: dict[str, Any], frames: Sequence[np.ndarray]) -> str:
-    """The cache key of one clip's features: a digest of the input's name, code version, parameters and frames read."""
-    h = hashlib.sha256(json.dumps({"input": name, "version": version, **params}, sort_keys=True).encode())
+def frames_digest(frames: Sequence[np.ndarray]) -> str:
+    """A digest of frames' content (dtype, shape and bytes)."""
+    h = hashlib.sha256()
     for frame in frames:
         h.update(f"{frame.dtype}{frame.shape}".encode())
         h.update(np.ascontiguousarray(frame).tobytes())
+    return h.hexdigest()
+
+
+_read_digests: weakref.WeakKeyDictionary[ClipFrames, dict[int | None, str]] = weakref.WeakKeyDictionary()
+
+
+def sequence_digest(clip: ClipFrames, number: int | None = None) -> str:
+    """The digest of a clip's whole sequence (``number`` None) or of one frame, read once per process.
+
+    The folds of a LOSO are subsets sharing their clips' :class:`ClipFrames`, so
+    their features are found without reading (or rendering) the frames again.
+    """
+    known = _read_digests.setdefault(clip, {})
+    if number not in known:
+        known[number] = frames_digest([clip.sequence() if number is None else clip.frame(number)])
+    return known[number]
+
+
+def clip_key(name: str, version: int, params: dict[str, Any], digests: Sequence[str]) -> str:
+    """The cache key of one clip's features: the input's name, code version and parameters, and the frames' digests."""
+    h = hashlib.sha256(json.dumps({"input": name, "version": version, **params}, sort_keys=True).encode())
+    for digest in digests:
+        h.update(digest.encode())
     return h.hexdigest()[:32]
 
 
@@ -50,6 +74,11 @@ class Input:
         """The frames of clip ``i`` the features are computed from (uint8, ``[S, S]`` or ``[T, S, S]``)."""
         raise NotImplementedError
 
+    def digests(self, clips: ClipSet, i: int) -> list[str]:
+        """Digests of what :meth:`frames` reads, part of the cache key (override to avoid reading: see
+        :func:`sequence_digest`); a clip the input cannot use is refused here, before the cache is asked."""
+        return [frames_digest(self.frames(clips, i))]
+
     def compute(self, frames: list[np.ndarray]) -> np.ndarray:
         """One clip's features from its :meth:`frames`, float32 of :meth:`shape`."""
         raise NotImplementedError
@@ -64,14 +93,13 @@ class Input:
         bar = tqdm(range(len(clips)), desc=f"{self.name} features", unit="clip",
                    disable=None if progress is None else not progress, leave=False)  # fmt: skip
         for i in bar:
-            frames = self.frames(clips, i)
             if not self.cached:
-                out[i] = self._checked(self.compute(frames), shape, clips, i)
+                out[i] = self._checked(self.compute(self.frames(clips, i)), shape, clips, i)
                 continue
-            key = clip_key(self.name, self.version, self.params, frames)
+            key = clip_key(self.name, self.version, self.params, self.digests(clips, i))
             value = cache.load(self.name, key, shape)
             if value is None:
-                value = self._checked(self.compute(frames), shape, clips, i)
+                value = self._checked(self.compute(self.frames(clips, i)), shape, clips, i)
                 cache.save(self.name, key, value)
             out[i] = value
         return out
@@ -93,22 +121,22 @@ def _name(clips: ClipSet, i: int) -> str:
     return f"{clips.subject[i]}/{clips.clip[i]}"
 
 
-def two_frames(clips: ClipSet, i: int, target: str, what: str) -> list[np.ndarray]:
-    """(onset, target frame) of clip ``i`` for a flow input; a clip with one frame is one error naming it."""
+def check_two_frames(clips: ClipSet, i: int, target: str, what: str) -> None:
+    """Refuse, in one line naming the clip, a flow from the onset to itself (or with no sequence for ``middle``)."""
     if target == "apex":
-        if clips.frames is not None and clips.frames[i].apex == clips.frames[i].onset:
+        sequence = None if clips.frames is None else clips.frames[i]
+        if sequence is not None and sequence.apex == sequence.onset:
             raise IcezooError(
-                f"input '{what}': clip {_name(clips, i)}: onset and apex are the same frame "
-                f"({clips.frames[i].onset}); a flow needs two frames"
+                f"input '{what}': clip {_name(clips, i)}: onset and apex are the same frame ({sequence.onset}); "
+                "a flow needs two frames"
             )
-        return [clips.onset[i], clips.apex[i, 0]]
+        return
     sequence = clips.clip_frames(i)
     if sequence.middle == sequence.onset:
         raise IcezooError(
             f"input '{what}': clip {_name(clips, i)}: frames {sequence.onset}..{sequence.offset} have no middle frame "
             "after the onset; a flow needs two frames"
         )
-    return [clips.onset[i], sequence.frame(sequence.middle)]
 
 
-__all__ = ["Input", "clip_key", "two_frames"]
+__all__ = ["Input", "check_two_frames", "clip_key", "frames_digest", "sequence_digest"]

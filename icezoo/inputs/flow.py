@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from ..errors import IcezooError
-from .base import Input, two_frames
+from .base import Input, check_two_frames, frames_digest, sequence_digest
 
 INSTALL = 'pip install -e ".[baselines]"'
 """The install line the flow inputs name when OpenCV's contrib modules are missing."""
@@ -138,7 +138,18 @@ class Flow(Input):
         return (self.channels, self.size, self.size)
 
     def frames(self, clips, i: int) -> list[np.ndarray]:
-        return two_frames(clips, i, self.target, self.name)
+        check_two_frames(clips, i, self.target, self.name)
+        if self.target == "apex":
+            return [clips.onset[i], clips.apex[i, 0]]
+        sequence = clips.clip_frames(i)
+        return [clips.onset[i], sequence.frame(sequence.middle)]
+
+    def digests(self, clips, i: int) -> list[str]:
+        check_two_frames(clips, i, self.target, self.name)
+        if self.target == "apex":
+            return [frames_digest([clips.onset[i], clips.apex[i, 0]])]
+        sequence = clips.clip_frames(i)
+        return [frames_digest([clips.onset[i]]), sequence_digest(sequence, sequence.middle)]
 
     def flow(self, frames: list[np.ndarray]) -> np.ndarray:
         """u, v at the faces' own size, ``[2, S, S]``."""

@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import IcezooError
-from .base import Input
+from .base import Input, sequence_digest
 
 PLANES: tuple[str, ...] = ("XY", "XT", "YT")
 """The three orthogonal planes, in the order of the features."""
@@ -195,6 +195,9 @@ class LBPTop(Input):
 
     def frames(self, clips, i: int) -> list[np.ndarray]:
         return [clips.clip_frames(i).sequence()]
+
+    def digests(self, clips, i: int) -> list[str]:
+        return [sequence_digest(clips.clip_frames(i))]
 
     def compute(self, frames: list[np.ndarray]) -> np.ndarray:
         volume = temporal_interpolation(frames[0], self.frame_count)
