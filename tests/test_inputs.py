@@ -72,6 +72,18 @@ def test_tvl1_recovers_a_subpixel_translation_of_a_face(dx, dy):
     assert np.abs(still_u).max() < 1e-3 and np.abs(still_v).max() < 1e-3
 
 
+def test_flow_defaults_are_opencvs():
+    cv2 = pytest.importorskip("cv2", reason="the baselines extra (opencv-contrib-python-headless) is not installed")
+    solver = cv2.optflow.DualTVL1OpticalFlow_create()
+    getters = {"tau": "Tau", "lambda_": "Lambda", "theta": "Theta", "nscales": "ScalesNumber", "warps": "WarpingsNumber",
+               "epsilon": "Epsilon", "inner_iterations": "InnerIterations", "outer_iterations": "OuterIterations",
+               "scale_step": "ScaleStep", "gamma": "Gamma", "median_filtering": "MedianFiltering"}  # fmt: skip
+    assert set(getters) == set(solver_params())
+    for key, name in getters.items():
+        assert solver_params()[key] == pytest.approx(getattr(solver, f"get{name}")()), key
+    assert Flow().params["size"] == 28 and Flow().params["target"] == "apex"
+
+
 def test_flow_inputs_shapes_and_channels(clips):
     pytest.importorskip("cv2", reason="the baselines extra (opencv-contrib-python-headless) is not installed")
     flow, both = Flow(), FlowStrain()
@@ -227,6 +239,7 @@ def test_apex_is_the_face_scaled_as_the_trainer_scales_it(clips):
 
 def test_registry_specs_and_bad_parameters():
     assert registry.names("input") == ["apex", "flow", "flow_strain", "lbp_top"]
+    assert all(e.obj.name == e.name for e in registry.entries("input"))  # the name is the cache folder's
     flow = registry.build("input", {"type": "flow", "target": "middle", "lambda_": 0.1})
     assert flow.params["target"] == "middle" and flow.params["lambda_"] == 0.1 and flow.params["nscales"] == 5
     with pytest.raises(IcezooError, match="target"):
