@@ -10,7 +10,7 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def icezoo_register(registry) -> None:
-    from . import losses
+    from . import inputs, losses
     from .data import megc2019, synthetic
     from .nn import generators, heads, reasoning, recognisers, trunks
 
@@ -55,6 +55,12 @@ def icezoo_register(registry) -> None:
             "dual_inception": recognisers.DualInception,
             "capsulenet": recognisers.CapsuleNet,
             "svm": recognisers.svm,
+        },
+        "input": {
+            "apex": inputs.Apex,
+            "flow": inputs.Flow,
+            "flow_strain": inputs.FlowStrain,
+            "lbp_top": inputs.LBPTop,
         },
     }
     for kind, table in components.items():

@@ -37,7 +37,7 @@ KINDS: dict[str, str] = {
     "loss": "a term of the training objective: forward(prediction, target, weight=None) -> scalar (weight: per sample)",
     "perceptual": "cost network of the perceptual loss",
     "dataset": "a source of labelled onset / apex clips",
-    "input": "a clip -> what a recogniser reads",
+    "input": "what a recogniser reads of a clip: input(clips) -> float32 [N, *input.shape(image_size)]",
     "recogniser": "inputs -> class scores [B, Nc], or a scikit-learn estimator",
 }
 

@@ -93,6 +93,36 @@ def test_registered_and_missing_manifest_fails_at_validation(manifest, tmp_path)
         registry.validate("dataset", {"type": "megc2019", "manifest": str(tmp_path / "nope.csv")}, "data")
 
 
+def test_sequences_without_offset_column_end_at_the_folders_last_frame(manifest):
+    """A manifest written before offset_frame existed still loads; each clip's sequence runs to its last frame."""
+    clips = megc2019(str(manifest), image_size=32)
+    frames = clips.frames
+    assert [(f.onset, f.apex, f.offset) for f in frames] == [(10, 22, 24), (30, 35, 40), (50, 55, 55)]
+    sequence = frames[1].sequence()
+    assert sequence.shape == (11, 32, 32) and sequence.dtype == np.uint8
+    assert sequence[:, 0, 0].tolist() == list(range(30, 41))
+    assert frames[1].middle == 35 and frames[2].middle == 52 and int(frames[2].frame(52)[3, 3]) == 52
+    assert clips.subset([2, 1]).frames == [frames[2], frames[1]]
+    # a folder holding only some frames (prepared before sequences were saved): one line, when the sequence is read
+    with pytest.raises(IcezooError) as info:
+        frames[0].sequence()
+    text = str(info.value)
+    assert (
+        "\n" not in text and text.startswith(f"{manifest}:2: frames: 9 frames (11, ...) not found") and "rerun" in text
+    )
+
+
+def test_offset_column_ends_the_sequence(manifest):
+    _rewrite(manifest, lambda rows: [r.update(offset_frame=o) for r, o in zip(rows, ["", "38", "55"])])
+    frames = megc2019(str(manifest), image_size=16).frames
+    assert [f.offset for f in frames] == [24, 38, 55]  # an empty cell: the folder's last frame
+    assert frames[1].sequence()[:, 0, 0].tolist() == list(range(30, 39))
+
+
+def _with_offsets(*offsets: str):
+    return lambda m: _rewrite(m, lambda rows: [r.update(offset_frame=o) for r, o in zip(rows, offsets)])
+
+
 def _rewrite(manifest: Path, edit) -> None:
     with manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -111,6 +141,9 @@ BROKEN = {
     "missing frame folder": (lambda m: _rewrite(m, lambda rows: rows[1].update(frame_folder="raw/sub09/EP03_02")), 3, "frame_folder", "folder not found"),
     "missing apex frame": (lambda m: (m.parent / "casme2/sub01/EP02_01f/frame_000022.png").unlink(), 2, "apex_frame", "frame 22 not found"),
     "missing neighbour frame": (lambda m: (m.parent / "casme2/sub01/EP02_01f/frame_000021.png").unlink(), 2, "apex_frame", "apex neighbour -1, frame 21 not found"),
+    "offset before the apex": (_with_offsets("", "33", ""), 3, "offset_frame", "33 comes before the apex_frame 35"),
+    "offset before the onset": (_with_offsets("9", "", ""), 2, "offset_frame", "9 comes before the onset_frame 10"),
+    "offset not an integer": (_with_offsets("", "", "x"), 4, "offset_frame", "expected a frame number"),
     "corrupt image": (lambda m: (m.parent / "samm/006/006_1_2/006_00050.png").write_bytes(b"\x89PNG not really"), 4, "onset_frame", "cannot decode image"),
 }  # fmt: skip
 

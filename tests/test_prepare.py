@@ -336,3 +336,24 @@ def test_landmark_crop_on_a_real_photograph(tmp_path):
     assert report.no_face == []
     saved = np.asarray(Image.open(tmp_path / "out/smic/s02/s2_sur_01/frame_000000.png"))
     assert np.array_equal(saved, crop_face(frames[0], (left, top, right, bottom)))
+
+
+def test_manifest_offsets_and_whole_sequences(casme2_root, smic_root, tmp_path):
+    out = tmp_path / "prepared"
+    prepare("casme2", casme2_root, out, align=False, progress=False)
+    prepare("smic", smic_root, out, align=False, progress=False)
+    rows = read_csv(out / "manifest.csv")
+    assert list(rows[0]) == ["dataset", "subject", "clip", "label", "onset_frame", "apex_frame", "offset_frame",
+                             "frame_folder"]  # fmt: skip
+    # CASME II's OffsetFrame; SMIC-HS has none: its clips end at their last frame
+    assert [int(r["offset_frame"]) for r in rows] == [52, 14, 9, 33, 26] + [586253] * 3
+    written = sorted(p.name for p in (out / "casme2/sub01/EP02_01f").iterdir())
+    assert written == [f"frame_{n:06d}.png" for n in range(46, 53)]  # every frame from onset to offset
+    clips = megc2019(str(out / "manifest.csv"))
+    first = clips.frames[0]
+    assert (first.onset, first.apex, first.offset, first.middle) == (46, 49, 52, 49)
+    sequence = first.sequence()
+    assert sequence.shape == (7, 128, 128)
+    np.testing.assert_array_equal(sequence[0], clips.onset[0])
+    np.testing.assert_array_equal(sequence[3], clips.apex[0, 0])
+    assert len(clips.frames[-1].sequence()) == 14

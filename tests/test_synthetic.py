@@ -11,6 +11,7 @@ import pytest
 from icezoo.data import synthetic as syn
 from icezoo.data.clips import CLASSES, DATASETS, ClipSet
 from icezoo.data.synthetic import AUS, COUNTS, Face, render_face, synthetic
+from icezoo.errors import IcezooError
 
 
 @pytest.fixture(autouse=True)
@@ -258,3 +259,47 @@ def test_cache_from_environment(tmp_path, monkeypatch):
 def test_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         synthetic(**kwargs)
+
+
+def test_sequences_hold_the_onset_apex_and_neighbours_byte_for_byte(clips32):
+    frames = clips32.frames
+    assert len(frames) == 442 and all(f.onset == 0 for f in frames)
+    assert {f.apex for f in frames} <= set(range(4, 9)) and {f.offset - f.apex for f in frames} <= set(range(4, 11))
+    for i in range(0, 442, 7):  # every subject's clips render together: these span many subjects
+        f = frames[i]
+        sequence = f.sequence()
+        assert sequence.shape == (f.offset + 1, 32, 32) and sequence.dtype == np.uint8
+        np.testing.assert_array_equal(sequence[0], clips32.onset[i])
+        np.testing.assert_array_equal(sequence[f.apex], clips32.apex[i, 0])
+        for j, d in enumerate([-1, 1, -2, 2]):  # the default neighbours, nearest first
+            np.testing.assert_array_equal(sequence[f.apex + d], clips32.apex[i, 1 + j])
+        np.testing.assert_array_equal(f.frame(f.middle), sequence[f.middle])
+
+
+def test_sequences_rise_to_the_apex_and_fall_back(clips64):
+    near, rise, fall, apex, offset = [], [], [], [], []
+    for i in range(0, 442, 3):
+        f = clips64.frames[i]
+        diff = f.sequence().astype(np.float64) - clips64.onset[i]
+        energy = np.square(diff).mean(axis=(1, 2))  # motion energy against the onset (plus two frames' noise)
+        near.append(abs(int(np.argmax(energy)) - f.apex) <= 2)
+        rise.append(energy[f.apex] > energy[f.apex // 2] > energy[1])
+        fall.append(energy[f.apex] > energy[(f.apex + f.offset) // 2] > energy[f.offset])
+        apex.append(energy[f.apex])
+        offset.append(energy[f.offset])
+    assert np.mean(near) > 0.9 and np.mean(rise) > 0.9 and np.mean(fall) > 0.9
+    floor = 2 * (syn.NOISE_STD**2 + 1 / 12)  # two frames' noise and rounding: the offset is the neutral face again
+    assert abs(np.median(offset) / floor - 1) < 0.15 and np.median(apex) > 3 * floor
+
+
+def test_sequences_are_deterministic_and_follow_the_cache(tmp_path):
+    fresh = synthetic(image_size=16, seed=5, neighbours=0)
+    cached = synthetic(image_size=16, seed=5, neighbours=0, cache_dir=str(tmp_path))
+    again = synthetic(image_size=16, seed=5, neighbours=0, cache_dir=str(tmp_path))  # read from the cache
+    for i in (0, 200, 441):
+        assert (fresh.frames[i].apex, fresh.frames[i].offset) == (again.frames[i].apex, again.frames[i].offset)
+        np.testing.assert_array_equal(fresh.frames[i].sequence(), cached.frames[i].sequence())
+        np.testing.assert_array_equal(fresh.frames[i].sequence(), again.frames[i].sequence())
+    assert synthetic(image_size=16, seed=6).frames[0].sequence().tobytes() != fresh.frames[0].sequence().tobytes()
+    with pytest.raises(IcezooError, match="no frame 99"):
+        fresh.frames[0].read([99])

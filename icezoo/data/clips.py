@@ -5,12 +5,18 @@ for each clip its onset frame, its apex frame and the frames around the apex
 (128x128 grayscale, uint8; nearest neighbours first), its label, subject,
 source dataset and clip id. The trainer holds a ClipSet on the device as
 tensors, so no ``torch.utils.data`` loader is involved.
+
+The whole sequence from onset to offset (LBP-TOP reads it, Dual-Inception the
+middle frame) is not held: ``ClipSet.frames`` gives each clip a
+:class:`ClipFrames`, its frame numbers and a reader that decodes (or renders)
+frames only when asked, so a recipe that reads the onset and apex costs what it
+did before sequences existed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,9 +38,55 @@ def neighbour_offsets(neighbours: int) -> list[int]:
     return [sign * (i // 2 + 1) for i, sign in zip(range(neighbours), [-1, 1] * neighbours)]
 
 
+FrameReader = Callable[[Sequence[int]], np.ndarray]
+"""Reads frames of one clip by frame number: ``read([n1, n2, ...])`` -> ``[len, S, S]`` uint8."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClipFrames:
+    """One clip's sequence, onset to offset (frame numbers, inclusive), read on demand through ``read``.
+
+    The frame numbers are the dataset's own (a release's numbering for a
+    manifest, 0..offset for the synthetic clips); the sequence is every number
+    from ``onset`` to ``offset``. ``read`` raises an IcezooError naming a frame
+    it cannot give (a manifest folder prepared before sequences were saved).
+    Compared and hashed by identity: subsets of a ClipSet share their clips' objects.
+    """
+
+    onset: int
+    apex: int
+    offset: int
+    read: FrameReader
+
+    def __post_init__(self) -> None:
+        if not self.onset <= self.offset:
+            raise ValueError(f"a clip's offset ({self.offset}) cannot come before its onset ({self.onset})")
+
+    @property
+    def numbers(self) -> range:
+        """The frame numbers of the sequence, onset to offset."""
+        return range(self.onset, self.offset + 1)
+
+    @property
+    def middle(self) -> int:
+        """The middle frame's number, ``(onset + offset) // 2`` (Dual-Inception's flow target)."""
+        return (self.onset + self.offset) // 2
+
+    def sequence(self) -> np.ndarray:
+        """Every frame from onset to offset, ``[T, S, S]`` uint8."""
+        return self.read(self.numbers)
+
+    def frame(self, number: int) -> np.ndarray:
+        """One frame, ``[S, S]`` uint8."""
+        return self.read([number])[0]
+
+
 @dataclasses.dataclass
 class ClipSet:
-    """N clips. ``apex[:, 0]`` is the apex frame, ``apex[:, 1:]`` its neighbours."""
+    """N clips. ``apex[:, 0]`` is the apex frame, ``apex[:, 1:]`` its neighbours.
+
+    ``frames`` (optional) gives each clip's whole sequence, read lazily (:class:`ClipFrames`).
+    """
 
     onset: np.ndarray  # [N, S, S] uint8
     apex: np.ndarray  # [N, K, S, S] uint8, K >= 1: the apex, then its neighbours nearest first
@@ -42,6 +94,7 @@ class ClipSet:
     subject: list[str]  # [N] subject ids, unique across datasets ("casme2/sub01")
     dataset: list[str]  # [N] one of DATASETS (or another source name)
     clip: list[str]  # [N] clip ids, unique within a subject
+    frames: list[ClipFrames] | None = None  # [N] each clip's onset..offset sequence, read on demand; None: not known
 
     def __post_init__(self) -> None:
         n = len(self.label)
@@ -51,6 +104,8 @@ class ClipSet:
             self.onset.shape[0] == self.apex.shape[0] == len(self.subject) == len(self.dataset) == len(self.clip) == n
         ):
             raise ValueError("every field of a ClipSet must have one entry per clip")
+        if self.frames is not None and len(self.frames) != n:
+            raise ValueError(f"frames must have one entry per clip ({n}), got {len(self.frames)}")
 
     def __len__(self) -> int:
         return len(self.label)
@@ -62,9 +117,19 @@ class ClipSet:
     def subset(self, indices: Sequence[int] | np.ndarray) -> ClipSet:
         idx = np.asarray(indices, dtype=np.int64)
         pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+        frames = None if self.frames is None else pick(self.frames)
         return ClipSet(
-            self.onset[idx], self.apex[idx], self.label[idx], pick(self.subject), pick(self.dataset), pick(self.clip)
-        )
+            self.onset[idx], self.apex[idx], self.label[idx], pick(self.subject), pick(self.dataset), pick(self.clip),
+            frames,
+        )  # fmt: skip
+
+    def clip_frames(self, i: int) -> ClipFrames:
+        """Clip ``i``'s sequence; a set without sequences is one error naming the clip."""
+        if self.frames is None:
+            raise IcezooError(
+                f"clip {self.subject[i]}/{self.clip[i]}: its dataset gives onset and apex frames only, no sequence"
+            )
+        return self.frames[i]
 
     def subjects(self) -> list[str]:
         """Subject ids, sorted."""

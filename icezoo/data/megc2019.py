@@ -2,10 +2,13 @@
 
 The licensed databases are not shipped: ``icezoo prepare`` (:mod:`icezoo.data.prepare`)
 turns each release into 128x128 grayscale face crops plus one manifest CSV
-with the columns :data:`MANIFEST_COLUMNS`, one row per clip::
+with the columns :data:`MANIFEST_COLUMNS` and ``offset_frame``, one row per clip::
 
-    dataset,subject,clip,label,onset_frame,apex_frame,frame_folder
-    casme2,sub01,EP02_01f,positive,46,59,casme2/sub01/EP02_01f
+    dataset,subject,clip,label,onset_frame,apex_frame,offset_frame,frame_folder
+    casme2,sub01,EP02_01f,positive,46,59,86,casme2/sub01/EP02_01f
+
+``offset_frame`` is optional (a manifest written before it existed, or an
+empty cell): the clip then ends at the last frame of its folder.
 
 ``frame_folder`` is relative to the manifest's folder. Frame files are any
 image whose name ends with its frame number (the last run of digits in the
@@ -16,6 +19,11 @@ point at other crops as long as they follow that rule.
 The apex neighbours are the frames ``apex + d`` for the offsets of
 :func:`~icezoo.data.clips.neighbour_offsets` (-1, +1, -2, +2 for four), clamped to the first and
 last frame of the folder, so an apex at the end of a clip repeats itself.
+
+The sequence from onset to offset (``ClipSet.frames``) is read only when asked
+for, frame by frame; a frame missing from the folder is then one error (a
+folder prepared before ``prepare`` saved whole sequences holds only the onset,
+the apex and its neighbours).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -31,10 +40,16 @@ from PIL import Image
 
 from ..errors import IcezooError
 from ..typecheck import ExistingFile
-from .clips import CLASSES, DATASETS, ClipSet, neighbour_offsets
+from .clips import CLASSES, DATASETS, ClipFrames, ClipSet, neighbour_offsets
 
 MANIFEST_COLUMNS: tuple[str, ...] = ("dataset", "subject", "clip", "label", "onset_frame", "apex_frame", "frame_folder")
-"""The manifest's columns, in the order ``prepare`` writes them (extra columns are ignored)."""
+"""The manifest's required columns (extra columns are ignored)."""
+
+OFFSET_COLUMN = "offset_frame"
+"""The optional column of the clip's last frame; missing or empty: the last frame of the clip's folder."""
+
+WRITTEN_COLUMNS: tuple[str, ...] = (*MANIFEST_COLUMNS[:6], OFFSET_COLUMN, MANIFEST_COLUMNS[6])
+"""The columns ``prepare`` writes, in order."""
 
 FRAME_NAME = "frame_{:06d}.png"
 """The file name ``prepare`` gives frame N of a clip."""
@@ -101,10 +116,13 @@ class ManifestRow:
     onset_frame: int
     apex_frame: int
     frame_folder: str  # relative to the manifest's folder, "/"-separated
+    offset_frame: int | None = None  # None: the last frame of the folder
     line: int = dataclasses.field(default=0, compare=False)
 
     def as_csv(self) -> dict[str, str]:
-        return {column: str(getattr(self, column)) for column in MANIFEST_COLUMNS}
+        return {
+            column: "" if getattr(self, column) is None else str(getattr(self, column)) for column in WRITTEN_COLUMNS
+        }
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:
@@ -146,24 +164,59 @@ def _parse_row(record: dict[str, str | None], where: str, line: int) -> Manifest
         )
     if values["label"] not in CLASSES:
         raise IcezooError(f"{where}: label: unknown label '{values['label']}' (expected one of {', '.join(CLASSES)})")
-    for column in ("onset_frame", "apex_frame"):
-        if not _INTEGER.match(values[column]):
-            raise IcezooError(
-                f"{where}: {column}: expected a frame number (a non-negative integer), got '{values[column]}'"
-            )
+    offset = (record.get(OFFSET_COLUMN) or "").strip()
+    for column, value in (("onset_frame", values["onset_frame"]), ("apex_frame", values["apex_frame"]),
+                          (OFFSET_COLUMN, offset or "0")):  # fmt: skip
+        if not _INTEGER.match(value):
+            raise IcezooError(f"{where}: {column}: expected a frame number (a non-negative integer), got '{value}'")
+    onset, apex = int(values["onset_frame"]), int(values["apex_frame"])
+    if offset and int(offset) < max(onset, apex):
+        before = "onset_frame" if int(offset) < onset else "apex_frame"
+        raise IcezooError(f"{where}: {OFFSET_COLUMN}: {offset} comes before the {before} {values[before]}")
     return ManifestRow(
         dataset=values["dataset"], subject=values["subject"], clip=values["clip"], label=values["label"],
-        onset_frame=int(values["onset_frame"]), apex_frame=int(values["apex_frame"]),
-        frame_folder=values["frame_folder"], line=line,
+        onset_frame=onset, apex_frame=apex, frame_folder=values["frame_folder"],
+        offset_frame=int(offset) if offset else None, line=line,
     )  # fmt: skip
+
+
+class FolderFrames:
+    """Reads frames of one clip folder by number (a :data:`~icezoo.data.clips.FrameReader`), resized to ``image_size``.
+
+    A number the folder does not have is one error naming the folder; ``hint`` says what to do about it.
+    """
+
+    def __init__(self, files: dict[int, Path], folder: Path, image_size: int, where: str, hint: str = "") -> None:
+        self.files, self.folder, self.image_size, self.where, self.hint = files, folder, image_size, where, hint
+
+    def __call__(self, numbers: Sequence[int]) -> np.ndarray:
+        missing = [n for n in numbers if n not in self.files]
+        if missing:
+            first, last = min(self.files), max(self.files)
+            what = f"frame {missing[0]}" if len(missing) == 1 else f"{len(missing)} frames ({missing[0]}, ...)"
+            raise IcezooError(f"{self.where}: {what} not found in {self.folder} (frames {first}..{last}){self.hint}")
+        out = np.empty((len(numbers), self.image_size, self.image_size), dtype=np.uint8)
+        for j, n in enumerate(numbers):
+            out[j] = read_gray(self.files[n], self.image_size, self.where)
+        return out
+
+
+SEQUENCE_HINT = "; icezoo prepare saves every frame from onset to offset since the manifest has offset_frame, rerun it"
 
 
 def _load_clip(
     row: ManifestRow, root: Path, offsets: list[int], image_size: int, where: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(onset [S, S], apex and its neighbours [K, S, S]) of one manifest row."""
+) -> tuple[np.ndarray, np.ndarray, ClipFrames]:
+    """(onset [S, S], apex and its neighbours [K, S, S], the sequence's reader) of one manifest row."""
     frames = frame_files(root / row.frame_folder, f"{where}: frame_folder")
     first, last = min(frames), max(frames)
+    offset = last if row.offset_frame is None else row.offset_frame
+    if offset < row.onset_frame:
+        raise IcezooError(
+            f"{where}: onset_frame: {row.onset_frame} comes after the folder's last frame {last} (no offset_frame)"
+        )
+    reader = FolderFrames(frames, root / row.frame_folder, image_size, f"{where}: frames", SEQUENCE_HINT)
+    sequence = ClipFrames(row.onset_frame, row.apex_frame, offset, reader)
 
     def frame(number: int, column: str, what: str = "frame", hint: str = "") -> np.ndarray:
         if number not in frames:
@@ -179,7 +232,7 @@ def _load_clip(
         frame(min(max(row.apex_frame + d, first), last), "apex_frame", f"apex neighbour {d:+d}, frame", hint)
         for d in offsets
     ]
-    return onset, np.stack(apex)
+    return onset, np.stack(apex), sequence
 
 
 def megc2019(
@@ -192,9 +245,11 @@ def megc2019(
 
     ``manifest`` is the CSV written by ``icezoo prepare`` (or by hand: columns
     dataset, subject, clip, label, onset_frame, apex_frame, frame_folder, the
-    folder relative to the manifest). Each clip gives its onset frame, its apex
-    frame and ``neighbours`` frames around the apex (clamped to the clip's
-    frames); crops of another size are resized to ``image_size``. ``datasets``
+    folder relative to the manifest, and optionally offset_frame). Each clip
+    gives its onset frame, its apex frame and ``neighbours`` frames around the
+    apex (clamped to the clip's frames), and its sequence from onset to offset
+    (the last frame of the folder without offset_frame), read only when asked
+    for; crops of another size are resized to ``image_size``. ``datasets``
     keeps only those sources (e.g. ``[casme2, samm]``). Subject ids become
     ``dataset/subject`` so they are unique across the composite. Every problem
     is one error naming the manifest, the line and the column.
@@ -222,8 +277,10 @@ def megc2019(
     offsets = neighbour_offsets(neighbours)
     onset = np.empty((len(rows), image_size, image_size), dtype=np.uint8)
     apex = np.empty((len(rows), 1 + len(offsets), image_size, image_size), dtype=np.uint8)
+    sequences = []
     for i, row in enumerate(rows):
-        onset[i], apex[i] = _load_clip(row, path.parent, offsets, image_size, f"{path}:{row.line}")
+        onset[i], apex[i], sequence = _load_clip(row, path.parent, offsets, image_size, f"{path}:{row.line}")
+        sequences.append(sequence)
     return ClipSet(
         onset=onset,
         apex=apex,
@@ -231,12 +288,16 @@ def megc2019(
         subject=[f"{r.dataset}/{r.subject}" for r in rows],
         dataset=[r.dataset for r in rows],
         clip=[r.clip for r in rows],
+        frames=sequences,
     )
 
 
 __all__ = [
     "FRAME_NAME",
     "MANIFEST_COLUMNS",
+    "OFFSET_COLUMN",
+    "WRITTEN_COLUMNS",
+    "FolderFrames",
     "ManifestRow",
     "frame_files",
     "megc2019",

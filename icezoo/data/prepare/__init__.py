@@ -3,8 +3,12 @@
 One call prepares one database into ``OUT/manifest.csv`` (rows of the other
 databases already there are kept; this database's rows are replaced) and
 ``OUT/<dataset>/<subject>/<clip>/frame_{N:06d}.png``, N the release's frame
-number. Only the frames the manifest needs are written: onset, apex and the
-apex neighbours (clamped to the clip's frames), as :mod:`.megc2019` reads them.
+number. Only the frames the manifest needs are written: every frame from the
+onset to the offset (the sequence LBP-TOP and Dual-Inception read) and the apex
+neighbours (clamped to the clip's frames), as :mod:`.megc2019` reads them. The
+offset is the coding sheet's (OffsetFrame, Offset Frame; clamped to the clip's
+last frame), or the clip's last frame where there is none (SMIC-HS, an
+unusable cell).
 
 Release layouts (the spreadsheets are read by header name, so extra or moved
 columns do not matter). Sources: the databases' documented file names and
@@ -49,7 +53,7 @@ from tqdm import tqdm
 from ...errors import IcezooError
 from ...files import atomic_write, atomic_write_text, check_out
 from ..clips import neighbour_offsets
-from ..megc2019 import FRAME_NAME, MANIFEST_COLUMNS, ManifestRow, frame_files, open_image, read_manifest
+from ..megc2019 import FRAME_NAME, WRITTEN_COLUMNS, ManifestRow, frame_files, open_image, read_manifest
 from .faces import ALIGN_INSTALL, CROP_SIZE, CentreCrop, FaceCropper, LandmarkCrop, crop_face, find_apex, square_box
 from .sources import CODING, LABEL_MAPS, SMIC_ROOTS, SourceClip, first_dir, read_coding, read_smic
 
@@ -95,11 +99,12 @@ def _prepare_clip(source: SourceClip, dataset: str, cropper: FaceCropper, out: P
             crops[number] = crop_face(source_frame(number, what), box)
         return crops[number]
 
+    offset = last if source.offset is None else min(source.offset, last)
     apex = source.apex
     if apex is None:
-        end = last if source.offset is None else source.offset
-        apex = find_apex({n: crop(n, "clip") for n in frames if onset <= n <= end}, onset)
+        apex = find_apex({n: crop(n, "clip") for n in frames if onset <= n <= offset}, onset)
     keep = {onset: crop(onset, "onset"), apex: crop(apex, "apex")}
+    keep.update({n: crop(n, "clip") for n in frames if onset <= n <= offset})
     for d in offsets:
         number = min(max(apex + d, first), last)
         keep[number] = crop(number, f"apex neighbour ({d:+d})")
@@ -116,13 +121,13 @@ def _prepare_clip(source: SourceClip, dataset: str, cropper: FaceCropper, out: P
     for stale in folder.glob("frame_*.png"):  # from an earlier run with another apex or --neighbours
         if stale.name not in written:
             stale.unlink()
-    return ManifestRow(dataset, source.subject, source.clip, source.label, onset, apex, relative)
+    return ManifestRow(dataset, source.subject, source.clip, source.label, onset, apex, relative, offset)
 
 
 def write_manifest(path: Path, rows: list[ManifestRow]) -> None:
     """Write the manifest CSV atomically."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(text, fieldnames=WRITTEN_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(r.as_csv() for r in rows)
     atomic_write_text(path, text.getvalue())

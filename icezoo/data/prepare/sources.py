@@ -73,7 +73,7 @@ class SourceClip:
     folder: Path  # the release's frames of this clip
     onset: int | None  # None: the folder's first frame
     apex: int | None  # None: found from the frames (find_apex)
-    offset: int | None  # last frame the apex search looks at; None: the folder's last
+    offset: int | None  # the clip's last frame (the manifest's offset_frame); None: the folder's last
     where: str  # "file: row N" or the folder, for errors
 
 

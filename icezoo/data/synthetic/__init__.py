@@ -20,6 +20,9 @@ Clips
     (:class:`ClipPose`). The onset frame is the subject's neutral face in that
     pose and light; the apex frame moves the face by the class's action units;
     the neighbours are the same face at 0.85 to 0.95 of the apex intensity.
+    The whole sequence (:mod:`.sequences`), rendered only when read, rises
+    from the neutral onset (frame 0) through the neighbours to the apex and
+    falls back to a neutral offset, 9 to 19 frames in all.
     Every frame gets its own faint sensor noise, so ``|apex - onset|`` shows the
     motion and little else.
 
@@ -40,7 +43,7 @@ Layout: :mod:`.faces` (the face model and the action units), :mod:`.canvas`
 (pixel grid, anti-aliased primitives), :mod:`.painters` (one painter per facial
 feature), :mod:`.render` (painters composed into frames), :mod:`.assembly`
 (subjects and clips drawn into a :class:`~icezoo.data.clips.ClipSet`) and
-:mod:`.cache` (the on-disk cache).
+:mod:`.cache` (the on-disk cache) and :mod:`.sequences` (the clips' sequences, on demand).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from .assembly import generate as _generate
 from .cache import FORMAT_VERSION, cache_folder, cached
 from .faces import AUS, CLASS_AUS, MOVE, ClipPose, Face, expression, random_face
 from .render import render_face, render_faces
+from .sequences import SyntheticSequences, intensities, with_sequences
 
 
 def synthetic(
@@ -66,9 +70,11 @@ def synthetic(
     raises the lip corners and cheeks, surprise raises the brows and lids and
     parts the lips, negative lowers and knits the brows and depresses the lip
     corners. ``motion`` scales every displacement (0 gives expressionless
-    apexes). Arrays are byte-identical for equal arguments. With ``cache_dir``
-    (or the ``ICEZOO_CACHE`` environment variable) the set is kept as an
-    ``.npz`` there and regenerated when missing or unreadable.
+    apexes). Each clip's whole sequence, onset (frame 0) -> apex -> offset,
+    is rendered when it is read (``ClipSet.frames``). Arrays are
+    byte-identical for equal arguments. With ``cache_dir`` (or the
+    ``ICEZOO_CACHE`` environment variable) the onset and apex frames are kept
+    as an ``.npz`` there and regenerated when missing or unreadable.
 
     Args:
         image_size: the side of the square gray frames in pixels (at least 16).
@@ -89,11 +95,13 @@ def synthetic(
     folder = cache_folder(cache_dir)
     # _generate is looked up in this module at each call, so tests can stand in for it
     if folder is None:
-        return _generate(image_size, seed, neighbours, motion)
-    params = {"image_size": image_size, "seed": seed, "neighbours": neighbours, "motion": motion}
-    n = sum(counts[c] for counts in COUNTS.values() for c in CLASSES)
-    shape = (n, 1 + neighbours, image_size)
-    return cached(folder, params, shape, lambda: _generate(image_size, seed, neighbours, motion))
+        clips = _generate(image_size, seed, neighbours, motion)
+    else:
+        params = {"image_size": image_size, "seed": seed, "neighbours": neighbours, "motion": motion}
+        n = sum(counts[c] for counts in COUNTS.values() for c in CLASSES)
+        shape = (n, 1 + neighbours, image_size)
+        clips = cached(folder, params, shape, lambda: _generate(image_size, seed, neighbours, motion))
+    return with_sequences(clips, image_size, seed, motion)
 
 
 __all__ = [
@@ -110,5 +118,8 @@ __all__ = [
     "random_face",
     "render_face",
     "render_faces",
+    "SyntheticSequences",
+    "intensities",
     "synthetic",
+    "with_sequences",
 ]

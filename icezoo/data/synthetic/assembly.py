@@ -85,38 +85,62 @@ def _frame_key(offset: int) -> int:
     return 1 + 2 * abs(offset) - (offset < 0)
 
 
+def _draw_clip(seed: int, d: int, s: int, k: int) -> tuple[ClipPose, float, dict[str, float]]:
+    """A clip's pose, expression intensity and per-AU jitter (its own stream: the whole sequence shares them)."""
+    rng = _rng(seed, 2, d, s, k)
+    pose = ClipPose.draw(rng)
+    amount = rng.uniform(0.6, 1.0)
+    jitter = {au: rng.uniform(0.8, 1.2) for au in AUS}
+    return pose, amount, jitter
+
+
+def _near_scale(seed: int, d: int, s: int, k: int, offset: int) -> float:
+    """The intensity, relative to the apex's, of the frame ``offset`` frames from the apex (an apex neighbour)."""
+    if offset == 0:
+        return 1.0
+    return 1.0 - NEIGHBOUR_STEP * abs(offset) + _rng(seed, 4, d, s, k, _frame_key(offset)).uniform(-0.015, 0.015)
+
+
+def _add_noise(img: np.ndarray, seed: int, d: int, s: int, keys: list[list[int]]) -> np.ndarray:
+    """Each frame's own sensor noise (``keys[k][j]``: the stream of clip k's frame j), quantised to uint8."""
+    for k, clip_keys in enumerate(keys):
+        for j, key in enumerate(clip_keys):
+            noise = _rng(seed, 3, d, s, k, key).standard_normal(img.shape[2:], dtype=np.float32)
+            img[k, j] += NOISE_STD * noise
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def layout(seed: int):
+    """Every subject in generation order: (dataset index, dataset, subject index, subject id, its clips' labels)."""
+    for d, (dataset, counts) in enumerate(COUNTS.items()):
+        assignment = _assign(_rng(seed, 0, d), counts["subjects"], [counts[c] for c in CLASSES])
+        for s, (sid, clip_labels) in enumerate(zip(_subject_ids(dataset, counts["subjects"]), assignment, strict=True)):
+            yield d, dataset, s, sid, [int(label) for label in clip_labels]
+
+
 def generate(image_size: int, seed: int, neighbours: int, motion: float) -> ClipSet:
     """Draw the whole set afresh: every dataset's subjects, their clips, rendered with noise and quantised to uint8."""
     offsets = neighbour_offsets(neighbours)
     frames = 2 + len(offsets)  # onset, apex, neighbours
     onsets, apexes, labels, subjects, datasets, clip_ids = [], [], [], [], [], []
-    for d, (dataset, counts) in enumerate(COUNTS.items()):
-        assignment = _assign(_rng(seed, 0, d), counts["subjects"], [counts[c] for c in CLASSES])
-        for s, (sid, clip_labels) in enumerate(zip(_subject_ids(dataset, counts["subjects"]), assignment, strict=True)):
-            face = random_face(_rng(seed, 1, d, s))
-            poses, exprs = [], np.zeros((len(clip_labels), frames, len(AUS)))
-            for k, label in enumerate(clip_labels):
-                rng = _rng(seed, 2, d, s, k)
-                poses.append(ClipPose.draw(rng))
-                amount = rng.uniform(0.6, 1.0)
-                jitter = {au: rng.uniform(0.8, 1.2) for au in AUS}
-                jitters = [_rng(seed, 4, d, s, k, _frame_key(o)).uniform(-0.015, 0.015) for o in offsets]
-                scale = [1.0] + [1.0 - NEIGHBOUR_STEP * abs(o) + j for o, j in zip(offsets, jitters, strict=True)]
-                for j, sc in enumerate(scale):
-                    exprs[k, 1 + j] = expression(int(label), motion * amount * max(sc, 0.0), jitter)
-                labels.append(int(label))
-                subjects.append(f"{dataset}/{sid}")
-                datasets.append(dataset)
-                clip_ids.append(_clip_id(dataset, sid, k, int(label)))
-            img = render_faces(face, ClipPose.stack(poses), exprs, image_size)
-            keys = [0, _frame_key(0)] + [_frame_key(o) for o in offsets]  # onset, apex, neighbours
-            for k in range(len(clip_labels)):
-                for j, key in enumerate(keys):
-                    noise = _rng(seed, 3, d, s, k, key).standard_normal(img.shape[2:], dtype=np.float32)
-                    img[k, j] += NOISE_STD * noise
-            img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-            onsets.append(img[:, 0])
-            apexes.append(img[:, 1:])
+    for d, dataset, s, sid, clip_labels in layout(seed):
+        face = random_face(_rng(seed, 1, d, s))
+        poses, exprs = [], np.zeros((len(clip_labels), frames, len(AUS)))
+        for k, label in enumerate(clip_labels):
+            pose, amount, jitter = _draw_clip(seed, d, s, k)
+            poses.append(pose)
+            scale = [1.0] + [_near_scale(seed, d, s, k, o) for o in offsets]
+            for j, sc in enumerate(scale):
+                exprs[k, 1 + j] = expression(label, motion * amount * max(sc, 0.0), jitter)
+            labels.append(label)
+            subjects.append(f"{dataset}/{sid}")
+            datasets.append(dataset)
+            clip_ids.append(_clip_id(dataset, sid, k, label))
+        img = render_faces(face, ClipPose.stack(poses), exprs, image_size)
+        keys = [0, _frame_key(0)] + [_frame_key(o) for o in offsets]  # onset, apex, neighbours
+        img = _add_noise(img, seed, d, s, [keys] * len(clip_labels))
+        onsets.append(img[:, 0])
+        apexes.append(img[:, 1:])
     return ClipSet(
         onset=np.concatenate(onsets),
         apex=np.concatenate(apexes),
