@@ -178,7 +178,7 @@ class RunIdentity:
             )
         name, theirs, ours = version_difference(stored, reference) or ("versions", stored, reference)
         raise IcezooError(
-            f"{where}: {what} computed with {name} {theirs or 'absent'}, this run's are {name} {ours or 'absent'}; "
+            f"{where}: {what} computed with {name} {theirs or 'absent'} where this run has {name} {ours or 'absent'}; "
             "pass --allow-mixed-versions to pool them anyway (the report then names every version)"
         )
 
