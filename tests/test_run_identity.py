@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,6 +236,11 @@ def test_settings_a_protocol_never_reads_do_not_part_two_runs(clips):
     validated = ["eval.validation_subjects=6"]
     assert fingerprint("loso", *validated) != fingerprint("loso", *validated, "eval.split_seed=3")  # draws those
     assert fingerprint("sde") != fingerprint("sde", "eval.sde_datasets=[samm]")
+    weights = f"eval.synthesis_network_weights={Path(__file__).parents[1] / 'README.md'}"  # a network that measures nothing cannot part two runs
+    assert fingerprint("loso") == fingerprint("loso", weights)
+    assert fingerprint("loso", "eval.synthesis_metrics=true") != fingerprint(
+        "loso", "eval.synthesis_metrics=true", weights
+    )
 
 
 def test_synthesis_records_of_another_run_are_refused_naming_the_key(tmp_path, clips):
