@@ -116,11 +116,11 @@ class RunFolder:
         folder = cls(path)
         if not (folder.path / "recipe.yaml").is_file() or not (folder.path / "protocol.txt").is_file():
             raise IcezooError(f"{folder.path}: not an icezoo eval run folder (no recipe.yaml and protocol.txt)")
+        recipe = load_run_recipe(folder.path, allow_plugins)  # data: a plugin it names must be allowed first
         if not folder.run_json.is_file():
             raise IcezooError(
                 f"{folder.path}: no run.json: an eval run of an icezoo older than run identities; evaluate again into a new --out"
             )
-        recipe = load_run_recipe(folder.path, allow_plugins)
         protocol = (folder.path / "protocol.txt").read_text().strip()
         clips = clips if clips is not None else load_clips(recipe)
         run = RunIdentity.of(recipe, protocol, clips, allow_mixed_versions=allow_mixed_versions)

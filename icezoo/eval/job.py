@@ -9,8 +9,8 @@ this code's versions differ), checks that the data fits the model, skips a
 fold already done, and otherwise fits and scores it (:mod:`.fold`) and writes
 its files through the run folder (:mod:`.folder`).
 
-``python -m icezoo.eval.job`` runs one pickled :class:`FoldJob` read from its
-standard input: how a ``--workers`` process is given its arguments, as data.
+:func:`main` runs one pickled :class:`FoldJob` read from standard input: how
+a ``--workers`` process is given its arguments, as data.
 Its exit status is 0 when the fold is done, 2 when the input is at fault
 (one line on stderr), 130 on Ctrl-C.
 """
@@ -150,7 +150,3 @@ def main() -> int:
 def job_path(out: str | Path) -> str:
     """``out`` as every process sees it: absolute (a worker's or a Ray task's working directory is its own)."""
     return str(Path(out).resolve())
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,7 +3,7 @@
 A pool of N worker slots, each with its device (slot i runs on GPU ``i mod G``
 of the G visible ones; several slots per GPU overlap launch-bound steps) and
 its share of the CPU threads, takes the folds not yet done from one queue:
-each fold is one ``python -m icezoo.eval.job`` process given its
+each fold is one process running :func:`~.job.main`, given its
 :class:`~.job.FoldJob` as data on its standard input, running the fold job
 every backend runs. A rerun spreads whatever is left over every slot. Each fold
 is seeded the same way whoever runs it, so the predictions are those of the
@@ -71,8 +71,9 @@ def plan_workers(
 
 
 def job_command() -> list[str]:
-    """The command of one fold's process; it reads its :class:`~.job.FoldJob` from standard input."""
-    return [sys.executable, "-m", "icezoo.eval.job"]
+    """The command of one fold's process (:func:`~.job.main`); it reads its :class:`~.job.FoldJob` from standard
+    input. Not ``-m icezoo.eval.job``: the package imports that module first, and runpy would run a second copy."""
+    return [sys.executable, "-c", "from icezoo.eval.job import main; raise SystemExit(main())"]
 
 
 def _environment(worker: Worker) -> dict[str, str]:
