@@ -105,8 +105,10 @@ def test_a_part_that_fails_shows_its_error_and_is_counted_as_writing_nothing(tmp
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: no-such-parent.yaml\n")
     result = _session("rehearse", "table1", timeout=300, OUT=str(tmp_path / "out"), ICEZOO_GPU_TABLE1=str(bad),
-                      ICEZOO_GPU_WORK=str(tmp_path / "work"))  # fmt: skip
+                      ICEZOO_GPU_WORK=str(tmp_path / "work"), ICEZOO_GPU_SCALE="10")  # fmt: skip
     assert result.returncode == 1  # a rehearsal in which a part wrote nothing fails
+    box = int(re.search(r"^== part table1: box (\d+) s", result.stdout, re.M)[1])
+    assert box <= BOUND - 10 - 5 < 10 * 120  # ten times its box, cut to what is left of the bound
     assert "icezoo: error: " in result.stdout  # lower case: the terminal filter ignores case
     assert "== part table1: exit 2 after" in result.stdout and "wrote nothing" in result.stdout
     assert result.stdout.splitlines()[-1] == "rehearsal: 0 of 1 parts wrote their results; worst case 570 s"
