@@ -27,6 +27,7 @@ time is left.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 
@@ -141,6 +142,7 @@ def largest_batch(rec, device, start: int, limit: int, deadline: float, results,
     except torch.cuda.OutOfMemoryError:
         return f"none (out of memory at batch {start})"
     took = time.monotonic() - began
+    gc.collect()  # the 512 step's model and optimizer gone before the free memory is read
     torch.cuda.empty_cache()
     free, _ = torch.cuda.mem_get_info(device)
     peak, resident = m.peak_memory_bytes, m.extra["resident_bytes"]
