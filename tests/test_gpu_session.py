@@ -71,6 +71,38 @@ def test_the_largest_batch_is_predicted_from_one_peak_and_the_free_memory():
         predict_largest(512, resident, resident, free)
 
 
+@pytest.mark.parametrize("limit, found", [
+    (5_000, "out of memory at batch {twice}: the limit lies in [{n}, {twice})"),  # the prediction holds
+    (1_000, "out of memory at batch {n}: the limit lies in [512, {n})"),  # it was too high: 512 is what ran
+    (None, "batch {twice} ran too: the prediction was low, a lower bound"),
+])  # fmt: skip
+def test_the_largest_batch_part_tries_the_prediction_and_its_double(monkeypatch, limit, found):
+    from types import SimpleNamespace
+
+    import fast_step
+    import torch
+
+    gib, resident, per_image = 2**30, 2 * 2**30, 0.01 * 2**30
+    tried = []
+
+    def timed(results, rec, name, device, batch, precision, warmup, iters):  # memory as the model has it
+        tried.append(batch)
+        if limit is not None and batch > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return SimpleNamespace(peak_memory_bytes=int(resident + batch * per_image), extra={"resident_bytes": resident})
+
+    monkeypatch.setattr(fast_step, "timed", timed)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (40 * gib, 80 * gib))
+    summary = fast_step.largest_batch(None, torch.device("cuda"), 512, 65536, float("inf"), None, "icegan")
+    n = fast_step.predict_largest(512, int(resident + 512 * per_image), resident, 40 * gib)
+    assert tried == ([512, n] if limit == 1_000 else [512, n, 2 * n])
+    best = 512 if limit == 1_000 else 2 * n if limit is None else n
+    assert summary == f"{best} (predicted {n} from batch 512's peak 7.1 GiB (2.0 GiB resident) and 40.0 GiB free; " + (
+        found.format(n=n, twice=2 * n) + ")"
+    )
+
+
 def test_the_longer_loso_run_starts_only_when_the_scaled_shorter_run_fits():
     from loso import longer_run_fits
 
