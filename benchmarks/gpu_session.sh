@@ -158,7 +158,8 @@ EOF
 MODE=${1:-}
 case $MODE in
   plan) shift; parts="${*:-issue31}" ;;
-  rehearse) shift; REHEARSE=1; parts="${*:-issue31}" ;;
+  rehearse) shift; REHEARSE=1; parts="${*:-issue31}"
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ;;  # tiny sizes: more threads only contend (on shared cores, 10x)
   *) parts="${*:-issue31}" ;;
 esac
 for alias in issue31 issue22 issue14; do parts=${parts//$alias/$CORE $OPTIONAL}; done
