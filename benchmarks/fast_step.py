@@ -2,19 +2,24 @@
 
 * batch 16 (the paper's): eager fp32 against the step captured as one CUDA
   graph (``train.cuda_graphs``), fp32 and bf16;
-* batch 256: eager fp32 against eager bf16 and bf16 with regional compile
-  (``train.compile_scope: regional``), its compile seconds recorded
-  (``extra.compile_s``: the first call, less one timed call);
-* the largest batch that fits (eager bf16, doubling from 512 until out of
-  memory, ``--max-batch`` or ``--time-limit``; the summary says which ended it:
-  a batch reached by the cap or the clock is a lower bound, not a limit).
+* batch 256: bf16 with regional compile (``train.compile_scope: regional``)
+  first, so that its compile seconds come back even when the time runs out
+  (``extra.compile_s``: the first call, less one timed call), then eager fp32
+  and eager bf16, the ratios as each comes;
+* the largest batch that fits (eager bf16): on CUDA predicted from batch 512's
+  peak memory and the free memory (``torch.cuda.mem_get_info``), then that
+  batch and its double tried, the summary saying where the limit lies; on the
+  CPU (``--smoke``) doubling from 8 up to ``--max-batch``.
 
 Peak memory of the CUDA-graph rows is not reset after the capture (the graph's
 memory is allocated while capturing; replays allocate nothing); every CUDA row
-also records the allocator's reserved peak. Summary lines are printed as they
-are found. ``--parts`` runs a subset, so that a session can give each part a
-time box of its own (``gpu_session.sh``); ``--time-limit`` starts a
-measurement only while time is left.
+also records the allocator's reserved peak and what stays allocated between
+steps (``extra.resident_bytes``: weights, gradients, optimizer states, inputs).
+Summary lines are printed as they are found; a SIGINT (a time box's end) adds
+one saying what was running. ``--parts`` runs a subset, so that a session can
+give each part a time box of its own (``gpu_session.sh``); ``--time-limit``
+(counted from the start, imports included) starts a measurement only while
+time is left.
 
     python benchmarks/fast_step.py              # on the GPU
     python benchmarks/fast_step.py --smoke      # tiny, on the CPU (only what runs there)
@@ -22,6 +27,8 @@ measurement only while time is left.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 
 STARTED = time.monotonic()  # --time-limit counts from here, the imports inside it
@@ -70,11 +77,34 @@ def timed(results, rec, name, device, batch, precision, warmup, iters, **kind):
                 compiled=bool(kind.get("regional")), warmup=warmup, iters=iters, flops=flops,
                 eager_fn=lambda: eager(*inputs), reset_peak=not graphs, first_call_s=first_s)  # fmt: skip
     m.extra["compile_s"] = max(0.0, first_s - m.median_ms / 1e3) if kind.get("regional") else None
+    if (
+        device.type == "cuda"
+    ):  # between steps: weights, gradients, optimizer states, inputs (what a batch does not scale)
+        m.extra["resident_bytes"] = int(torch.cuda.memory_allocated(device))
     results.add(m)
     return m
 
 
-def largest_batch(rec, device, start: int, limit: int, deadline: float, results, name) -> str:
+def predict_largest(batch: int, peak: int, resident: int, free: int, safety: float = 0.9, multiple: int = 64) -> int:
+    """The largest batch whose step should fit in ``free`` bytes, from one measured batch.
+
+    Memory is modelled as ``resident + images * per_image``, ``per_image`` from the measured ``batch``'s
+    ``peak`` (bytes allocated at the step's high point) less its ``resident`` bytes; ``safety`` of the free
+    memory is used (the allocator's fragmentation) and the result rounded down to a ``multiple``, never below
+    ``batch`` (which ran).
+    """
+    if not 0 <= resident < peak:
+        raise ValueError(f"the peak ({peak} bytes) must exceed the resident memory ({resident} bytes)")
+    per_image = (peak - resident) / batch
+    fits = int((free * safety - resident) / per_image)
+    return max(batch, fits // multiple * multiple)
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def doubling(rec, device, start: int, limit: int, deadline: float, results, name) -> str:
     """Double the batch from ``start`` (eager bf16) until out of memory, past ``limit`` or out of time.
 
     Returns the summary: the largest batch that ran and what ended the doubling.
@@ -100,16 +130,57 @@ def largest_batch(rec, device, start: int, limit: int, deadline: float, results,
     return f"{best if best is not None else 'none'} ({ended})"
 
 
+def largest_batch(rec, device, start: int, limit: int, deadline: float, results, name) -> str:
+    """On CUDA: batch ``start``, the prediction from its peak memory (:func:`predict_largest`), then that batch
+    and its double (eager bf16). Returns the summary: what ran, the prediction and its inputs, where the limit lies.
+    """
+    if device.type != "cuda":  # no allocator to read: doubling under the cap
+        return doubling(rec, device, start, limit, deadline, results, name)
+    began = time.monotonic()
+    try:
+        m = timed(results, rec, name, device, start, "bf16", 2, 5)
+    except torch.cuda.OutOfMemoryError:
+        return f"none (out of memory at batch {start})"
+    took = time.monotonic() - began
+    gc.collect()  # the 512 step's model and optimizer gone before the free memory is read
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info(device)
+    peak, resident = m.peak_memory_bytes, m.extra["resident_bytes"]
+    predicted = predict_largest(start, peak, resident, free)
+    basis = (
+        f"predicted {predicted} from batch {start}'s peak {gib(peak)} ({gib(resident)} resident) and {gib(free)} free"
+    )
+    best, ended = start, None
+    for batch in (predicted, 2 * predicted) if predicted > start else (2 * start,):
+        if batch > limit:
+            ended = f"batch {batch} is over the --max-batch cap ({limit}): a lower bound"
+            break
+        if time.monotonic() + took * batch / start > deadline:  # time grows with the batch
+            ended = f"out of time before batch {batch}: a lower bound"
+            break
+        try:
+            timed(results, rec, name, device, batch, "bf16", 2, 5)
+            best = batch
+        except torch.cuda.OutOfMemoryError:
+            ended = f"out of memory at batch {batch}: the limit lies in [{best}, {batch})"
+            break
+        finally:
+            torch.cuda.empty_cache()
+    if ended is None:
+        ended = f"batch {best} ran too: the prediction was low, a lower bound"
+    return f"{best} ({basis}; {ended})"
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--recipe", default="recipes/icegan.yaml")
     p.add_argument("--parts", default="graphs,compiled,largest", help="comma-separated: graphs, compiled, largest")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="the largest batch tried (default 4096; 16 with --smoke); the summary says if it was reached")  # fmt: skip
+                   help="the largest batch tried (default 65536; 16 with --smoke); the summary says if it was reached")  # fmt: skip
     p.add_argument("--time-limit", type=float, default=None, help="seconds: no measurement starts after them")
     args = p.parse_args()
     if args.max_batch is None:
-        args.max_batch = 16 if args.smoke else 4096
+        args.max_batch = 16 if args.smoke else 65536
     deadline = STARTED + (args.time_limit if args.time_limit is not None else float("inf"))
     device = device_from(args)
     warmup, iters = timing(args, (5, 30))
@@ -128,29 +199,53 @@ def main() -> None:
         results.summarise(what, "not measured: out of time (--time-limit)")
         return False
 
-    if "graphs" in parts:
-        base = timed(results, rec, name, device, small, "fp32", warmup, iters)
-        if device.type == "cuda":
-            for precision in ("fp32", "bf16"):
-                key = f"cuda graph {precision} / eager fp32 at batch {small}"
-                if in_time(key):
-                    g = timed(results, rec, name, device, small, precision, warmup, iters, graphs=True)
-                    results.summarise(key, f"{g.images_per_s / base.images_per_s:.2f}x")
-    if "compiled" in parts:
-        base = timed(results, rec, name, device, large, "fp32", warmup, iters)
-        key = f"eager bf16 / eager fp32 at batch {large}"
-        if in_time(key):
-            bf16 = timed(results, rec, name, device, large, "bf16", warmup, iters)
-            results.summarise(key, f"{bf16.images_per_s / base.images_per_s:.2f}x")
-        key = f"regional compile bf16 / eager fp32 at batch {large}"
-        if not args.no_compile and in_time(key):
-            c = timed(results, rec, name, device, large, "bf16", warmup, iters, regional=True)
-            mfu = f"{100 * c.mfu:.1f}%" if c.mfu is not None else "error (> peak)"
-            ratio = c.images_per_s / base.images_per_s
-            results.summarise(key, f"{ratio:.2f}x (compile {c.extra['compile_s']:.0f} s, MFU {mfu})")
-    if "largest" in parts and (device.type == "cuda" or args.smoke):  # the CPU never runs out: smoke only
-        found = largest_batch(rec, device, large * 2, args.max_batch, deadline, results, name)
-        results.summarise("largest batch that fits (eager bf16, doubling)", found)
+    doing = ["start-up"]  # what runs now, for the line a SIGINT leaves
+
+    def run_parts() -> None:
+        if "graphs" in parts:
+            doing[0] = f"eager fp32 at batch {small}"
+            base = timed(results, rec, name, device, small, "fp32", warmup, iters)
+            if device.type == "cuda":
+                for precision in ("fp32", "bf16"):
+                    key = f"cuda graph {precision} / eager fp32 at batch {small}"
+                    if in_time(key):
+                        doing[0] = f"cuda graph {precision} at batch {small}"
+                        g = timed(results, rec, name, device, small, precision, warmup, iters, graphs=True)
+                        results.summarise(key, f"{g.images_per_s / base.images_per_s:.2f}x")
+        if "compiled" in parts:  # the compile first: its seconds are the number most likely to be cut off
+            key, compiled = f"regional compile bf16 at batch {large}", None
+            if args.no_compile:
+                results.summarise(key, "not measured (--no-compile)")
+            else:
+                doing[0] = f"{key}: its first call, the compile"
+                compiled = timed(results, rec, name, device, large, "bf16", warmup, iters, regional=True)
+                mfu = f"{100 * compiled.mfu:.1f}%" if compiled.mfu is not None else "error (> peak)"
+                results.summarise(key, f"compile {compiled.extra['compile_s']:.0f} s, "
+                                  f"{compiled.images_per_s:.0f} img/s, MFU {mfu}")  # fmt: skip
+            key = f"eager fp32 at batch {large}"
+            if not in_time(key):
+                return
+            doing[0] = key
+            base = timed(results, rec, name, device, large, "fp32", warmup, iters)
+            if compiled is not None:
+                results.summarise(f"regional compile bf16 / eager fp32 at batch {large}",
+                                  f"{compiled.images_per_s / base.images_per_s:.2f}x")  # fmt: skip
+            key = f"eager bf16 / eager fp32 at batch {large}"
+            if in_time(key):
+                doing[0] = f"eager bf16 at batch {large}"
+                bf16 = timed(results, rec, name, device, large, "bf16", warmup, iters)
+                results.summarise(key, f"{bf16.images_per_s / base.images_per_s:.2f}x")
+        if "largest" in parts and (device.type == "cuda" or args.smoke):  # the CPU never runs out: smoke only
+            doing[0] = "the largest batch"
+            found = largest_batch(rec, device, large * 2, args.max_batch, deadline, results, name)
+            how = "predicted" if device.type == "cuda" else "doubling"
+            results.summarise(f"largest batch that fits (eager bf16, {how})", found)
+
+    try:
+        run_parts()
+    except KeyboardInterrupt:  # a time box's end: say what it cut off (the rows so far are saved)
+        results.summarise("interrupted", f"SIGINT after {time.monotonic() - STARTED:.0f} s, during {doing[0]}")
+        sys.exit(130)
     results.finish()
 
 

@@ -13,7 +13,9 @@ epochs) extrapolated as the E1 run's fixed cost per fold times the folds plus
 the full protocol's images at the measured rate.
 
 Time-boxed (``--time-limit``): a variant starts only if the time left covers
-what the previous one took (or a minimum for the first); a run cut off by the
+what the previous one took (or a minimum for the first), and its longer run
+only if the time left covers the shorter run's time scaled by the ratio of
+their epochs (:func:`longer_run_fits`); a run cut off by the
 limit, or by a SIGINT/SIGTERM to this script, is stopped as Ctrl-C stops it
 (SIGINT to ``icezoo eval``, which stops its workers), and whatever of its
 process tree is left after the grace period is killed and waited for, so no
@@ -21,6 +23,7 @@ worker goes on using the GPU. A summary line is printed as each row comes.
 ``ICEZOO_CACHE`` (set here when unset) keeps the generated data between runs.
 
     python benchmarks/loso.py                   # GPU: 8 folds x 1 and 3 epochs of recipes/icegan.yaml
+    python benchmarks/loso.py --folds 2 --epochs 1,5 --set eval.bootstrap=0   # as gpu_session.sh runs it
     python benchmarks/loso.py --smoke           # CPU: 2 tiny folds x 1 and 5 epochs (CI)
 
 Writes ``benchmarks/results/loso-<device>-torch<version>.{json,md}``, rewritten after each variant.
@@ -62,6 +65,15 @@ SMOKE = ["model.image_size=32", "model.generator.width=4", "model.generator.max_
 GRACE_S = 20.0  # after a SIGINT, how long a stopped run gets before what is left of its tree is killed
 FIRST_VARIANT_S = 20.0  # the least time left to start the first variant (later ones: what the previous took)
 FIRST_VARIANT_SMOKE_S = 1.0
+
+
+def longer_run_fits(short_s: float, short_epochs: int, long_epochs: int, left_s: float) -> bool:
+    """Whether ``left_s`` covers the longer run, estimated as the shorter run's wall time scaled by the epoch ratio.
+
+    An over-estimate (the start-up and set-up that the two runs share are scaled too), so that a run that starts
+    is not cut off midway.
+    """
+    return left_s >= short_s * long_epochs / short_epochs
 
 
 def image_steps(recipe, folds, epochs: int) -> int:
@@ -151,7 +163,9 @@ def stop_tree(proc: subprocess.Popen, grace: float = GRACE_S) -> int:
     return len(left)
 
 
-def run_once(command: list[str], env: dict, timeout: float, log: Path) -> tuple[float | None, str | None]:
+def run_once(
+    command: list[str], env: dict, timeout: float, log: Path, grace: float = GRACE_S
+) -> tuple[float | None, str | None]:
     """(wall seconds, None), or (None, why it has no time): one ``icezoo eval`` process tree, time-boxed.
 
     Its output goes to ``log`` (a file: a pipe nobody reads while the tree is being stopped could block it).
@@ -163,10 +177,10 @@ def run_once(command: list[str], env: dict, timeout: float, log: Path) -> tuple[
         try:
             proc.wait(timeout=max(0.0, timeout))
         except subprocess.TimeoutExpired:
-            killed = stop_tree(proc)
+            killed = stop_tree(proc, grace)
             return None, f"did not finish in {timeout:.0f} s (stopped{f'; {killed} killed' if killed else ''})"
         except BaseException:  # Ctrl-C or SIGTERM to this script: the run's tree goes too
-            stop_tree(proc)
+            stop_tree(proc, grace)
             raise
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -186,15 +200,19 @@ def run_variant(name: str, args, sets: list[str], work: Path, deadline: float) -
     slug = re.sub(r"\W+", "-", name)
     for epochs in args.epoch_counts:
         left = deadline - time.monotonic()
-        if row["wall_s"] and left < max(row["wall_s"].values()):  # the longer run takes more than the shorter
-            return {"variant": name, "skipped": f"{epochs} epochs: not started, {left:.0f} s left", **row}  # fmt: skip
+        if row["wall_s"]:
+            ((done, took),) = row["wall_s"].items()
+            if not longer_run_fits(took, int(done), epochs, left):
+                need = took * epochs / int(done)
+                return {"variant": name, "skipped": f"{epochs} epochs: not started, {left:.0f} s left of the {need:.0f} s "
+                        f"estimated ({done} epochs took {took:.0f} s)", **row}  # fmt: skip
         command = [sys.executable, "-m", "icezoo", "eval", args.recipe, "--protocol", "loso", "--out",
                    str(work / f"{slug}-{epochs}"), "--no-progress", "--workers", str(workers), *sets,
                    f"--set=train.epochs={epochs}", f"--set=train.cuda_graphs={str(graphs).lower()}"]  # fmt: skip
         if args.workers_per_gpu:
             command += ["--workers-per-gpu", str(args.workers_per_gpu)]
         with GpuUtilisation() as gpu:
-            wall, why = run_once(command, env, left, work / f"{slug}-{epochs}.log")
+            wall, why = run_once(command, env, left, work / f"{slug}-{epochs}.log", args.stop_grace)
         if wall is None:
             return {"variant": name, "skipped": f"{epochs} epochs: {why}", **row}
         row["wall_s"][str(epochs)] = wall
@@ -261,6 +279,10 @@ def main() -> None:
     p.add_argument("--workers-per-gpu", type=int, default=None)
     p.add_argument("--time-limit", type=float, default=420,
                    help="seconds for the whole script, stopping included; variants that do not fit are skipped")  # fmt: skip
+    p.add_argument("--stop-grace", type=float, default=GRACE_S,
+                   help="seconds a stopped run gets before what is left of its tree is killed (inside --time-limit)")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe override for every run (e.g. eval.bootstrap=0: no bootstrap draws per fold)")  # fmt: skip
     p.add_argument("--smoke", action="store_true", help="tiny model, 2 folds, 1 and 5 epochs (CPU, CI)")
     p.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     args = p.parse_args()
@@ -269,7 +291,7 @@ def main() -> None:
     args.epoch_counts = sorted({int(e) for e in args.epochs.split(",")})
     if len(args.epoch_counts) != 2 or args.epoch_counts[0] < 1:
         p.error(f"--epochs: two different epoch counts of at least 1, got {args.epochs!r}")
-    base = (SMOKE if args.smoke else []) + [f"eval.max_folds={args.folds}"]
+    base = (SMOKE if args.smoke else []) + [f"eval.max_folds={args.folds}", *args.set]
     recipe = icezoo.load_recipe(REPO / args.recipe, base)
     full = icezoo.load_recipe(REPO / args.recipe, SMOKE if args.smoke else [])
     folds = make_folds("loso", load_clips(recipe), recipe.eval)
@@ -282,7 +304,7 @@ def main() -> None:
            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": []}  # fmt: skip
     slug = re.sub(r"[^A-Za-z0-9]+", "-", doc["device"]).strip("-").lower()
     path = Path(args.out_dir) / f"loso{'-smoke' if args.smoke else ''}-{slug}-torch{torch.__version__.split('+')[0]}"
-    deadline = STARTED + args.time_limit - GRACE_S  # a run cut at the deadline gets GRACE_S to stop
+    deadline = STARTED + args.time_limit - args.stop_grace  # a run cut at the deadline gets the grace to stop
     sets = [f"--set={o}" for o in base]
     previous = FIRST_VARIANT_SMOKE_S if args.smoke else FIRST_VARIANT_S
     # a SIGTERM stops the running tree as Ctrl-C does; and SIGINT is handled even where it came in ignored (a

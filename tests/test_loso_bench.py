@@ -73,7 +73,9 @@ def test_gpu_session_parts_are_time_boxed_and_leave_no_process_behind(tmp_path):
     # smoke-loso: LOSO's own limit cuts a two-worker eval mid-run; smoke-box: the part's box runs out while a
     # run is going (SIGINT to the script, which stops the eval and its workers); smoke-fast: the batch cap
     session = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "OUT": str(tmp_path), "ICEZOO_SESSION": session, "OMP_NUM_THREADS": "1"}
+    work = tmp_path / "work"  # results and working files: outside OUT, which gets only the log and a tarball
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "ICEZOO_GPU_WORK": str(work), "ICEZOO_SESSION": session,
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
     result = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_session.sh"), "smoke-loso", "smoke-box",
                              "smoke-fast"], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
     out = result.stdout
@@ -82,7 +84,8 @@ def test_gpu_session_parts_are_time_boxed_and_leave_no_process_behind(tmp_path):
     assert "== part smoke-loso: exit 0 " in out and "== part smoke-fast: exit 0 " in out
     assert "== part smoke-box: box of 12 s reached: SIGINT" in out
     assert "summary: workers 2: skipped (interrupted" in out  # the script stopped on the SIGINT and said so
-    (cut,) = json.loads(next((tmp_path / "results").glob("loso-smoke-*.json")).read_text())["rows"]
+    (cut,) = json.loads(next((work / "results" / "smoke-loso").glob("loso-smoke-*.json")).read_text())["rows"]
     assert "did not finish in" in cut["skipped"]
     assert "summary: largest batch that fits (eager bf16, doubling): 16 (the --max-batch cap (16) reached" in out
-    assert not list((REPO / "benchmarks" / "results").glob("*-smoke-*"))  # smoke results stay in $OUT
+    assert not list((REPO / "benchmarks" / "results").glob("*-smoke-*"))  # nothing copied into the checkout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.tar.gz", "session.log"]
