@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -263,7 +265,8 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(
         port = _local_port()
         launchers, env = [_two_nodes(port) + RESTARTS] * 2, {**_env(), "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
     agents = [subprocess.Popen(_torchrun_command(out, *LONG, launcher=launcher), env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True) for launcher in launchers]  # fmt: skip
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+              for launcher in launchers]  # fmt: skip
     try:
         deadline = time.monotonic() + 300
         while not (out / "checkpoint.pt").exists() and all(a.poll() is None for a in agents):
@@ -273,9 +276,11 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(
         assert len(workers) == 2, workers
         os.kill(workers[1], signal.SIGKILL)  # mid-run: one worker of the two is lost
         errors = [agent.communicate(timeout=300)[1] for agent in agents]
-    finally:
+    finally:  # each agent's whole group, its workers too: no process of the test is left behind
         for agent in agents:
-            agent.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(agent.pid, signal.SIGKILL)
+            agent.wait()
     assert [a.returncode for a in agents] == [0] * nodes, "\n".join(e[-1500:] for e in errors)  # no restart: failed
     assert "exitcode: -9" in "".join(errors)  # torchrun saw the kill (and, exiting 0, restarted the group)
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 120
@@ -291,8 +296,14 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_ends_as_if_uninterrupted(
 def test_two_torchrun_nodes_train_what_one_node_of_two_processes_trains(tmp_path, uninterrupted):
     launcher = _two_nodes(_local_port())
     nodes = [subprocess.Popen(_torchrun_command(tmp_path / "run", *LONG, launcher=launcher), env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
-    errors = [node.communicate(timeout=600)[1] for node in nodes]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for _ in range(2)]  # fmt: skip
+    try:
+        errors = [node.communicate(timeout=600)[1] for node in nodes]
+    finally:  # on a timeout too, no process of the test is left behind
+        for node in nodes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
     assert [node.returncode for node in nodes] == [0, 0], errors[0][-1500:] + errors[1][-1500:]
     expected, got = _weights(uninterrupted), _weights(tmp_path / "run")
     assert all(torch.equal(got[k], expected[k]) for k in expected)

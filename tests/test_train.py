@@ -183,8 +183,13 @@ def test_an_interrupt_stops_between_steps_and_resumes_exactly(tmp_path):
         return out
 
     cut.step_fn = step_then_interrupt
-    with pytest.raises(KeyboardInterrupt):
-        cut.run()
+    # Python's own Ctrl-C handler, also where this test runner inherited SIGINT ignored (a shell's background job)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cut.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["step"] == 2  # the whole step 2, saved
     resumed = Trainer(_recipe(SMALL, every, steps=6), tmp_path / "cut", resume=True, progress=False)
     resumed.run()
