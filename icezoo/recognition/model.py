@@ -72,7 +72,9 @@ class Baseline(nn.Module):
         was = self.recogniser.training
         self.recogniser.eval()
         try:
-            out = [self.recogniser(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)]
+            out = [
+                self.recogniser(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)
+            ]
         finally:
             self.recogniser.train(was)
         return torch.cat(out) if out else torch.zeros((0, self.num_classes))
@@ -125,9 +127,16 @@ def check_baseline(recipe: Recipe) -> Baseline:
             if tuple(out.shape) != (2, recipe.model.num_classes):
                 raise ValidationError("model.recogniser", f"gives scores {list(out.shape[1:])}, not [num_classes]")
     loss = recipe.loss.classification.get("type")
-    if not model.is_estimator and (loss == "margin") != model.outputs_probabilities and loss in ("margin",
-                                                                                                  "cross_entropy"):
-        gives = "capsule lengths (use {type: margin})" if model.outputs_probabilities else "logits (use {type: cross_entropy})"
+    if (
+        not model.is_estimator
+        and (loss == "margin") != model.outputs_probabilities
+        and loss in ("margin", "cross_entropy")
+    ):
+        gives = (
+            "capsule lengths (use {type: margin})"
+            if model.outputs_probabilities
+            else "logits (use {type: cross_entropy})"
+        )
         raise ValidationError(
             "loss.classification", f"recogniser '{recipe.model.recogniser.get('type')}' gives {gives}, not for {loss}"
         )
