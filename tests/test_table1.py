@@ -15,7 +15,6 @@ from icezoo.data import ClipSet
 from icezoo.data.clips import ClipFrames
 from icezoo.data.synthetic import synthetic
 from icezoo.errors import IcezooError
-from icezoo.eval.folder import RunFolder
 from icezoo.eval.job import Context, FoldJob, run_fold_job
 from icezoo.eval.protocols import protocol_folds
 from icezoo.eval.report import PAPER_TABLE_I, write_report
@@ -144,7 +143,6 @@ def test_an_svm_fold_trains_reports_the_published_figure_apart_and_keeps_no_pick
     assert [r["pred"] for r in rows] == [icezoo.data.CLASSES[k] for k in model.scores(model.features(test)).argmax(1)]
     # an estimator file holding a type icezoo does not trust is refused, even with the checkpoint's digest matched
     skops_file.write_bytes(sio.dumps(FunctionTransformer(os.system)))  # written, never run
-    import hashlib
 
     torch.save({**state, "estimator": {"file": skops_file.name,
                                        "sha256": "sha256:" + hashlib.sha256(skops_file.read_bytes()).hexdigest()}},
