@@ -204,3 +204,39 @@ def test_a_one_frame_clip_for_a_flow_input_is_one_line(clips, tmp_path):
     with pytest.raises(IcezooError) as err:
         icezoo.eval.fold.fit_and_score(recipe, bad, fold)
     assert f"{bad.subject[0]}/{bad.clip[0]}" in one_line(err) and "same frame" in str(err.value)
+
+
+def test_a_converted_release_ststnet_is_read_by_load_checkpoint_with_the_table1_recipe(tmp_path, cli):
+    from icezoo.convert import STSTNET_RELEASE_CLASSES
+
+    from .test_recognisers import release_state, their_forward
+
+    state = release_state(seed=3)
+    torch.save(state, tmp_path / "sub01.pth")
+    code, _, err = cli("convert-release", "--ststnet", tmp_path / "sub01.pth", "--out", tmp_path / "ststnet.pt")
+    assert code == 0, err
+    model, recipe = icezoo.load_checkpoint(tmp_path / "ststnet.pt")
+    assert recipe.to_dict() == icezoo.load_recipe(TABLE1 / "ststnet.yaml").to_dict()
+    x = torch.rand(4, 3, 28, 28) * 255  # their layout: u, v, strain as 0-255 image values
+    order = [STSTNET_RELEASE_CLASSES.index(c) for c in icezoo.data.CLASSES]
+    torch.testing.assert_close(model.recognise(x), their_forward(state, x)[:, order], rtol=1e-5, atol=1e-4)
+    assert model.trained_on["type"] == "megc2019"
+
+
+def test_predict_answers_for_a_flow_fold_model_from_frames_and_refuses_an_image(clips, tmp_path, cli):
+    from PIL import Image
+
+    recipe = icezoo.load_recipe(TABLE1 / "ststnet.yaml", ["model.image_size=32", "train.max_steps=1", *SPLIT])
+    folder, folds, _ = _run(recipe, clips.subset(clips.indices_of(_per_database(clips, 2))), tmp_path / "run")
+    kept = folder.model(folds[0])
+    clip = clips.frames[0]
+    (tmp_path / "clip").mkdir()
+    for i, frame in enumerate(clip.sequence()):
+        Image.fromarray(frame).save(tmp_path / "clip" / f"frame{i}.png")
+    code, out, err = cli("predict", kept, "--frames", tmp_path / "clip", "--no-align", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["class"] in icezoo.data.CLASSES and answer["score_kind"] == "logits"
+    assert answer["apex_frame"] > 0 and answer["frame_count"] == len(clip.sequence())
+    code, _, err = cli("predict", kept, "--image", tmp_path / "clip" / "frame3.png")
+    assert code == 2 and err.count("\n") == 1 and "flow_strain" in err and "--frames" in err
