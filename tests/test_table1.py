@@ -240,3 +240,42 @@ def test_predict_answers_for_a_flow_fold_model_from_frames_and_refuses_an_image(
     assert answer["apex_frame"] > 0 and answer["frame_count"] == len(clip.sequence())
     code, _, err = cli("predict", kept, "--image", tmp_path / "clip" / "frame3.png")
     assert code == 2 and err.count("\n") == 1 and "flow_strain" in err and "--frames" in err
+
+
+def test_a_network_fold_model_exports_to_a_model_folder_that_answers_as_the_fold_model(clips, tmp_path, cli):
+    recipe = icezoo.load_recipe(TABLE1 / "ststnet.yaml", ["model.image_size=32", "train.max_steps=1", *SPLIT])
+    folder, folds, _ = _run(recipe, clips.subset(clips.indices_of(_per_database(clips, 2))), tmp_path / "run")
+    code, _, err = cli("export", folder.model(folds[0]), "--out", tmp_path / "exported")
+    assert code == 0, err
+    kept, _ = icezoo.load_checkpoint(folder.model(folds[0]))
+    exported, _ = icezoo.load_checkpoint(tmp_path / "exported")
+    x = torch.rand(3, 3, 28, 28)
+    torch.testing.assert_close(exported.recognise(x), kept.recognise(x))
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert "A baseline of Table I" in card and "--frames DIR" in card and "icezoo synth" not in card
+
+
+def test_predict_reads_an_apex_baseline_from_one_face(clips, tmp_path, cli):
+    from PIL import Image
+
+    recipe = icezoo.load_recipe(TABLE1 / "ststnet.yaml", [
+        "model.image_size=32", "train.max_steps=1", *SPLIT, "model.input={type: apex}"])  # fmt: skip
+    folder, folds, _ = _run(recipe, clips.subset(clips.indices_of(_per_database(clips, 2))), tmp_path / "run")
+    Image.fromarray(clips.apex[0, 0]).save(tmp_path / "face.png")
+    code, out, err = cli("predict", folder.model(folds[0]), "--image", tmp_path / "face.png", "--no-align", "--json")
+    assert code == 0, err
+    model, _ = icezoo.load_checkpoint(folder.model(folds[0]))
+    face = torch.from_numpy(clips.apex[:1, :1].astype(np.float32) / 127.5 - 1)
+    assert json.loads(out)["scores"] == pytest.approx(dict(zip(icezoo.data.CLASSES, model.recognise(face)[0].tolist())))
+
+
+def test_bench_times_a_baselines_recogniser_and_says_an_svm_is_not_timed():
+    from icezoo.bench.recipes import bench_recipe
+
+    rows = []
+    for name in ("ststnet", "lbp_top"):
+        rows += bench_recipe(icezoo.load_recipe(TABLE1 / f"{name}.yaml"), device=torch.device("cpu"), batch_sizes=[4],
+                             precisions=["fp32"], warmup=0, iters=1)  # fmt: skip
+    assert [r.what for r in rows] == ["recogniser forward", "train step", "skipped"]
+    assert rows[0].flops_per_call > 0 and rows[1].flops_per_call > 2 * rows[0].flops_per_call  # backward costs more
+    assert "scikit-learn" in rows[2].extra["reason"]

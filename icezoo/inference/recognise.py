@@ -49,7 +49,7 @@ def predict_image(
             "give the clip: --frames DIR or --video FILE"
         )
     face, how = read_face(image, recipe.model.image_size, align, "--image")
-    if reads:  # a baseline on the apex face: its input's features of it
+    if hasattr(model, "reads"):  # a baseline on the apex face: its input's features of it
         face = _features(model, [((face[0, 0].numpy() + 1) * 127.5).round().astype(np.uint8)], 0)
     return {**_answer(model, recipe, face.to(device), how), "checkpoint": str(checkpoint), "image": str(image)}
 
