@@ -279,3 +279,40 @@ def test_bench_times_a_baselines_recogniser_and_says_an_svm_is_not_timed():
     assert [r.what for r in rows] == ["recogniser forward", "train step", "skipped"]
     assert rows[0].flops_per_call > 0 and rows[1].flops_per_call > 2 * rows[0].flops_per_call  # backward costs more
     assert "scikit-learn" in rows[2].extra["reason"]
+
+
+@pytest.mark.slow
+def test_eval_keep_models_then_icezoo_test_and_train_on_the_command_line(tmp_path, cli):
+    tiny = ["--set", "model.image_size=32", "--set", "model.input.blocks=2", "--set", "eval.bootstrap=20"]
+    code, out, err = cli("eval", TABLE1 / "lbp_top.yaml", "--protocol", "split", "--keep-models", "--no-progress",
+                         "--out", tmp_path / "run", *tiny)  # fmt: skip
+    assert code == 0, err
+    assert "published, MEGC2019" in (tmp_path / "run" / "table.md").read_text()
+    assert (tmp_path / "run" / "folds" / "split.skops").is_file()
+    code, out, err = cli("test", tmp_path / "run")
+    assert code == 0 and "identical to" in out, (out, err)  # the kept .skops models predict the run's predictions
+    code, out, err = cli("train", TABLE1 / "lbp_top.yaml", "--out", tmp_path / "trained", "--no-progress", *tiny)
+    assert code == 0, err
+    model, recipe = icezoo.load_checkpoint(tmp_path / "trained" / "checkpoint.pt")
+    assert recipe.name == "table1_lbp_top" and model.is_estimator and model.trained_on["clips"] == 442
+
+
+def test_published_figures_never_share_a_column_with_ours():
+    from icezoo.eval.report import markdown_report, published_figures, table_i_comparison
+
+    paper = icezoo.load_recipe(TABLE1 / "capsulenet.yaml").to_dict()["paper"]
+    block = {"uf1": 0.5, "uar": 0.45, "n": 10}
+    metrics = {"overall": block, "per_dataset": {"samm": block}, "folds": 68, "versions": [],
+               "data": {"type": "megc2019", "clips": 442, "subjects": 68, "comparable_to_published": True},
+               "interval_95": {"method": "bootstrap", "uf1": [0.4, 0.6], "uar": [0.35, 0.55]}}  # fmt: skip
+    metrics["published"] = published_figures(paper, True)
+    table = markdown_report("loso", metrics, "table1_capsulenet", paper)
+    head = next(line for line in table.splitlines() if line.startswith("| Database |"))
+    assert head == ("| Database | ours UF1 | ours UAR | UF1 (published, MEGC2019) | UAR (published, MEGC2019) |")
+    assert "| MEGC2019 | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |" in table
+    assert "| SMIC | - | - | 0.582 | 0.587 |" in table and "test-epoch selection" in table
+    assert "reference only" not in table  # MEGC2019 data: a comparison
+    entries = [{"name": "table1_capsulenet", **metrics}, {"name": "other", "overall": block}]
+    comparison = table_i_comparison(entries).splitlines()
+    assert comparison[2].startswith("| table1_capsulenet | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |")
+    assert comparison[3] == "| other | 0.500 | 0.450 | - | - | - |"

@@ -97,6 +97,23 @@ def table_i_published(ours: dict[str, Any], published: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def table_i_comparison(entries: list[dict[str, Any]]) -> str:
+    """``icezoo ablate recipes/table1/*.yaml``: one row per recipe, ours (with intervals) and the paper's row
+    (labelled, with its selection rule) in separate columns, composite figures; a recipe without a Table I row
+    gets dashes in the published columns."""
+    same = all((e.get("published") or {}).get("same_data") for e in entries if e.get("published"))
+    tag = PUBLISHED if same else f"{PUBLISHED}; other data, reference only"
+    rows = [f"| Recipe | ours UF1 [95% CI] | ours UAR [95% CI] | UF1 ({tag}) | UAR ({tag}) | published selection |",
+            "| --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for e in entries:
+        row = e.get("published") or {}
+        uf1, uar = (row.get("figures") or {}).get("all") or [None, None]
+        cells = [e["name"], _f(e["overall"]["uf1"]) + _ci(e, "uf1"), _f(e["overall"]["uar"]) + _ci(e, "uar"),
+                 _f(uf1), _f(uar), (row.get("selection") or "-") if row else "-"]  # fmt: skip
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def published_lines(published: dict[str, Any]) -> list[str]:
     """What the published columns are: the paper's row, measured on MEGC2019 with its own selection rule."""
     lines = [f"The published columns ({PUBLISHED}) are the paper's Table I, row {published['row']}: measured by its "

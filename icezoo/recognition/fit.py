@@ -146,3 +146,34 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
             for group in optimizer.param_groups:
                 group["lr"] *= cfg.lr_gamma
     return step
+
+
+def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: bool = False):
+    """``icezoo train`` of a baseline: fit it on every clip of the recipe's data (no test subjects, the last
+    model) and write ``OUT/checkpoint.pt`` as a kept fold model is written (:func:`.model.baseline_state`), which
+    ``predict``, ``export`` and ``icezoo.load_checkpoint`` read. Returns (the checkpoint, the step)."""
+    from pathlib import Path
+
+    from ..data import load_clips
+    from ..train.checkpoint import save_checkpoint
+    from .model import baseline_state
+
+    clips = load_clips(recipe)
+    dev = resolve_device(device or recipe.train.device, "train.device")
+    torch.manual_seed(recipe.train.seed)
+    model = build_baseline(recipe)
+    x, y = model.features(clips, progress), clips.label.astype(np.int64)
+    if model.is_estimator:
+        model.recogniser.fit(x.reshape(len(x), -1), y)
+        step = 0
+    else:
+        model.recogniser.to(dev)
+        step = _train_network(recipe, model, x, y, dev, lambda step, model: None)
+        model.recogniser.cpu()
+    path = Path(out) / "checkpoint.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..eval.provenance import describe_data
+
+    state = {"step": step, "recipe": recipe.to_dict(), "data": describe_data(recipe, clips),
+             **baseline_state(model, path)}  # fmt: skip
+    return save_checkpoint(path, state), step
