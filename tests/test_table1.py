@@ -165,6 +165,7 @@ def test_a_network_fold_trains_with_selection_and_keeps_its_state_dict(clips, tm
     model = folder.load_model(folds[0])
     assert isinstance(model.recogniser, torch.nn.Module) and not model.recogniser.training
     assert metrics["published"]["row"] == "STSTNet" and metrics["recogniser_mb"] == pytest.approx(1683 * 4 / 1e6)
+    assert "Baseline: recogniser `ststnet` on input `flow_strain`." in (tmp_path / "run" / "table.md").read_text()
 
 
 def test_a_second_loso_fold_computes_no_flow(clips, tmp_path, monkeypatch):
@@ -312,6 +313,8 @@ def test_published_figures_never_share_a_column_with_ours():
     assert "| MEGC2019 | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |" in table
     assert "| SMIC | - | - | 0.582 | 0.587 |" in table and "test-epoch selection" in table
     assert "reference only" not in table  # MEGC2019 data: a comparison
+    metrics["baseline"] = {"input": "apex", "recogniser": "capsulenet", "start": "from scratch"}
+    assert "its backbone starts from scratch" in markdown_report("loso", metrics, "table1_capsulenet", paper)
     entries = [{"name": "table1_capsulenet", **metrics}, {"name": "other", "overall": block}]
     comparison = table_i_comparison(entries).splitlines()
     assert comparison[2].startswith("| table1_capsulenet | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |")

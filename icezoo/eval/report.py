@@ -207,6 +207,10 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
             "",
             table_ablation([{"name": name, "paper": paper, **metrics}]),
         ]
+    base = metrics.get("baseline")
+    if base:
+        start = f"; its backbone starts {base['start']}" if base.get("start") else ""
+        lines += ["", f"Baseline: recogniser `{base['recogniser']}` on input `{base['input']}`{start}."]
     row = metrics.get("published")
     if row:  # a Table I recipe: its published figures in their own columns, labelled, whatever the data
         lines += ["", f"Beside the paper's row ({PUBLISHED}), in Table I's figures:", "", table_i_published(metrics, row),
@@ -267,8 +271,12 @@ def write_report(recipe, protocol: str, folder, folds: list) -> dict[str, Any]:
     metrics |= compute_metrics(y_true, y_pred, groups["dataset"], groups["fold"], protocol)
     with torch.device("meta"):
         model = build_model(recipe)
-    if recipe.model.is_baseline:  # a recogniser's size (an estimator's is not counted)
+    if recipe.model.is_baseline:  # a recogniser's size (an estimator's is not counted), what it reads, its start
         metrics["discriminator_mb"] = None
+        weights = recipe.model.recogniser.get("backbone_weights")
+        metrics["baseline"] = {"input": recipe.model.input.get("type"), "recogniser": recipe.model.recogniser.get("type"),
+                               "start": f"ImageNet weights from {weights}" if weights else
+                               ("from scratch" if "backbone_weights" in recipe.model.recogniser else None)}  # fmt: skip
         net = model.recogniser if not model.is_estimator else None
         metrics["recogniser_mb"] = sum(p.numel() for p in net.parameters()) * 4 / 1e6 if net is not None else None
     else:
