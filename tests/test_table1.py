@@ -319,3 +319,31 @@ def test_published_figures_never_share_a_column_with_ours():
     comparison = table_i_comparison(entries).splitlines()
     assert comparison[2].startswith("| table1_capsulenet | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |")
     assert comparison[3] == "| other | 0.500 | 0.450 | - | - | - |"
+
+
+@pytest.mark.parametrize("schedule, factors", [
+    (["train.schedule=exponential", "train.lr_gamma=0.5"], [1, 0.5, 0.25]),  # CapsuleNet's ExponentialLR, per epoch
+    (["train.schedule=constant"], [1, 1, 1]), (["train.schedule=cosine"], [1, 0.75, 0.25])])  # fmt: skip
+def test_a_recognisers_learning_rate_follows_the_recipes_schedule(monkeypatch, schedule, factors):
+    from icezoo.recognition import build_baseline
+    from icezoo.recognition.fit import _train_network
+
+    seen = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    recipe = icezoo.load_recipe(TABLE1 / "ststnet.yaml", ["train.epochs=3", "train.batch_size=8", "train.lr=0.1",
+                                                          "loss.class_balance=true", *schedule])  # fmt: skip
+    model = build_baseline(recipe)
+    x = np.random.default_rng(0).normal(size=(8, 3, 28, 28)).astype(np.float32)
+    before = {k: v.clone() for k, v in model.recogniser.state_dict().items()}
+    assert _train_network(recipe, model, x, np.arange(8) % 3, torch.device("cpu")) == 3  # one step per epoch
+    assert seen == pytest.approx([0.1 * f for f in factors])
+    changed = [
+        k for k, v in model.recogniser.state_dict().items() if k.endswith("weight") and not torch.equal(v, before[k])
+    ]
+    assert len(changed) == 7  # three convolutions, three batch norms, the fully connected layer

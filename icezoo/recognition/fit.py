@@ -94,7 +94,8 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
         selector(0, model)
         step = 0
     else:
-        step = _train_network(recipe, model, x_train, y_train, dev, selector)
+        last = recipe.eval.select == "last"  # no candidates to score: the model at the end (as a GAN fold)
+        step = _train_network(recipe, model, x_train, y_train, dev, None if last else selector)
     selector.restore(model)
     scores = model.scores(selector.test[0], recipe.eval.batch_size)
     info: dict[str, Any] = {"train": list(fold.train), "validation": list(fold.validation), "test": list(fold.test),
@@ -109,9 +110,9 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
     return FoldResult(prediction_rows(fold.name, test, scores), info, model, info["selection"]["chosen_step"])
 
 
-def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray, device, on_candidate) -> int:
-    """Adam on mini-batches of the training features; ``on_candidate(step, model)`` every ``eval.select_every``
-    epochs and at the last step. Returns the last step."""
+def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray, device, on_candidate=None) -> int:
+    """Adam on mini-batches of the training features; ``on_candidate(step, model)`` (unless None) every
+    ``eval.select_every`` epochs and at the last step. Returns the last step."""
     from ..train.objective import class_weights
 
     cfg = recipe.train
@@ -137,7 +138,7 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
             loss.backward()
             optimizer.step()
             step += 1
-            if step % every == 0 or step == budget:
+            if on_candidate is not None and (step % every == 0 or step == budget):
                 on_candidate(step, model)
                 net.train()
             if step == budget:
@@ -168,7 +169,7 @@ def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: 
         step = 0
     else:
         model.recogniser.to(dev)
-        step = _train_network(recipe, model, x, y, dev, lambda step, model: None)
+        step = _train_network(recipe, model, x, y, dev)
         model.recogniser.cpu()
     path = Path(out) / "checkpoint.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
