@@ -313,6 +313,7 @@ def test_published_figures_never_share_a_column_with_ours():
     assert "| MEGC2019 | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |" in table
     assert "| SMIC | - | - | 0.582 | 0.587 |" in table and "test-epoch selection" in table
     assert "reference only" not in table  # MEGC2019 data: a comparison
+    assert "| LBP-TOP |" not in table  # the other published rows stay out of our Table I columns
     metrics["baseline"] = {"input": "apex", "recogniser": "capsulenet", "start": "from scratch"}
     assert "its backbone starts from scratch" in markdown_report("loso", metrics, "table1_capsulenet", paper)
     entries = [{"name": "table1_capsulenet", **metrics}, {"name": "other", "overall": block}]
