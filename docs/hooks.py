@@ -132,6 +132,8 @@ def _parameter_counts(recipe) -> tuple[int | None, int]:
 
     with torch.device("meta"):
         model = build_model(recipe)
+    if recipe.model.is_baseline:  # Table I's baselines: no G; the recogniser in D's column (an SVM counts 0)
+        return None, 0 if model.is_estimator else sum(p.numel() for p in model.recogniser.parameters())
     g = sum(p.numel() for p in model.generator.parameters()) if model.generator is not None else None
     return g, sum(p.numel() for p in model.discriminator.parameters())
 

@@ -199,37 +199,28 @@ def _release_name(ours: str) -> str:
     return ours
 
 
-def ststnet_release_recipe() -> dict:
-    """The minimal recipe a converted STSTNet checkpoint carries (see :func:`write_ststnet_checkpoint`)."""
-    from .data.clips import CLASSES
-    from .registry import registry
+STSTNET_RECIPE = Path(__file__).resolve().parent / "recipes" / "table1" / "ststnet.yaml"
+"""The recipe a converted STSTNet checkpoint carries: Table I's ``ststnet`` (flow and strain, 28x28x3)."""
 
-    return {
-        "name": "ststnet_release",
-        "description": "The authors' released STSTNet weights (christy1206/STSTNet, one LOSO subject's state dict), "
-        "converted; scores in icezoo's class order.",
-        "model": {
-            "input": {"type": "flow_strain"},
-            "in_shape": list(STSTNET_RELEASE_SHAPE),
-            "recogniser": registry.validate("recogniser", {"type": "ststnet"}),
-        },
-        "classes": list(CLASSES),
-    }
+
+def ststnet_release_recipe():
+    """The ``recipes/table1/ststnet.yaml`` recipe, resolved: what a converted STSTNet checkpoint carries."""
+    from .api import load_recipe
+
+    return load_recipe(str(STSTNET_RECIPE))
 
 
 def write_ststnet_checkpoint(weights: str | Path, out: str | Path) -> Path:
     """Convert one released STSTNet state dict (``STSTNet_Weights/SUBJECT.pth``) into an icezoo checkpoint.
 
     The file (``icezoo-checkpoint/1``, written atomically with :func:`icezoo.train.checkpoint.save_checkpoint`)
-    holds: ``step`` 0; ``recipe``, the plain mapping of :func:`ststnet_release_recipe` (``model.recogniser`` the
-    resolved ``ststnet`` spec, ``model.in_shape`` [3, 28, 28], ``model.input`` the ``flow_strain`` input,
-    ``classes`` icezoo's order); ``recogniser``, the converted state dict; ``release``, where it came from (file
-    name, their class order, their input: u, v and strain as 0-255 image values, read by ``cv2.imread``, so in
-    the channel order their image files hold). :func:`load_ststnet_checkpoint` builds the network from it.
-
-    Left for the integrator: ``icezoo.load_checkpoint``, ``predict`` and ``export`` read a recogniser checkpoint
-    once the ``recipes/table1/ststnet.yaml`` recipe exists; then ``recipe`` here should become that recipe's
-    ``to_dict()`` (its ``flow_strain`` input scaling u, v and strain to 0-255 as the authors' images do).
+    holds: ``step`` 0; ``recipe``, the resolved ``recipes/table1/ststnet.yaml`` (so ``icezoo.load_checkpoint``,
+    ``predict`` and ``export`` read it as a kept ``ststnet`` fold model); ``recogniser``, the converted state
+    dict; ``data``, what it was trained on (one LOSO fold of the authors' MEGC2019 run); ``release``, where it
+    came from (file name, their class order, their input). Their network read u, v and strain as 0-255 image
+    values (``cv2.imread`` of the images they saved, so in the channel order their files hold):
+    ``model.recognise(x)`` on that layout gives their scores, in icezoo's class order; icezoo's ``flow_strain``
+    input gives pixels and strain per pixel instead, so its features are not what these weights were trained on.
     """
     from .train.checkpoint import save_checkpoint
 
@@ -239,26 +230,21 @@ def write_ststnet_checkpoint(weights: str | Path, out: str | Path) -> Path:
         "classes": list(STSTNET_RELEASE_CLASSES),
         "input": "[B, 3, 28, 28]: u, v, optical strain as 0-255 image values (christy1206/STSTNet)",
     }
-    return save_checkpoint(
-        out, {"step": 0, "recipe": ststnet_release_recipe(), "recogniser": state, "release": release}
-    )
+    data = {"type": "megc2019", "source": "christy1206/STSTNet, one LOSO subject's state dict"}
+    return save_checkpoint(out, {"step": 0, "recipe": ststnet_release_recipe().to_dict(), "recogniser": state,
+                                 "estimator": None, "data": data, "release": release})  # fmt: skip
 
 
 def load_ststnet_checkpoint(path: str | Path):
     """The ``ststnet`` network of a checkpoint of :func:`write_ststnet_checkpoint`, in eval mode.
 
     Its forward on the authors' input layout ([B, 3, 28, 28], 0-255) gives their network's scores (logits) in
-    icezoo's class order (:data:`icezoo.data.CLASSES`).
+    icezoo's class order (:data:`icezoo.data.CLASSES`). ``icezoo.load_checkpoint`` reads the same file as a
+    baseline (:class:`icezoo.recognition.Baseline`), whose ``recognise`` is this network's.
     """
-    from .registry import registry
-    from .train.checkpoint import load_checkpoint, load_module_state
+    from .train.checkpoint import load_trained_model
 
-    ckpt = load_checkpoint(path)
-    try:
-        model_spec, classes = ckpt["recipe"]["model"], ckpt["recipe"]["classes"]
-        spec, in_shape, state = model_spec["recogniser"], tuple(model_spec["in_shape"]), ckpt["recogniser"]
-    except (KeyError, TypeError):
-        raise IcezooError(f"{path}: not a converted STSTNet checkpoint (no recipe.model.recogniser)") from None
-    net = registry.build("recogniser", spec, in_shape=in_shape, num_classes=len(classes))
-    load_module_state(net, state, "recogniser", path)
-    return net.eval()
+    model, recipe = load_trained_model(path)
+    if recipe.model.recogniser is None or recipe.model.recogniser.get("type") != "ststnet":
+        raise IcezooError(f"{path}: not a converted STSTNet checkpoint (its recipe's recogniser is not ststnet)")
+    return model.recogniser.eval()

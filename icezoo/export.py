@@ -38,6 +38,10 @@ def export_model(source: str | Path, out: str | Path, *, allow_plugins: Iterable
 
     check_out(out)
     model, recipe = load_trained_model(source, "cpu", allow_plugins=allow_plugins)  # the same rules as any reader
+    if getattr(model, "is_estimator", False):
+        raise IcezooError(
+            f"{source}: a scikit-learn fold model is exported as its .skops file beside it, not by export"
+        )
     state = read_trained_state(source)
     flat = flat_weights(state)
     try:
@@ -107,7 +111,8 @@ def model_card(recipe, data: dict[str, Any], run, metrics, model) -> str:
     kind, meaning = score_kind(recipe)
     params = sum(p.numel() for p in model.parameters())
     lines = [*_front_matter(data, recipe), f"# {recipe.name}", "", recipe.description or "", "",
-             "An ICE-GAN model of icezoo, exported with `icezoo export`.", "",
+             f"{'A baseline of Table I' if recipe.model.is_baseline else 'An ICE-GAN model'} of icezoo, exported with "
+             "`icezoo export`.", "",
              "## Recipe", "", f"- recipe: `{recipe.name}` (paper row: {row}); the resolved recipe is `recipe.yaml`",
              f"- parameters: {params / 1e6:.2f} M ({'with' if model.generator is not None else 'no'} generator)",
              f"- class scores: {kind} ({meaning})", "",
@@ -115,8 +120,9 @@ def model_card(recipe, data: dict[str, Any], run, metrics, model) -> str:
     if is_synthetic(data):
         lines += ["Its answer on a real face is not meaningful: it has never seen one.", ""]
     lines += ["## Evaluation", "", *_metric_lines(metrics, run), "", "## Use", "", "```bash",
-              "icezoo predict THIS_FOLDER --image face.png      # or --frames DIR / --video FILE",
-              "icezoo synth THIS_FOLDER --onset face.png", "```", "", "```python", "import icezoo",
+              *(["icezoo predict THIS_FOLDER --frames DIR       # or --video FILE"] if recipe.model.is_baseline else [
+                  "icezoo predict THIS_FOLDER --image face.png      # or --frames DIR / --video FILE",
+                  "icezoo synth THIS_FOLDER --onset face.png"]), "```", "", "```python", "import icezoo",
               'model, recipe = icezoo.load_checkpoint("THIS_FOLDER")   # or "hf-hub:ORG/NAME", from the local cache',
               "```", "", "Weights are `model.safetensors` (no pickle); nothing in this folder runs as code.", "",
               "## Licence", "", SYNTHETIC_LICENCE if is_synthetic(data) else LICENSED_DATA, ""]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Assemble a GAN (ICE-GAN or an ablation) from a recipe's model section."""
+"""Assemble a GAN (ICE-GAN or an ablation) from a recipe's model section, or a baseline of Table I (a recipe with
+``model.recogniser``: :mod:`icezoo.recognition`)."""
 
 from __future__ import annotations
 
@@ -75,9 +76,14 @@ def _build(kind: str, spec: Any, path: str, **builder_args: Any) -> Any:
         raise ValidationError(path, f"cannot build {kind} '{name}': {err}") from err
 
 
-def build_model(config: Recipe | ModelConfig) -> GAN:
-    """Build the model a recipe describes (on the current default device)."""
+def build_model(config: Recipe | ModelConfig):
+    """Build the model a recipe describes (on the current default device): a :class:`GAN`, or for a recipe
+    with ``model.recogniser`` a :class:`icezoo.recognition.Baseline`."""
     m = config.model if isinstance(config, Recipe) else config
+    if m.is_baseline:
+        from .recognition import build_baseline
+
+        return build_baseline(m)
     generator = None
     if m.generator is not None:
         generator = _build(
@@ -132,6 +138,11 @@ def check_recipe(recipe: Recipe) -> None:
     from .memory import check_memory
     from .train.objective import check_objective
 
+    if recipe.model.is_baseline:
+        from .recognition import check_baseline
+
+        check_baseline(recipe)
+        return
     model = check_buildable(recipe)
     m = recipe.model
     check_memory(model, recipe.train.batch_size, m.image_size, m.in_channels, m.noise_dim)

@@ -154,6 +154,29 @@ def summarize(model: GAN, depth: int = 1, batch: int = 2) -> list[Node]:
     return nodes
 
 
+def summarize_baseline(model, depth: int = 1, batch: int = 2) -> list[Node]:
+    """The rows of a baseline (:class:`icezoo.recognition.Baseline`): its input (no parameters: what one clip
+    becomes) and its recogniser, ``depth`` levels down; a scikit-learn estimator has no parameters before it is
+    fitted and its cost is not counted."""
+    names = _registered_names()
+    shape = "x".join(str(d) for d in model.in_shape)
+    nodes = [Node("input", names.get(type(model.input), type(model.input).__name__), 0, 0, shape)]
+    net = model.recogniser
+    if model.is_estimator:
+        return nodes + [Node("recogniser", type(net).__name__ + " (scikit-learn)", 0, 0, f"{model.num_classes}")]
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    x = torch.rand(batch, *model.in_shape, device=device)
+    try:
+        tracked = {"recogniser": net} | {f"recogniser.{n}": m for n, m in _expand(net)}
+        flops, outputs = _profile(net, tracked, lambda: net(x))
+        nodes.append(_subtree("recogniser", net, flops, outputs, names, batch, depth))
+    finally:
+        net.train(was_training)
+    return nodes
+
+
 def format_table(nodes: list[Node], title: str = "") -> str:
     """The tree as an aligned text table."""
     rows = [("component", "type", "params", "MB fp32", "GFLOPs/img", "output")]

@@ -10,9 +10,11 @@ import icezoo
 from .conftest import RECIPES
 
 ALL = sorted(p.relative_to(RECIPES).as_posix() for p in RECIPES.rglob("*.yaml"))
+BASELINES = {"table1/capsulenet.yaml", "table1/dual_inception.yaml", "table1/lbp_top.yaml", "table1/ststnet.yaml"}
+GANS = [name for name in ALL if name not in BASELINES]  # the baselines' builds: tests/test_table1.py
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", GANS)
 def test_every_recipe_builds_and_runs_forward(name):
     recipe = icezoo.load_recipe(RECIPES / name)
     model = icezoo.build_model(recipe)

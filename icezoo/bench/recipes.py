@@ -116,6 +116,8 @@ def _bench_one(
     recipe, name, device, batch, precision, compiled, what, warmup, iters, channels_last, compile_mode
 ) -> list[Measurement]:
     torch.manual_seed(0)
+    if recipe.model.is_baseline:
+        return _bench_baseline(recipe, name, device, batch, precision, compiled, what, warmup, iters, compile_mode)
     model = build_model(recipe).to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -182,6 +184,49 @@ def _bench_one(
             )
         )
     del model
+    return out
+
+
+def _bench_baseline(recipe, name, device, batch, precision, compiled, what, warmup, iters, compile_mode):
+    """A baseline's rows (:mod:`icezoo.recognition`): its recogniser's forward ("d" asks for it: the part that
+    recognises) and a training step (Adam on ``loss.classification``), on random features of its input's shape;
+    a scikit-learn estimator is not timed (a skipped row says so)."""
+    from ..registry import registry
+
+    model = build_model(recipe)
+    if model.is_estimator:
+        return [_skipped(name, batch, precision, compiled, device, "a scikit-learn estimator: not timed")]
+    net = model.recogniser.to(device)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.rand(batch, *model.in_shape, generator=g).to(device)
+    labels = torch.randint(model.num_classes, (batch,), generator=g).to(device)
+    common = dict(batch=batch, device=device, precision=precision, compiled=compiled,
+                  warmup=warmup + (2 if compiled else 0), iters=iters)  # fmt: skip
+    extra = {"compile_mode": compile_mode if compiled else None}
+    fast = torch.compile(net, mode=compile_mode) if compiled else net
+    out = []
+    if "d" in what:
+
+        def forward(module):
+            with torch.no_grad(), autocast(device, precision):
+                return module(x)
+
+        net.eval()
+        out.append(measure(name, "recogniser forward", lambda: forward(fast), eager_fn=lambda: forward(net), **common,
+                           **extra))  # fmt: skip
+    if "step" in what:
+        loss_fn = registry.build("loss", recipe.loss.classification)
+        optimizer = torch.optim.Adam(net.parameters(), lr=recipe.train.lr, betas=tuple(recipe.train.betas))
+
+        def step(module):
+            with autocast(device, precision):
+                loss = loss_fn(module(x).float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        net.train()
+        out.append(measure(name, "train step", lambda: step(fast), eager_fn=lambda: step(net), **common, **extra))
     return out
 
 

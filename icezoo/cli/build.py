@@ -23,18 +23,18 @@ def run(args: argparse.Namespace) -> int:
     from ..api import load_recipe
     from ..devices import resolve_device
     from ..models import build_model
-    from ..summary import format_table, summarize
+    from ..summary import format_table, summarize, summarize_baseline
 
     recipe = load_recipe(args.recipe, args.overrides)
     device = resolve_device(args.device, "--device")
     model = build_model(recipe).to(device)
-    nodes = summarize(model, depth=args.depth)
+    nodes = (summarize_baseline if recipe.model.is_baseline else summarize)(model, depth=args.depth)
     if args.json:
         total_p, total_f = sum(n.params for n in nodes), sum(n.flops for n in nodes)
         print(json.dumps({
             "recipe": recipe.source, "name": recipe.name, "overrides": recipe.overrides, "device": str(device),
             "components": [n.to_dict() for n in nodes],
-            "total": {"params": total_p, "mb_fp32": round(total_p * 4 / 1e6, 3), "flops_per_image": total_f},
+            "total": {"params": total_p, "mb_fp32": round(total_p * 4 / 1e6, 3), "flops_per_image": total_f},  # per clip for a baseline
         }, indent=2))  # fmt: skip
     else:
         title = f"{recipe.name or recipe.source}: {recipe.description}".rstrip(": ")

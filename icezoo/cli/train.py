@@ -41,6 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
         registry.plugins.load_modules(args.plugins)
     recipe = load_recipe(args.recipe, args.overrides)
+    if recipe.model.is_baseline:  # a recogniser on its input (Table I): fitted on every clip, one checkpoint
+        from ..recognition.fit import train_baseline
+
+        out = Path(args.out or Path("runs") / f"{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        path, step = train_baseline(recipe, out, device=args.device, progress=not args.no_progress)
+        print(f"trained {step} steps; checkpoint: {path}")
+        return 0
     if args.resume and args.out is None:
         raise IcezooError("--resume needs --out DIR, the run folder to continue")
     device = resolve_device(args.device or recipe.train.device, "train.device")

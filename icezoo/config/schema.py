@@ -23,6 +23,9 @@ MAY_CHANGE_ON_RESUME = {"resume": "may_change"}
 # a fold runs, what is logged or reported, which folds this call runs. Folds that differ only in these pool.
 NOT_RUN_IDENTITY = {"run_identity": False}
 FREE = {**MAY_CHANGE_ON_RESUME, **NOT_RUN_IDENTITY}  # both
+# Field metadata of settings added after recipes had fingerprints: left out of the resolved recipe while unset
+# (None), so a recipe that does not use them resolves, and fingerprints, exactly as before they existed.
+OMIT_UNSET = {"omit_unset": True}
 
 MAX_EPOCHS = 1_000_000
 """More epochs than anyone means (the paper trains 100); ``1e20`` is a typo, not a plan."""
@@ -66,18 +69,42 @@ class DiscriminatorConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """What gets built: generator (null for model A) and discriminator."""
+    """What gets built: generator (null for model A) and discriminator; or, for a baseline of Table I
+    (:mod:`icezoo.recognition`), an ``input`` and the ``recogniser`` that reads it, with no generator."""
 
     generator: Annotated[Spec | None, Component("generator", optional=True)]
-    discriminator: DiscriminatorConfig
+    discriminator: DiscriminatorConfig | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
     image_size: int = 128  # faces cropped by 68 landmarks, 128x128 grayscale
     in_channels: int = 1
     noise_dim: int = 100  # N_z
     num_classes: int = 3  # N_c: positive, negative, surprise
+    # a baseline: what it reads of a clip (kind input) and what recognises that (kind recogniser)
+    input: Annotated[Spec | None, Component("input", optional=True)] = dataclasses.field(
+        default=None, metadata=OMIT_UNSET
+    )
+    recogniser: Annotated[Spec | None, Component("recogniser", optional=True)] = dataclasses.field(
+        default=None, metadata=OMIT_UNSET
+    )
 
     def check(self) -> None:
         _at_least(self, 1, "image_size", "in_channels", "noise_dim")
         _at_least(self, 2, "num_classes")
+        if self.recogniser is None:
+            if self.discriminator is None:
+                raise ValidationError("discriminator", "missing required key (or a recogniser and its input)")
+            if self.input is not None:
+                raise ValidationError("input", "an input is read by a recogniser: name model.recogniser too")
+            return
+        if self.input is None:
+            raise ValidationError("input", "a recogniser needs the input it reads (e.g. {type: flow_strain})")
+        for key in ("generator", "discriminator"):
+            if getattr(self, key) is not None:
+                raise ValidationError(key, "must be null in a baseline (a recipe with a recogniser)")
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether this is a recogniser on an input (a baseline of Table I), not a GAN."""
+        return self.recogniser is not None
 
 
 @dataclasses.dataclass
@@ -131,7 +158,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "constant", "exponential"] = "cosine"
+    # exponential (recognisers only): the learning rate is multiplied by this after every epoch (CapsuleNet's 0.9)
+    lr_gamma: float | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
     seed: int = 0
     device: str = dataclasses.field(default="auto", metadata=FREE)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
@@ -158,7 +187,9 @@ class TrainConfig:
         _at_least(self, 1, "epochs", "batch_size", "max_steps", "log_every", "checkpoint_every", "sample_every")
         _at_least(self, 0, "checkpoint_minutes", strict=True)
         _at_most(self, MAX_EPOCHS, "epochs")
-        _at_least(self, 0, "lr", "lr_g", "lr_d", strict=True)
+        _at_least(self, 0, "lr", "lr_g", "lr_d", "lr_gamma", strict=True)
+        if (self.schedule == "exponential") != (self.lr_gamma is not None):
+            raise ValidationError("lr_gamma", "is set exactly when train.schedule is exponential")
         if not 0 <= self.ema_decay < 1:
             raise ValidationError("ema_decay", f"must lie in [0, 1), got {self.ema_decay}")
         if self.loggers and "tensorboard" in self.loggers:
@@ -242,6 +273,12 @@ class PaperRef:
     uar: float | None = None
     uf1: float | None = None
     params_mb: float | None = None
+    # Table I: [UF1, UAR] of each database (samm, smic, casme2), as published
+    datasets: dict[str, list[float]] | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
+    # how the published run chose each fold's model (e.g. the best epoch on the test subject), and what else
+    # differs from how icezoo measures (e.g. UAR computed as mean per-class precision)
+    selection: str | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
+    caveat: str | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
 
 
 @dataclasses.dataclass
@@ -265,6 +302,22 @@ class Recipe:
     source: str = dataclasses.field(default="<memory>", metadata={"internal": True})
     overrides: list[str] = dataclasses.field(default_factory=list, metadata={"internal": True})
 
+    def check(self) -> None:
+        if self.train.schedule == "exponential" and not self.model.is_baseline:
+            raise ValidationError("train.schedule", "exponential is for recognisers (a recipe with model.recogniser)")
+
     def to_dict(self) -> dict[str, Any]:
-        """The resolved recipe as plain YAML-able data (without provenance)."""
-        return to_plain(self)
+        """The resolved recipe as plain YAML-able data (without provenance); unset :data:`OMIT_UNSET` fields are
+        left out."""
+        return _omit_unset(self, to_plain(self))
+
+
+def _omit_unset(obj: Any, plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` (``to_plain(obj)``) without the :data:`OMIT_UNSET` fields of ``obj`` that are None, recursively."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("omit_unset") and value is None:
+            plain.pop(f.name, None)
+        elif dataclasses.is_dataclass(value) and isinstance(plain.get(f.name), dict):
+            _omit_unset(value, plain[f.name])
+    return plain

@@ -31,6 +31,7 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
             "validation",
             "interval_95",
             "warning",
+            "published",
         )
         entries.append({"name": name, **{k: metrics[k] for k in keys if k in metrics}})
         oracle = metrics.get("selection", {}).get("same_run", {}).get("oracle_test")
@@ -43,6 +44,10 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
         from .synthesis.summary import ablation_table
 
         table += "\n\nSynthesised faces (pooled over folds):\n\n" + ablation_table(measured)
+    if any(e.get("published") for e in entries):  # Table I recipes: the paper's rows beside ours, labelled
+        from .report import table_i_comparison
+
+        table += "\n\nBeside Table I's published rows (composite figures):\n\n" + table_i_comparison(entries)
     data = dict.fromkeys(data_line(e["data"]) for e in entries if e.get("data"))  # every report names its data
     head = f"{warn}# Ablation ({protocol} protocol)\n\n" + "".join(f"{line}\n\n" for line in data)
     atomic_write_text(out / "comparison.md", f"{head}{table}\n")

@@ -46,7 +46,12 @@ def fit_and_score(
     progress: bool = False,
     synthesis_network=None,
 ) -> FoldResult:
-    """Train, choose, predict and (with ``synthesis_network``, the KID/FID network) measure one fold."""
+    """Train, choose, predict and (with ``synthesis_network``, the KID/FID network) measure one fold; a baseline
+    (a recipe with ``model.recogniser``) is fitted by :func:`icezoo.recognition.fit.fit_and_score_baseline`."""
+    if recipe.model.is_baseline:
+        from ..recognition.fit import fit_and_score_baseline
+
+        return fit_and_score_baseline(recipe, clips, fold, device=device, progress=progress)
     test = clips.subset(clips.indices_of(fold.test))
     if len(test) == 0:
         raise IcezooError(f"fold {fold.name}: no clips of its test subjects")

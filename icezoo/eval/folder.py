@@ -8,6 +8,7 @@ Layout::
     data.json          what the data is (:mod:`.provenance`)
     folds/NAME.json    a fold's subjects, selection record and validation predictions, with the run's stamp
     folds/NAME.pt      its chosen model (``--keep-models``), with the run's stamp
+    folds/NAME.skops   a baseline's fitted scikit-learn estimator (skops, never pickle), named with its SHA-256 in NAME.pt
     synthesis/NAME.pt  its synthesis records (``eval.synthesis_metrics``), with the run's stamp and the network's
     folds/NAME.csv     its predictions, stamped with the fingerprint; written last, so it marks the fold finished
     predictions.csv, metrics.json, table.md, confusion.png, synthesis.json: the report (:mod:`.report`)
@@ -241,6 +242,11 @@ class RunFolder:
         """The fold's chosen model (and its averaged generator ``averaged``), the run's recipe and stamp."""
         from ..train.checkpoint import save_checkpoint
 
+        if recipe.model.is_baseline:  # a recogniser's state dict, or the .skops file of an estimator
+            from ..recognition.model import baseline_state
+
+            return save_checkpoint(self.model(fold), {"step": step, "recipe": recipe.to_dict(), "run": self.run.stamp(),
+                                                      **baseline_state(model, self.model(fold))})  # fmt: skip
         return save_checkpoint(self.model(fold), {
             "step": step,
             "recipe": recipe.to_dict(),

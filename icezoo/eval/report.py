@@ -68,6 +68,64 @@ def table_ii(ours: dict[str, Any], name: str, published: bool = True) -> str:
     return "\n".join(rows)
 
 
+PUBLISHED = "published, MEGC2019"
+"""The label of a published figure beside ours: measured by its authors on MEGC2019, under their selection."""
+
+
+def published_figures(paper: dict[str, Any] | None, comparable: bool) -> dict[str, Any] | None:
+    """A Table I recipe's published row (``paper.table: I``) as ``metrics.json`` keeps it beside ours, or None:
+    [UF1, UAR] per database, the row, its selection rule and caveat, and whether our data is MEGC2019."""
+    paper = paper or {}
+    if str(paper.get("table")) != "I" or paper.get("uf1") is None:
+        return None
+    figures = {"all": [paper["uf1"], paper["uar"]], **(paper.get("datasets") or {})}
+    return {"label": PUBLISHED, "row": paper.get("row"), "figures": figures, "selection": paper.get("selection"),
+            "caveat": paper.get("caveat"), "same_data": comparable}  # fmt: skip
+
+
+def table_i_published(ours: dict[str, Any], published: dict[str, Any]) -> str:
+    """Table I's figures, one database a row: ours (with the interval of the pooled figure) in their own columns,
+    the published ones in theirs (never one column for both)."""
+    tag = PUBLISHED if published["same_data"] else f"{PUBLISHED}; other data, reference only"
+    rows = [f"| Database | ours UF1 | ours UAR | UF1 ({tag}) | UAR ({tag}) |", "| --- | ---: | ---: | ---: | ---: |"]
+    for key, label in _COLUMNS_I:
+        block = ours["overall"] if key == "all" else ours["per_dataset"].get(key)
+        mine = [_f(block["uf1"]) + (_ci(ours, "uf1") if key == "all" else ""),
+                _f(block["uar"]) + (_ci(ours, "uar") if key == "all" else "")] if block else ["-", "-"]  # fmt: skip
+        theirs = published["figures"].get(key) or [None, None]
+        rows.append(f"| {label} | " + " | ".join(mine + [_f(theirs[0]), _f(theirs[1])]) + " |")
+    return "\n".join(rows)
+
+
+def table_i_comparison(entries: list[dict[str, Any]]) -> str:
+    """``icezoo ablate recipes/table1/*.yaml``: one row per recipe, ours (with intervals) and the paper's row
+    (labelled, with its selection rule) in separate columns, composite figures; a recipe without a Table I row
+    gets dashes in the published columns."""
+    same = all((e.get("published") or {}).get("same_data") for e in entries if e.get("published"))
+    tag = PUBLISHED if same else f"{PUBLISHED}; other data, reference only"
+    rows = [f"| Recipe | ours UF1 [95% CI] | ours UAR [95% CI] | UF1 ({tag}) | UAR ({tag}) | published selection |",
+            "| --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for e in entries:
+        row = e.get("published") or {}
+        uf1, uar = (row.get("figures") or {}).get("all") or [None, None]
+        cells = [e["name"], _f(e["overall"]["uf1"]) + _ci(e, "uf1"), _f(e["overall"]["uar"]) + _ci(e, "uar"),
+                 _f(uf1), _f(uar), (row.get("selection") or "-") if row else "-"]  # fmt: skip
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def published_lines(published: dict[str, Any]) -> list[str]:
+    """What the published columns are: the paper's row, measured on MEGC2019 with its own selection rule."""
+    lines = [f"The published columns ({PUBLISHED}) are the paper's Table I, row {published['row']}: measured by its "
+             "authors with LOSO over the MEGC2019 composite, each fold's model chosen by their rule: "
+             f"{published.get('selection') or 'not stated'}."]  # fmt: skip
+    if published.get("caveat"):
+        lines.append(f"Caveat: {published['caveat']}.")
+    if not published["same_data"]:
+        lines.append("They were measured on MEGC2019, not on this data: a reference, not a comparison.")
+    return lines
+
+
 def _ci(e: dict[str, Any], key: str) -> str:
     ci = (e.get("interval_95") or {}).get(key)
     return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
@@ -138,8 +196,11 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
     lines += [f"# {name}: {protocol} protocol", "", data_line(data), ""]
     over = "the MEGC2019 composite" if published else "the synthetic stand-in for the composite"
     if protocol == "loso":
-        lines += [f"UF1 and UAR with LOSO over {over} (Table I layout; predictions of all folds pooled).", "",
-                  table_i(metrics, name, published)]  # fmt: skip
+        lines += [
+            f"UF1 and UAR with LOSO over {over} (Table I layout; predictions of all folds pooled).",
+            "",
+            table_i(metrics, name, published and not metrics.get("published")),
+        ]  # a Table I row: see below
     elif protocol == "sde":
         lines += ["F1 (macro, pooled) with LOSO within each database (Table II layout).", "",
                   table_ii(metrics, name, published)]  # fmt: skip
@@ -149,7 +210,15 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
             "",
             table_ablation([{"name": name, "paper": paper, **metrics}]),
         ]
-    if not published:
+    base = metrics.get("baseline")
+    if base:
+        start = f"; its backbone starts {base['start']}" if base.get("start") else ""
+        lines += ["", f"Baseline: recogniser `{base['recogniser']}` on input `{base['input']}`{start}."]
+    row = metrics.get("published")
+    if row:  # a Table I recipe: its published figures in their own columns, labelled, whatever the data
+        lines += ["", f"Beside the paper's row ({PUBLISHED}), in Table I's figures:", "", table_i_published(metrics, row),
+                  "", *published_lines(row)]  # fmt: skip
+    elif not published:
         lines += ["", "The paper's published numbers are not shown: they were measured on MEGC2019, not on this data."]
     lines += _trust_lines(metrics)
     avg = metrics.get("per_fold_average")
@@ -204,11 +273,24 @@ def write_report(recipe, protocol: str, folder, folds: list) -> dict[str, Any]:
     metrics["versions"] = computed_by
     metrics |= compute_metrics(y_true, y_pred, groups["dataset"], groups["fold"], protocol)
     with torch.device("meta"):
-        disc = build_model(recipe).discriminator
-    metrics["discriminator_mb"] = sum(p.numel() for p in disc.parameters()) * 4 / 1e6
+        model = build_model(recipe)
+    if recipe.model.is_baseline:  # a recogniser's size (an estimator's is not counted), what it reads, its start
+        metrics["discriminator_mb"] = None
+        weights = recipe.model.recogniser.get("backbone_weights")
+        metrics["baseline"] = {"input": recipe.model.input.get("type"), "recogniser": recipe.model.recogniser.get("type"),
+                               "start": f"ImageNet weights from {weights}" if weights else
+                               ("from scratch" if "backbone_weights" in recipe.model.recogniser else None)}  # fmt: skip
+        net = model.recogniser if not model.is_estimator else None
+        metrics["recogniser_mb"] = sum(p.numel() for p in net.parameters()) * 4 / 1e6 if net is not None else None
+    else:
+        metrics["discriminator_mb"] = sum(p.numel() for p in model.discriminator.parameters()) * 4 / 1e6
     metrics["recipe"] = recipe.name
     paper = recipe.to_dict()["paper"]
     metrics["paper"] = paper
+    data = metrics.get("data") or {}
+    row = published_figures(paper, bool(data.get("comparable_to_published", data.get("type") == "megc2019")))
+    if row:
+        metrics["published"] = row
     warning = [metrics["warning"]] if "warning" in metrics else []
     atomic_write_text(folder.path / "predictions.csv", rows_to_csv(rows, warning))
     atomic_write_text(folder.path / "metrics.json", json.dumps(metrics, indent=2) + "\n")

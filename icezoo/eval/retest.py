@@ -40,7 +40,12 @@ def retest(
     for fold in folds:
         model = folder.load_model(fold, device, allow_plugins)
         test = clips.subset(clips.indices_of(fold.test))
-        scores = predict(model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision)
+        if recipe.model.is_baseline:  # a recogniser on its input's (cached) features
+            scores = model.scores(model.features(test, progress=False), recipe.eval.batch_size)
+        else:
+            scores = predict(
+                model.discriminator, test, batch_size=recipe.eval.batch_size, precision=recipe.train.precision
+            )
         rows += prediction_rows(fold.name, test, scores)
     warning = ORACLE_WARNING if recipe.eval.select == "oracle_test" else None
     out = Path(out) if out is not None else folder.path / "retest"

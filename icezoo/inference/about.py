@@ -47,6 +47,17 @@ def is_synthetic(data: dict[str, Any]) -> bool:
 
 
 def score_kind(recipe) -> tuple[str, str]:
-    """(short name, one-line meaning) of the class scores of ``recipe``'s discriminator head."""
+    """(short name, one-line meaning) of the class scores of ``recipe``'s discriminator head, or of its recogniser
+    (a baseline: logits, capsule lengths, or an SVM's decision values)."""
+    if recipe.model.is_baseline:
+        from ..registry import registry
+
+        name = recipe.model.recogniser.get("type", "?")
+        obj = registry.get("recogniser", name).obj if name in registry.names("recogniser") else None
+        if obj is not None and not isinstance(obj, type):
+            return "decision values", f"recogniser '{name}''s decision values (one-vs-rest); the largest is the class"
+        if getattr(obj, "outputs_probabilities", False):
+            return SCORE_KINDS["capsule"]
+        return "logits", f"recogniser '{name}''s logits; probabilities are their softmax; the largest is the class"
     head = recipe.model.discriminator.head.get("type", "?")
     return SCORE_KINDS.get(head, ("class scores", f"head '{head}''s class scores; the largest is the class"))

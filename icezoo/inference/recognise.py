@@ -5,7 +5,9 @@ around the 68 landmarks when asked and the landmarks extra is there, else the
 centre square, and the result says which was used. A clip (``--frames DIR`` of frame images, or ``--video FILE``)
 is read as ``prepare`` reads SMIC-HS: the crop box comes from the onset (the first frame) and holds for every
 frame, the apex is the frame that differs most from the onset (:func:`~icezoo.data.prepare.faces.find_apex`),
-and the apex is classified. Every result names the data the model was trained on, what its scores are, and,
+and the apex is classified. A baseline of Table I (:mod:`icezoo.recognition`) reads what its input reads of that
+clip (the onset and apex for a flow, the whole sequence for LBP-TOP), cropped the same way; ``--image`` is refused
+in one line for one whose input reads more than the apex. Every result names the data the model was trained on, what its scores are, and,
 for a model trained on the synthetic faces, that its answer on a real face is not meaningful
 (:mod:`.about`).
 """
@@ -39,7 +41,16 @@ def predict_image(
     from ..train.checkpoint import load_trained_model
 
     model, recipe = load_trained_model(checkpoint, device, allow_plugins=allow_plugins)
+    reads = set(getattr(model, "reads", ("apex",)))
+    if reads - {"apex"}:
+        raise IcezooError(
+            f"--image: {checkpoint} is a {recipe.model.recogniser['type']} model whose input "
+            f"'{recipe.model.input['type']}' reads the clip's {' and '.join(sorted(reads))} frames, not one face; "
+            "give the clip: --frames DIR or --video FILE"
+        )
     face, how = read_face(image, recipe.model.image_size, align, "--image")
+    if hasattr(model, "reads"):  # a baseline on the apex face: its input's features of it
+        face = _features(model, [((face[0, 0].numpy() + 1) * 127.5).round().astype(np.uint8)], 0)
     return {**_answer(model, recipe, face.to(device), how), "checkpoint": str(checkpoint), "image": str(image)}
 
 
@@ -65,10 +76,26 @@ def predict_clip(
     if getattr(cropper, "missed", None):
         how = "centre crop: no face found"
     apex = find_apex({i: crop_face(im, box, CROP_SIZE) for i, im in enumerate(images)}, 0)
-    face = to_unit_range(crop_face(images[apex], box, recipe.model.image_size)[None].copy())
+    if hasattr(model, "reads"):  # a baseline: its input's features of the cropped clip
+        crops = [crop_face(im, box, recipe.model.image_size) for im in images]
+        face = _features(model, crops, apex)
+    else:
+        face = to_unit_range(crop_face(images[apex], box, recipe.model.image_size)[None].copy())
     source = {"frames": str(frames)} if frames is not None else {"video": str(video)}
     answer = _answer(model, recipe, face.to(device), how)
     return {**answer, "apex_frame": apex, "frame_count": len(images), "checkpoint": str(checkpoint), **source}
+
+
+def _features(model, crops: list[np.ndarray], apex: int) -> torch.Tensor:
+    """A baseline's input features ``[1, *in_shape]`` of one clip of cropped frames (uint8 ``[S, S]``, the onset
+    first, ``apex`` the apex's index): the clip as a one-clip ClipSet, read as the data's clips are."""
+    from ..data.clips import ClipFrames, ClipSet
+
+    stack = np.stack(crops)
+    frames = ClipFrames(0, apex, len(crops) - 1, lambda numbers: stack[list(numbers)])
+    one = ClipSet(stack[:1], stack[apex][None, None], np.zeros(1, np.int64), ["predict"], ["predict"], ["clip"],
+                  [frames])  # fmt: skip
+    return torch.from_numpy(model.features(one, progress=False))
 
 
 def _answer(model, recipe, face: torch.Tensor, how: str) -> dict:

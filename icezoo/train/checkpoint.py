@@ -212,6 +212,12 @@ def load_trained_model(
         recipe = recipe_from_dict(data, f"{path} (stored recipe)", load_plugins=False)
     except RecipeError as err:
         raise IcezooError(f"the stored recipe no longer validates: {err}") from None
+    if recipe.model.is_baseline:  # a recogniser on an input (icezoo.recognition)
+        from ..recognition import load_baseline
+
+        model = load_baseline(recipe, state, path)
+        model.trained_on = trained_on(state)
+        return model.to(device).eval(), recipe
     model = build_model(recipe)
     _require(state, ("generator", "discriminator"), path)
     _check_generator(state, model.generator is not None, path)

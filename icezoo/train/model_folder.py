@@ -1,7 +1,8 @@
 """Model folders (``icezoo export``) and Hub names, read as a checkpoint is read: data, never code.
 
 A model folder holds ``model.safetensors`` (the weights, keys ``discriminator.*``, ``generator.*`` and, where the
-run kept one, ``generator_ema.*``; safetensors stores tensors only, so nothing in it can run), ``recipe.yaml``
+run kept one, ``generator_ema.*``; a baseline's ``recogniser.*``; safetensors stores tensors only, so nothing in
+it can run), ``recipe.yaml``
 (the resolved recipe, read with the limits of :mod:`icezoo.config.safeyaml`; an ``extends:`` is refused, since
 a resolved recipe has none), ``model.json`` (the format, the step, the data the model was trained on and, for a
 fold model, the run's identity) and ``README.md``, the model card. :func:`read_model_state` turns such a folder
@@ -24,7 +25,7 @@ from ..errors import IcezooError
 FOLDER_FORMAT = "icezoo-model/1"
 WEIGHTS, RECIPE, META, CARD = "model.safetensors", "recipe.yaml", "model.json", "README.md"
 HUB_PREFIX = "hf-hub:"
-PARTS = ("discriminator", "generator", "generator_ema")
+PARTS = ("discriminator", "generator", "generator_ema", "recogniser")  # recogniser: a baseline (icezoo.recognition)
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -111,7 +112,7 @@ def _read_weights(path: Path) -> dict[str, Any]:
             raise IcezooError(f"{path}: unexpected tensor {key!r} (keys are {', '.join(p + '.*' for p in PARTS)})")
         parts[part] = parts[part] or {}
         parts[part][name] = tensor
-    if parts["discriminator"] is None:
+    if parts["discriminator"] is None and parts["recogniser"] is None:
         raise IcezooError(f"{path}: no discriminator weights")
     return parts
 

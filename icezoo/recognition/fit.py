@@ -1,0 +1,180 @@
+"""Training a baseline on one fold: what :func:`icezoo.eval.fold.fit_and_score` runs for a recipe with a recogniser.
+
+Features come from the recipe's input (computed once per clip and cached, :mod:`icezoo.inputs`); the recogniser
+is fitted on the fold's training subjects only. A network trains with Adam (``train.lr``, ``betas``,
+``weight_decay``), ``train.batch_size`` and ``train.epochs`` (``train.max_steps`` caps the steps), the
+schedule ``constant``, ``cosine`` (per step, to 0) or ``exponential`` (``train.lr_gamma`` after every epoch),
+on ``loss.classification`` (cross-entropy for logits, the margin loss for capsule lengths) with class weights
+where ``loss.class_balance`` asks. Its candidates (every ``eval.select_every`` epochs and the last step) are
+scored and chosen exactly as a GAN fold's (:mod:`icezoo.eval.selection`): same rules, same record. An estimator
+(the ``svm``) has one candidate, itself fitted on the training features.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config.schema import Recipe
+from ..data import ClipSet
+from ..devices import resolve_device
+from ..errors import IcezooError
+from ..eval.metrics import uar, uf1
+from ..eval.predictions import prediction_rows
+from ..eval.protocols import Fold
+from ..registry import registry
+from .model import Baseline, build_baseline
+
+
+def _scores(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
+    return {"uf1": uf1(labels, preds), "uar": uar(labels, preds)} if len(labels) else {}
+
+
+class _Candidates:
+    """Scores each candidate on the validation and test subjects and keeps the one ``eval.select`` chooses
+    (the record :class:`icezoo.eval.selection.Selector` writes for a GAN fold)."""
+
+    def __init__(self, recipe: Recipe, val: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray]):
+        self.cfg, self.val, self.test = recipe.eval, val, test
+        self.candidates: list[dict[str, Any]] = []
+        self.best_key: float | None = None
+        self.best_step, self.best_state = 0, None
+
+    def __call__(self, step: int, model: Baseline) -> None:
+        entry: dict[str, Any] = {"step": step}
+        if self.val is not None:
+            entry["validation"] = _scores(self.val[1], model.scores(self.val[0], self.cfg.batch_size).argmax(1))
+        test_pred = model.scores(self.test[0], self.cfg.batch_size).argmax(1)
+        entry["test"], entry["test_pred"] = _scores(self.test[1], test_pred), test_pred.tolist()
+        self.candidates.append(entry)
+        rule = self.cfg.select
+        key = step if rule == "last" else entry["validation" if rule == "best_validation" else "test"][
+            self.cfg.select_metric]  # fmt: skip
+        if self.best_key is None or key > self.best_key or rule == "last":
+            self.best_key, self.best_step = key, step
+            if not model.is_estimator:
+                self.best_state = {k: v.detach().clone() for k, v in model.recogniser.state_dict().items()}
+
+    def restore(self, model: Baseline) -> None:
+        if self.best_state is not None:
+            model.recogniser.load_state_dict(self.best_state)
+
+    def record(self) -> dict[str, Any]:
+        return {"select": self.cfg.select, "metric": self.cfg.select_metric, "chosen_step": self.best_step,
+                "candidates": self.candidates}  # fmt: skip
+
+
+def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None,
+                           progress: bool = False):  # fmt: skip
+    """Fit ``recipe``'s baseline on ``fold``'s training subjects, choose it, predict its test subjects:
+    a :class:`icezoo.eval.fold.FoldResult` (nothing written)."""
+    from ..eval.fold import FoldResult, ran_on
+
+    train = clips.subset(clips.indices_of(fold.train))
+    test = clips.subset(clips.indices_of(fold.test))
+    if len(test) == 0:
+        raise IcezooError(f"fold {fold.name}: no clips of its test subjects")
+    if len(train) == 0:
+        raise IcezooError(f"fold {fold.name}: no clips of its training subjects")
+    val = clips.subset(clips.indices_of(fold.validation)) if fold.validation else None
+    dev = resolve_device(device or recipe.train.device, "train.device")
+    torch.manual_seed(recipe.train.seed)
+    model = build_baseline(recipe)
+    if not model.is_estimator:
+        model.recogniser.to(dev)
+    x_train = model.features(train, progress)
+    y_train = train.label.astype(np.int64)
+    held = (model.features(val, progress), val.label) if val is not None else None
+    selector = _Candidates(recipe, held, (model.features(test, progress), test.label))
+    if model.is_estimator:
+        model.recogniser.fit(x_train.reshape(len(x_train), -1), y_train)
+        selector(0, model)
+        step = 0
+    else:
+        last = recipe.eval.select == "last"  # no candidates to score: the model at the end (as a GAN fold)
+        step = _train_network(recipe, model, x_train, y_train, dev, None if last else selector)
+    selector.restore(model)
+    scores = model.scores(selector.test[0], recipe.eval.batch_size)
+    info: dict[str, Any] = {"train": list(fold.train), "validation": list(fold.validation), "test": list(fold.test),
+                            "ran_on": ran_on(dev)}  # fmt: skip
+    if held is not None:
+        info["validation_labels"] = val.label.tolist()
+        info["validation_pred"] = model.scores(held[0], recipe.eval.batch_size).argmax(1).tolist()
+    info["selection"] = selector.record() if recipe.eval.select != "last" else {"select": "last", "chosen_step": step}
+    info["test_labels"] = test.label.tolist()
+    if not model.is_estimator:
+        model.recogniser.cpu()
+    return FoldResult(prediction_rows(fold.name, test, scores), info, model, info["selection"]["chosen_step"])
+
+
+def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray, device, on_candidate=None) -> int:
+    """Adam on mini-batches of the training features; ``on_candidate(step, model)`` (unless None) every
+    ``eval.select_every`` epochs and at the last step. Returns the last step."""
+    from ..train.objective import class_weights
+
+    cfg = recipe.train
+    net = model.recogniser
+    loss_fn = registry.build("loss", recipe.loss.classification)
+    features, labels = torch.from_numpy(x), torch.from_numpy(y)
+    weights = class_weights(labels, recipe.model.num_classes).to(device) if recipe.loss.class_balance else None
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    per_epoch = math.ceil(len(features) / cfg.batch_size)
+    budget = per_epoch * cfg.epochs if cfg.max_steps is None else min(per_epoch * cfg.epochs, cfg.max_steps)
+    every = per_epoch * recipe.eval.select_every
+    order = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+    net.train()
+    while step < budget:
+        for batch in torch.randperm(len(features), generator=order).split(cfg.batch_size):
+            if cfg.schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / budget))
+            xb, yb = features[batch].to(device), labels[batch].to(device)
+            loss = loss_fn(net(xb).float(), yb, weight=weights[yb] if weights is not None else None)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if on_candidate is not None and (step % every == 0 or step == budget):
+                on_candidate(step, model)
+                net.train()
+            if step == budget:
+                break
+        if cfg.schedule == "exponential":
+            for group in optimizer.param_groups:
+                group["lr"] *= cfg.lr_gamma
+    return step
+
+
+def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: bool = False):
+    """``icezoo train`` of a baseline: fit it on every clip of the recipe's data (no test subjects, the last
+    model) and write ``OUT/checkpoint.pt`` as a kept fold model is written (:func:`.model.baseline_state`), which
+    ``predict``, ``export`` and ``icezoo.load_checkpoint`` read. Returns (the checkpoint, the step)."""
+    from pathlib import Path
+
+    from ..data import load_clips
+    from ..train.checkpoint import save_checkpoint
+    from .model import baseline_state
+
+    clips = load_clips(recipe)
+    dev = resolve_device(device or recipe.train.device, "train.device")
+    torch.manual_seed(recipe.train.seed)
+    model = build_baseline(recipe)
+    x, y = model.features(clips, progress), clips.label.astype(np.int64)
+    if model.is_estimator:
+        model.recogniser.fit(x.reshape(len(x), -1), y)
+        step = 0
+    else:
+        model.recogniser.to(dev)
+        step = _train_network(recipe, model, x, y, dev)
+        model.recogniser.cpu()
+    path = Path(out) / "checkpoint.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..eval.provenance import describe_data
+
+    state = {"step": step, "recipe": recipe.to_dict(), "data": describe_data(recipe, clips),
+             **baseline_state(model, path)}  # fmt: skip
+    return save_checkpoint(path, state), step
