@@ -54,6 +54,14 @@ def test_code_versions_reads_what_runs(monkeypatch):
     assert there["torch-geometric"] == here["torch-geometric"]
 
 
+def test_a_recipes_components_add_the_libraries_they_compute_with():
+    from icezoo.eval.identity import recipe_libraries
+
+    assert recipe_libraries(icezoo.load_recipe("icegan_small")) == []
+    assert recipe_libraries(icezoo.load_recipe("table1/ststnet")) == ["opencv-contrib-python-headless"]
+    assert recipe_libraries(icezoo.load_recipe("table1/lbp_top")) == ["scikit-learn"]
+
+
 def test_run_json_every_fold_file_and_the_report_name_the_versions(tmp_path, clips):
     from icezoo.train.checkpoint import load_checkpoint
 

@@ -101,6 +101,7 @@ class Flow(Input):
 
     name: ClassVar[str] = "flow"
     channels: ClassVar[int] = 2
+    computes_with: ClassVar[tuple[str, ...]] = ("opencv-contrib-python-headless",)  # its version joins the run's
 
     def __init__(
         self,

@@ -112,3 +112,6 @@ def _check_trusted(path: str | Path, untrusted: Sequence[str], what: str) -> Non
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise IcezooError(f"{path}: {what} type {bad[0]}{more}, which icezoo does not trust")
+
+
+svm.computes_with = ("scikit-learn",)  # its version joins the run's (icezoo.eval.identity.recipe_libraries)
