@@ -25,6 +25,8 @@ CONTRACTS = {
     "loss": "loss terms of Eq. 8",
     "perceptual": "a pretrained cost network for the perceptual loss, weights from a local file",
     "dataset": "a `ClipSet`: clips of onset / apex faces",
+    "input": "`cls(**params)`: a `ClipSet` -> float32 `[N, *shape(image_size)]`, cached per clip and parameters",
+    "recogniser": "`cls(in_shape, num_classes, **params)`: `[B, *in_shape] -> [B, 3]` class scores, or an estimator",
 }
 """What a component of each kind is built as and computes (the registry's KINDS say what each kind is)."""
 
@@ -164,6 +166,48 @@ def paper_sizes(rows: list[dict[str, Any]] | None = None) -> str:
     return "\n".join(out)
 
 
+# -- Table I ----------------------------------------------------------------------------------------------
+def baselines() -> str:
+    """Table I's rows as icezoo runs them: each recipe's input and recogniser, size, training and the published
+    MEGC2019 figures with the way they were selected (from ``recipes/table1/*.yaml``, so the page cannot drift)."""
+    import icezoo
+    from icezoo.api import RECIPE_DIR
+    from icezoo.config.loader import load_recipe
+
+    head = ["| recipe | paper row | input | recogniser | params | training | published UF1 / UAR (MEGC2019) | "
+            "published per database: SAMM, SMIC, CASME II (UF1 / UAR) | how the published figure was selected |",
+            "| --- | --- | --- | --- | ---: | --- | ---: | --- | --- |"]  # fmt: skip
+    rows = []
+    for name in icezoo.list_recipes("table1/*"):
+        recipe = load_recipe(RECIPE_DIR / f"{name}.yaml")
+        m, t, p = recipe.model, recipe.train, recipe.paper
+        baseline = m.is_baseline
+        spec = lambda s: f"`{s['type']}`" if s else "-"  # noqa: E731
+        g, d = _parameter_counts(recipe)
+        estimator = baseline and d == 0  # the SVM: fitted, no parameters counted, no epochs
+        size = "-" if estimator else f"{d:,}" if baseline else f"G {_millions(g)}, D {_millions(d)}"
+        train = "fitted on the training features" if estimator else (
+            f"Adam lr {t.lr:g}, batch {t.batch_size}, {t.epochs} epochs, {t.schedule}")  # fmt: skip
+        per = "; ".join(f"{k}: {v[0]:.3f} / {v[1]:.3f}" for k, v in (p.datasets or {}).items()) or "-"
+        caveat = f" ({_cell(p.caveat)})" if p.caveat else ""
+        rows.append(f"| `recipes/{name}.yaml` | {p.row or '-'} | {spec(m.input) if baseline else 'onset, apex'} | "
+                    f"{spec(m.recogniser) if baseline else 'ICE-GAN (G and D)'} | {size} | {train} | "
+                    f"{_f3(p.uf1)} / {_f3(p.uar)} | {per} | {_cell(p.selection or '-')}{caveat} |")  # fmt: skip
+    return "\n".join(head + rows)
+
+
+def _f3(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def table1_results() -> str:
+    """The synthetic Table I run (``docs/table1.sh``), as it wrote ``docs/results/table1/table1.md``."""
+    path = REPO / "docs" / "results" / "table1" / "table1.md"
+    if not path.is_file():
+        return "(not run yet: `bash docs/table1.sh docs/results/table1`)"
+    return path.read_text(encoding="utf-8").split("\n", 1)[1].strip()  # without its own title
+
+
 # -- benchmarks, layout -----------------------------------------------------------------------------------
 def benchmark_results() -> str:
     out = []
@@ -186,6 +230,8 @@ GENERATORS = {
     "recipe-index": recipe_index,
     "paper-sizes": paper_sizes,
     "benchmark-results": benchmark_results,
+    "baselines": baselines,
+    "table-i-results": table1_results,
     "readme-layout": lambda: readme_section("Layout"),
     "readme-dependencies": lambda: readme_section("Dependencies"),
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Table I on the synthetic stand-in, under the 48/20 split protocol, as mean +- SD over three training seeds:
+# every row through the same protocol, run identity, selection rule (each recipe's eval.select; nothing chosen on
+# the 20 test subjects) and report. On 2 CPU cores the rows the CPU can afford run at their recipes' budgets:
+# LBP-TOP + SVM, STSTNet, Dual-Inception, and ICE-GAN as its narrow CPU variant (icegan_small_pooled, chosen on
+# validation subjects: docs/evaluation.md). CapsuleNet (15 GFLOPs per 224x224 image, 30 epochs) and the
+# paper-size ICE-GAN wait for a GPU: bash docs/table1.sh OUT table1/capsulenet table1/icegan
+# Usage: bash docs/table1.sh [OUT [RECIPE ...]]   (about 35 minutes for the default rows on 2 free cores)
+set -euo pipefail
+out=${1:-runs/table1}
+shift || true
+recipes=("$@")
+[ ${#recipes[@]} -gt 0 ] || recipes=(table1/lbp_top table1/ststnet table1/dual_inception icegan_small_pooled)
+for recipe in "${recipes[@]}"; do
+  name=$(basename "$recipe")
+  icezoo eval "recipes/$recipe.yaml" --protocol split --seeds 3 --out "$out/$name" --no-progress
+done
+python - "$out" "${recipes[@]}" <<'PY'
+"""One table: each row's mean +- SD over seeds beside its published MEGC2019 figure, never in the same column."""
+import json
+import sys
+from pathlib import Path
+
+out, recipes = Path(sys.argv[1]), sys.argv[2:]
+lines = ["| Recipe | Paper row | UF1 (mean +- SD, 3 seeds) | UAR (mean +- SD) | published UF1 / UAR (MEGC2019 LOSO; "
+         "other data, reference only) | published selection |", "| --- | --- | ---: | ---: | ---: | --- |"]
+data = None
+for recipe in recipes:
+    name = Path(recipe).name
+    seeds = json.loads((out / name / "seeds.json").read_text())
+    first = json.loads(next((out / name).glob("seed_*/metrics.json")).read_text())
+    data = data or seeds.get("data")
+    paper = first.get("paper") or {}
+    published = f"{paper['uf1']:.3f} / {paper['uar']:.3f}" if paper.get("uf1") is not None else "-"
+    u, a = seeds["uf1"], seeds["uar"]
+    lines.append(f"| {name} | {paper.get('row') or '-'} | {u['mean']:.3f} +- {u['sd']:.3f} | "
+                 f"{a['mean']:.3f} +- {a['sd']:.3f} | {published} | {paper.get('selection') or '-'} |")
+from icezoo.eval.provenance import data_line
+
+text = "\n".join(["# Table I rows on the synthetic stand-in (split protocol, 20 held-out subjects)", "",
+                  data_line(data) if data else "", "", *lines, ""])
+(out / "table1.md").write_text(text)
+print(text)
+PY
