@@ -156,7 +156,7 @@ def test_workers_beyond_the_folds_left_are_not_started(tmp_path, monkeypatch):
 
 def test_sde_reports_its_figure_and_interval_per_database():
     from icezoo.cli.eval import headline
-    from icezoo.eval.report import table_ii
+    from icezoo.eval.tables import table_ii
 
     metrics = {
         "protocol": "sde", "overall": {"uf1": 0.5, "uar": 0.5, "n": 9},

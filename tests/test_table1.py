@@ -17,7 +17,8 @@ from icezoo.data.synthetic import synthetic
 from icezoo.errors import IcezooError
 from icezoo.eval.job import Context, FoldJob, run_fold_job
 from icezoo.eval.protocols import protocol_folds
-from icezoo.eval.report import PAPER_TABLE_I, write_report
+from icezoo.eval.report import write_report
+from icezoo.eval.tables import PAPER_TABLE_I
 from icezoo.inputs import cache
 from icezoo.inputs import flow as flow_module
 from icezoo.nn.recognisers import CAPSULENET_MARGIN
@@ -299,7 +300,8 @@ def test_eval_keep_models_then_icezoo_test_and_train_on_the_command_line(tmp_pat
 
 
 def test_published_figures_never_share_a_column_with_ours():
-    from icezoo.eval.report import markdown_report, published_figures, table_i_comparison
+    from icezoo.eval.report import markdown_report
+    from icezoo.eval.tables import published_figures, table_i_comparison
 
     paper = icezoo.load_recipe(TABLE1 / "capsulenet.yaml").to_dict()["paper"]
     block = {"uf1": 0.5, "uar": 0.45, "n": 10}

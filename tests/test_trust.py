@@ -13,8 +13,9 @@ import icezoo
 from icezoo.data import load_clips
 from icezoo.errors import IcezooError
 from icezoo.eval.protocols import make_folds, validation_subjects
-from icezoo.eval.report import markdown_report, table_ablation
+from icezoo.eval.report import markdown_report
 from icezoo.eval.statistics import bootstrap_intervals, mean_sd
+from icezoo.eval.tables import table_ablation
 
 from .test_eval import SMALL, TINY
 

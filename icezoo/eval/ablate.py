@@ -8,8 +8,8 @@ from pathlib import Path
 from ..errors import IcezooError
 from ..files import atomic_write_text
 from .provenance import data_line
-from .report import table_ablation
 from .runner import evaluate
+from .tables import table_ablation
 
 
 def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True, device: str | None = None) -> str:
@@ -45,7 +45,7 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
 
         table += "\n\nSynthesised faces (pooled over folds):\n\n" + ablation_table(measured)
     if any(e.get("published") for e in entries):  # Table I recipes: the paper's rows beside ours, labelled
-        from .report import table_i_comparison
+        from .tables import table_i_comparison
 
         table += "\n\nBeside Table I's published rows (composite figures):\n\n" + table_i_comparison(entries)
     data = dict.fromkeys(data_line(e["data"]) for e in entries if e.get("data"))  # every report names its data

@@ -9,9 +9,6 @@ through the run folder.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import socket
 from typing import Any
 
 from ..config.schema import Recipe
@@ -21,20 +18,8 @@ from ..inference.scores import predict
 from ..train.trainer import Trainer
 from .predictions import prediction_rows
 from .protocols import Fold
+from .result import FoldResult, ran_on
 from .selection import Selector
-
-
-@dataclasses.dataclass
-class FoldResult:
-    """What a fold computed: its prediction rows, its record (``info``: subjects, selection, validation
-    predictions, where it ran), its chosen model with the averaged generator, and its synthesis records."""
-
-    rows: list[dict[str, Any]]
-    info: dict[str, Any]
-    model: Any
-    step: int
-    averaged: dict[str, Any] | None = None
-    records: dict[str, Any] | None = None
 
 
 def fit_and_score(
@@ -84,9 +69,3 @@ def fit_and_score(
             generator.load_state_dict(trained)
     return FoldResult(prediction_rows(fold.name, test, scores), info, result.model, info["selection"]["chosen_step"],
                       averaged, records)  # fmt: skip
-
-
-def ran_on(device) -> dict[str, Any]:
-    """Where a fold ran (the fold's .json keeps it): the host, the device, and the GPUs the process was given."""
-    return {"host": socket.gethostname(), "device": str(device),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}  # fmt: skip

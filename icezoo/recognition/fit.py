@@ -70,8 +70,8 @@ class _Candidates:
 def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device: str | None = None,
                            progress: bool = False):  # fmt: skip
     """Fit ``recipe``'s baseline on ``fold``'s training subjects, choose it, predict its test subjects:
-    a :class:`icezoo.eval.fold.FoldResult` (nothing written)."""
-    from ..eval.fold import FoldResult, ran_on
+    a :class:`icezoo.eval.result.FoldResult` (nothing written)."""
+    from ..eval.result import FoldResult, ran_on
 
     train = clips.subset(clips.indices_of(fold.train))
     test = clips.subset(clips.indices_of(fold.test))

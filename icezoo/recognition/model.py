@@ -156,14 +156,13 @@ def baseline_state(model: Baseline, path: str | Path) -> dict[str, Any]:
     return {"recogniser": None, "estimator": {"file": skops.name, "sha256": _digest(skops)}}
 
 
-def load_baseline(recipe: Recipe, state: dict[str, Any], path: str | Path) -> Baseline:
-    """The baseline of a checkpoint ``path`` (its ``state``, read with ``weights_only``) and its stored ``recipe``.
+def load_baseline(recipe: Recipe, state: dict[str, Any], path: str | Path, load_module_state) -> Baseline:
+    """The baseline of a checkpoint ``path`` (its ``state``, read with ``weights_only``) and its stored ``recipe``;
+    ``load_module_state`` is the checkpoint reader's own (:func:`icezoo.train.checkpoint.load_module_state`).
 
     An estimator is read from the skops file the checkpoint names, beside it, only if its SHA-256 is the one
     recorded, trusting only the types icezoo's own estimators hold (:func:`icezoo.nn.recognisers.load_estimator`).
     """
-    from ..train.checkpoint import load_module_state
-
     model = build_baseline(recipe)
     if not model.is_estimator:
         if not isinstance(state.get("recogniser"), dict):

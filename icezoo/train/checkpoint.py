@@ -215,7 +215,7 @@ def load_trained_model(
     if recipe.model.is_baseline:  # a recogniser on an input (icezoo.recognition)
         from ..recognition import load_baseline
 
-        model = load_baseline(recipe, state, path)
+        model = load_baseline(recipe, state, path, load_module_state)
         model.trained_on = trained_on(state)
         return model.to(device).eval(), recipe
     model = build_model(recipe)
