@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from importlib import metadata
 
@@ -52,6 +53,19 @@ def test_code_versions_reads_what_runs(monkeypatch):
     there = code_versions(["no-such-library"])
     assert there["torch"] == OTHER_TORCH and there["timm"] == "0.0.1" and there["no-such-library"] is None
     assert there["torch-geometric"] == here["torch-geometric"]
+
+
+def test_the_commit_is_recorded_but_the_source_is_compared():
+    """A docs-only commit changes no result: the commit is kept for the reader; the digest of icezoo's own Python
+    files (which an uncommitted edit changes too) is what must match."""
+    from icezoo.eval.identity import describe_versions, version_difference
+
+    here = code_versions()
+    assert len(here["icezoo-source"]) == 16 and "icezoo-commit" in here
+    assert version_difference(here, {**here, "icezoo-commit": "0" * 40}) is None
+    assert version_difference(here, {**here, "icezoo-source": "0" * 16})[0] == "icezoo-source"
+    assert describe_versions(here).startswith(f"icezoo {icezoo.__version__} (source {here['icezoo-source'][:12]}")
+    assert describe_versions({}).startswith("versions not recorded")
 
 
 def test_a_recipes_components_add_the_libraries_they_compute_with():
@@ -153,6 +167,30 @@ def test_copied_fold_files_merge_in_a_fresh_folder(tmp_path, cli, clips):
     )
 
 
+def test_copied_folds_of_two_torch_versions_are_refused_before_anything_is_written(tmp_path, cli, monkeypatch):
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    _two_shards(cli, monkeypatch, mine, theirs)
+    gathered = tmp_path / "gathered"
+    shutil.copytree(mine / "folds", gathered / "folds")  # mine's folds/ now holds both shards' folds
+    before = _files(gathered)
+    code, _, err = cli("eval", SMALL, *_sets(TWO), "--protocol", "loso", "--merge", "--out", gathered)
+    assert code == 2 and err.count("\n") == 1 and "--allow-mixed-versions" in err, err
+    assert _files(gathered) == before  # no run.json, recipe.yaml or report
+
+
+def test_synth_metrics_under_another_torch_is_refused_before_measuring(tmp_path, clips, monkeypatch):
+    """Its records would be of other versions than the run's folds: refused at once, nothing measured or written."""
+    from icezoo.eval.synthesis import run as synth_run
+
+    evaluate(icezoo.load_recipe(SMALL, TWO), "loso", tmp_path, progress=False, clips=clips, keep_models=True)
+    before, here = _files(tmp_path), str(torch.__version__)
+    fake_versions(monkeypatch, torch=OTHER_TORCH)
+    expected = f"a folder computed with torch {here} where this run has torch {OTHER_TORCH}"
+    with pytest.raises(IcezooError, match=re.escape(expected)):
+        synth_run.synth_metrics(tmp_path, clips=clips, network=torch.nn.Identity())
+    assert _files(tmp_path) == before
+
+
 def test_a_ray_node_with_other_data_refuses_its_fold_before_training(tmp_path, clips, monkeypatch):
     """A Ray task loads its node's data: where that differs from the folder's run it refuses, naming the key."""
     import icezoo.data
@@ -175,3 +213,11 @@ def test_a_ray_node_with_other_data_refuses_its_fold_before_training(tmp_path, c
     with pytest.raises(IcezooError, match=r"a folder of another run \(data.content_sha256 = "):
         run_fold_task(FoldJob(recipe, "loso", str(tmp_path), fold.name), use_gpu=False)
     assert trained == [] and not (tmp_path / "folds").exists()
+    # a node that does not see the folder (no shared filesystem) refuses on the stamp its job carries
+    from icezoo.eval.identity import RunIdentity
+
+    expected = RunIdentity.of(recipe, "loso", clips).stamp()
+    elsewhere = tmp_path / "not_shared"
+    with pytest.raises(IcezooError, match=r"fold \S+ on .*: a job of another run \(data.content_sha256 = "):
+        run_fold_task(FoldJob(recipe, "loso", str(elsewhere), fold.name, expected=expected), use_gpu=False)
+    assert trained == [] and not elsewhere.exists()

@@ -18,9 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", action="store_true", help="only pool the folds already in --out and write the report")
     p.add_argument("--keep-models", action="store_true", help="save each fold's model as folds/NAME.pt (icezoo test)")
     p.add_argument("--seeds", type=int, default=1, metavar="N", help="repeat with N training seeds; mean +- SD")
-    p.add_argument("--allow-mixed-versions", action="store_true",
-                   help="pool folds computed by other versions of icezoo, torch or the libraries that compute results "
-                   "(refused otherwise); the report names every version")  # fmt: skip
+    options.allow_mixed_versions(p)
     options.out(p, "output folder (default runs/eval-NAME-PROTOCOL)")
     options.device(p)
     options.no_progress(p)

@@ -131,3 +131,11 @@ def parallel(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="a running Ray cluster (e.g. auto or ray://head:10001); default: a local Ray")  # fmt: skip
+
+
+def allow_mixed_versions(p: argparse.ArgumentParser) -> None:
+    """``--allow-mixed-versions``: accept a run's files computed by other versions of the code (a run's report names
+    them all)."""
+    p.add_argument("--allow-mixed-versions", action="store_true",
+                   help="accept folds computed by other versions of icezoo, torch or the libraries that compute "
+                   "results (refused otherwise); the report names every version")  # fmt: skip

@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="an icezoo eval run folder whose fold models were kept (--keep-models)")
     options.device(p, default="cpu", help="device for the fold models (default cpu)")
     options.plugins(p)
+    options.allow_mixed_versions(p)
     p.add_argument(
         "--network",
         help="KID/FID feature network instead of the recipe's eval.synthesis_network: fer_xception or a timm model name",
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.synthesis.summary import markdown
 
     result = synth_metrics(args.run, device=args.device, allow_plugins=args.plugins, network_name=args.network,
-                           network_weights=args.network_weights)  # fmt: skip
+                           network_weights=args.network_weights, allow_mixed_versions=args.allow_mixed_versions)  # fmt: skip
     print(markdown(result["pooled"]), end="")
     print(f"wrote {Path(args.run) / 'synthesis.json'} and the section of table.md")
     return 0

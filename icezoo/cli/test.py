@@ -14,12 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     options.out(p, "where to write the new predictions.csv (default RUN_DIR/retest)")
     options.device(p, default="cpu", help="device for the models (default cpu)")
     options.plugins(p)
+    options.allow_mixed_versions(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.retest import retest
 
-    path, same, warning = retest(args.run_dir, args.out, args.device, args.plugins)
+    path, same, warning = retest(args.run_dir, args.out, args.device, args.plugins, args.allow_mixed_versions)
     if warning:
         print(warning)
     verdict = "identical to" if same else "DIFFERENT from"

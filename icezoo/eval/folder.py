@@ -32,7 +32,7 @@ import torch
 
 from ..errors import IcezooError
 from ..files import atomic_write, atomic_write_text
-from .identity import RunIdentity, describe_versions
+from .identity import RunIdentity, describe_versions, version_difference
 from .predictions import CSV_STAMP, read_rows, read_stamp, rows_to_csv
 from .protocols import Fold
 
@@ -85,7 +85,10 @@ class RunFolder:
             stamps = [(path, _read_json(path).get("run")) for path in infos]
             for path, stamp in stamps:
                 run.require(stamp, path, "fold results")
-            stored = run.stamp(stamps[0][1].get("versions") if stamps else None)
+            first = stamps[0][1].get("versions") if stamps else None
+            for path, stamp in stamps[1:]:  # refused before anything is written, unless mixed versions are allowed
+                run.require_versions(stamp.get("versions"), path, "fold results", reference=first)
+            stored = run.stamp(first)
             self.path.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_json, json.dumps(stored, indent=2) + "\n")
         else:
@@ -105,9 +108,13 @@ class RunFolder:
         atomic_write_text(self.path / "data.json", json.dumps(describe_data(recipe, clips), indent=2) + "\n")
 
     @classmethod
-    def open(cls, path: str | Path, allow_plugins: Iterable[str] = (), clips=None, allow_mixed_versions: bool = False):
+    def open(
+        cls, path: str | Path, allow_plugins: Iterable[str] = (), clips=None, *, computing: bool = False,
+        allow_mixed_versions: bool = False,
+    ):  # fmt: skip
         """An existing run folder read back (``icezoo test``, ``synth-metrics``): ``(folder, recipe, protocol,
-        clips, folds)``, its ``recipe.yaml`` checked against its ``run.json`` (one edited since is refused).
+        clips, folds)``, its ``recipe.yaml`` checked against its ``run.json`` (one edited since is refused), and
+        where the caller writes results into it (``computing``), this code's versions against the folder's.
 
         The folder is data: its recipe's plugins run only when loaded already or named in ``allow_plugins``."""
         from ..data import load_clips
@@ -128,6 +135,8 @@ class RunFolder:
         folder.run, folder.versions = run, None
         stored = folder._read_run_json()
         run.require(stored, folder.run_json, "the folder's run")
+        if computing:  # before anything is measured: records of this code would not pool with the run's
+            run.require_versions(stored.get("versions"), folder.run_json, "a folder")
         folder.versions = stored.get("versions")
         return folder, recipe, protocol, clips, protocol_folds(recipe, protocol, clips)
 
@@ -197,6 +206,11 @@ class RunFolder:
     def _require_records(self, records: dict[str, Any], path: Path, network: dict[str, Any] | None) -> None:
         stamp = records.get("run")
         if stamp == self.run.fingerprint:  # records of the previous release carry the fingerprint alone
+            if network is not None and records.get("network") is None:
+                raise IcezooError(
+                    f"{path}: synthesis records without the network that measured them (an older icezoo); "
+                    f"measure them again (icezoo synth-metrics {self.path})"
+                )
             return
         self._require_stamp(stamp, path, "synthesis records")
         if network is not None and records.get("network") != network:
@@ -231,7 +245,7 @@ class RunFolder:
             stamp = _read_json(self.info(fold)).get("run")
             self._require_stamp(stamp, self.info(fold), "fold results")
             versions = stamp.get("versions") or {}
-            group = next((g for g in groups if g["versions"] == versions), None)
+            group = next((g for g in groups if version_difference(g["versions"], versions) is None), None)
             if group is None:
                 groups.append(group := {"versions": versions, "describe": describe_versions(versions), "folds": []})
             group["folds"].append(fold.name)
@@ -282,7 +296,10 @@ class RunFolder:
             raise IcezooError(
                 f"{path}: no synthesis records of fold {_name(fold)}; run icezoo synth-metrics {self.path}"
             )
-        records = torch.load(path, weights_only=True)
+        try:
+            records = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001  (truncated, foreign, or pickled code)
+            raise IcezooError(f"{path}: not readable synthesis records ({str(err).strip()[:120]})") from None
         if not isinstance(records, dict):
             raise IcezooError(f"{path}: not synthesis records")
         self._require_records(records, path, network)

@@ -55,7 +55,8 @@ def code_versions(libraries: typing.Iterable[str] = ()) -> dict[str, str | None]
 
     from .. import __version__
 
-    versions: dict[str, str | None] = {"icezoo": __version__, "icezoo-commit": _checkout_commit()}
+    versions: dict[str, str | None] = {"icezoo": __version__, "icezoo-source": _source_digest(),
+                                       "icezoo-commit": _checkout_commit()}  # fmt: skip
     for name in dict.fromkeys([*RESULT_LIBRARIES, *libraries]):
         if name == "torch":
             versions[name] = str(torch.__version__)
@@ -65,6 +66,21 @@ def code_versions(libraries: typing.Iterable[str] = ()) -> dict[str, str | None]
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+INFORMATION_ONLY = ("icezoo-commit",)
+"""Recorded, never compared: a docs-only commit changes no result; ``icezoo-source`` catches a code change, and an
+uncommitted edit, which the commit cannot."""
+
+
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """A short SHA-256 of icezoo's own Python files (paths and contents): the code that runs, wherever installed."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,19 +100,22 @@ def version_difference(a: dict[str, Any] | None, b: dict[str, Any] | None) -> tu
     """(library, a's version, b's version) of the first library whose versions differ, or None."""
     a, b = a or {}, b or {}
     for name in list(a) + [k for k in b if k not in a]:
-        if a.get(name) != b.get(name):
+        if name not in INFORMATION_ONLY and a.get(name) != b.get(name):
             return name, a.get(name), b.get(name)
     return None
 
 
 def describe_versions(versions: dict[str, Any]) -> str:
-    """``icezoo 0.1.0 (commit abc1234), torch 2.14.1, ...``: the code of a stamp in one line."""
+    """``icezoo 0.1.0 (source 1a2b..., commit abc1234), torch 2.14.1, ...``: the code of a stamp in one line."""
+    if not versions:
+        return "versions not recorded (an icezoo older than versions in the run identity)"
     parts = []
     for name, version in versions.items():
-        if name == "icezoo-commit":
+        if name.startswith("icezoo-"):
             continue
-        commit = versions.get("icezoo-commit") if name == "icezoo" else None
-        parts.append(f"{name} {version or 'absent'}" + (f" (commit {commit[:12]})" if commit else ""))
+        about = [f"{k[7:]} {str(versions[k])[:12]}" for k in ("icezoo-source", "icezoo-commit") if versions.get(k)]
+        about = f" ({', '.join(about)})" if name == "icezoo" and about else ""
+        parts.append(f"{name} {version or 'absent'}{about}")
     return ", ".join(parts)
 
 
@@ -176,7 +195,10 @@ class RunIdentity:
                 f"{where}: {what} without the versions that computed them (an icezoo older than versions in the run "
                 "identity); evaluate again into a new --out, or pass --allow-mixed-versions"
             )
-        name, theirs, ours = version_difference(stored, reference) or ("versions", stored, reference)
+        diff = version_difference(stored, reference)
+        if diff is None:  # they differ only in what is recorded for information (the commit)
+            return
+        name, theirs, ours = diff
         raise IcezooError(
             f"{where}: {what} computed with {name} {theirs or 'absent'} where this run has {name} {ours or 'absent'}; "
             "pass --allow-mixed-versions to pool them anyway (the report then names every version)"

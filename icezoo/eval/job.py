@@ -37,6 +37,9 @@ class FoldJob:
     device: str | None = None
     allow_mixed_versions: bool = False
     progress: bool = False
+    expected: dict[str, Any] | None = None
+    """The run's stamp as the process that scheduled the job computed it: a process whose data or code differs
+    refuses before it trains, also where it cannot see the folder's ``run.json`` (no shared filesystem)."""
 
 
 def load_recipe_plugins(recipe: Recipe) -> None:
@@ -86,6 +89,12 @@ def prepare(job: FoldJob, context: Context | None = None) -> Context:
         context.folds = {f.name: f for f in protocol_folds(recipe, job.protocol, context.clips)}
     if context.folder is None:
         run = RunIdentity.of(recipe, job.protocol, context.clips, allow_mixed_versions=job.allow_mixed_versions)
+        if job.expected is not None:  # before the folder: a node that does not share it still refuses
+            import socket
+
+            where = f"fold {job.fold} on {socket.gethostname()}"
+            run.require(job.expected, where, "a job")
+            run.require_versions(job.expected.get("versions"), where, "a job")
         context.folder = RunFolder(job.out).claim(run, computing=True)
     return context
 

@@ -128,14 +128,17 @@ class _Process:
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                       errors="replace")  # fmt: skip
         self.job = job
-        try:  # the job as data: pickled by this process for the child it started, never read from a file
-            self.popen.stdin.buffer.write(pickle.dumps(job))
+        self.last_line = ""
+        self.reader = threading.Thread(target=self._pass_on, daemon=True)
+        self.reader.start()  # before the job is written: the child's output never fills its pipe unread
+
+    def send_job(self) -> None:
+        """The job as data: pickled by this process for the child it started, never read from a file."""
+        try:
+            self.popen.stdin.buffer.write(pickle.dumps(self.job))
             self.popen.stdin.close()
         except BrokenPipeError:  # the child died at once: its exit status says why
             pass
-        self.last_line = ""
-        self.reader = threading.Thread(target=self._pass_on, daemon=True)
-        self.reader.start()
 
     def _pass_on(self) -> None:
         for line in self.popen.stdout:
@@ -158,12 +161,14 @@ def run_workers(
     retries: int = 1,
     log=print,
     poll_s: float = 0.2,
+    done: Callable[[str], bool] | None = None,
 ) -> None:
     """Run ``jobs`` (the folds not done, in protocol order) on the slots of ``plan``, each slot taking the next
     fold from one queue as soon as it is free; wait for all of them.
 
-    A fold whose process ends with another status than 0 or 2 is queued again first, ``retries`` times at most;
-    one that fails for good is named with its slot, exit status and last output line, and the others go on.
+    A fold whose process ends with another status than 0 or 2 (or with 0 but, by ``done`` of its name, without its
+    files) is queued again first, ``retries`` times at most; one that fails for good is named with its slot, exit
+    status and last output line, and the others go on.
 
     Raises:
         IcezooError: naming each fold that failed for good, after every other fold ran.
@@ -179,7 +184,8 @@ def run_workers(
                 for w in plan:
                     if w not in running and queue:
                         job = dataclasses.replace(queue.popleft(), device=w.device)
-                        running[w] = _Process(job_command(), _environment(w), job)
+                        running[w] = _Process(job_command(), _environment(w), job)  # known before it is fed
+                        running[w].send_job()
                         attempts[job.fold] += 1
                         log(f"worker {w.index}/{w.count} ({w.device or 'cpu'}): fold {job.fold}"
                             f"{f' (attempt {attempts[job.fold]})' if attempts[job.fold] > 1 else ''}; "
@@ -190,7 +196,7 @@ def run_workers(
                     if code is None:
                         continue
                     del running[w]
-                    if code == 0:
+                    if code == 0 and (done is None or done(proc.job.fold)):
                         continue
                     line = _failure(w, code, proc.job.fold, proc.last_line)
                     if attempts[proc.job.fold] <= retries and code != 2:  # exit 2: the input's fault, the same again
@@ -209,7 +215,8 @@ def run_workers(
 def _failure(w: Worker, code: int, fold: str, last_line: str) -> str:
     """One line naming the fold, the worker slot, its exit status and the last line it wrote."""
     said = f"; its last line: {last_line[:160]!r}" if last_line else ""
-    return f"fold {fold} on worker {w.index}/{w.count} ({w.device or 'cpu'}): {_exit_text(code)}{said}"
+    status = _exit_text(code) + (" without the fold's files" if code == 0 else "")
+    return f"fold {fold} on worker {w.index}/{w.count} ({w.device or 'cpu'}): {status}{said}"
 
 
 def evaluate_parallel(
@@ -251,8 +258,8 @@ def evaluate_parallel(
     todo = [f for f in folds if not folder.done(f, keep_models, network)]
     if todo:
         synthesis_setup(recipe)  # a missing extra is one error here, not one per worker after its first fold
-    jobs = [FoldJob(recipe, protocol, job_path(out_dir), f.name, keep_models, None, allow_mixed_versions)
-            for f in todo]  # fmt: skip
+    jobs = [FoldJob(recipe, protocol, job_path(out_dir), f.name, keep_models, None, allow_mixed_versions,
+                    expected=folder.run.stamp()) for f in todo]  # fmt: skip
     where = device or recipe.train.device  # a recipe or a --device that asks for the CPU keeps it
     if launcher == "ray":
         from .ray_launcher import run_on_ray
@@ -265,7 +272,9 @@ def evaluate_parallel(
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         count = max(1, min(workers or 1, len(todo)))  # a worker more than the folds left would only wait
         if todo:
-            run_workers(jobs, plan_workers(count, per_gpu, where, gpus), retries=retries, log=log)
+            by_name = {f.name: f for f in folds}
+            done = lambda name: folder.done(by_name[name], keep_models, network)  # noqa: E731
+            run_workers(jobs, plan_workers(count, per_gpu, where, gpus), retries=retries, log=log, done=done)
     else:
         raise IcezooError(f"--launcher {launcher}: expected processes or ray")
     return evaluate(recipe, protocol, out_dir, merge_only=True, progress=False, device=device, clips=clips,

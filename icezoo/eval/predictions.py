@@ -46,8 +46,11 @@ def rows_to_csv(rows: list[dict[str, Any]], comments: list[str] = ()) -> str:
 
 def read_stamp(path: Path) -> str | None:
     """The fingerprint on a fold predictions file's first line, or None."""
-    with path.open() as handle:
-        first = handle.readline()
+    try:
+        with path.open() as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):  # not a text file: it carries no stamp
+        return None
     return first[len(CSV_STAMP) :].strip() if first.startswith(CSV_STAMP) else None
 
 

@@ -18,7 +18,11 @@ from .predictions import body, prediction_rows, rows_to_csv
 
 
 def retest(
-    run_dir: str | Path, out: str | Path | None = None, device: str = "cpu", allow_plugins: Iterable[str] = ()
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    device: str = "cpu",
+    allow_plugins: Iterable[str] = (),
+    allow_mixed_versions: bool = False,
 ) -> tuple[Path, bool, str | None]:
     """Re-score a run's saved fold models; returns (the new predictions.csv, whether it equals the run's, the
     run's oracle warning or None).
@@ -29,7 +33,7 @@ def retest(
     from ..inference.scores import predict
     from .selection import ORACLE_WARNING
 
-    folder, recipe, _, clips, folds = RunFolder.open(run_dir, allow_plugins)
+    folder, recipe, _, clips, folds = RunFolder.open(run_dir, allow_plugins, allow_mixed_versions=allow_mixed_versions)
     missing = [f.name for f in folds if not folder.model(f).is_file()]
     if missing:
         raise IcezooError(

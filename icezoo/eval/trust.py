@@ -27,7 +27,14 @@ CHOSEN_ON_VALIDATION = (
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        from ..errors import IcezooError
+
+        raise IcezooError(f"{path}: not readable JSON ({err})") from None
 
 
 def trust_fields(

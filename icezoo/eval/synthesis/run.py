@@ -101,6 +101,7 @@ def synth_metrics(
     network=None,
     network_name: str | None = None,
     network_weights: str | None = None,
+    allow_mixed_versions: bool = False,
 ) -> dict[str, Any]:
     """Recompute every fold's synthesis metrics of an eval run folder from its saved fold models.
 
@@ -111,7 +112,8 @@ def synth_metrics(
     from ..folder import RunFolder
     from .distribution import feature_network, network_identity
 
-    folder, recipe, _, clips, folds = RunFolder.open(run_dir, allow_plugins, clips)
+    folder, recipe, _, clips, folds = RunFolder.open(run_dir, allow_plugins, clips, computing=True,
+                                                     allow_mixed_versions=allow_mixed_versions)  # fmt: skip
     name = network_name or recipe.eval.synthesis_network
     weights = network_weights if network_name or network_weights else recipe.eval.synthesis_network_weights
     if network is None and (network_name or network_weights):
