@@ -271,16 +271,20 @@ def test_predict_reads_an_apex_baseline_from_one_face(clips, tmp_path, cli):
     assert json.loads(out)["scores"] == pytest.approx(dict(zip(icezoo.data.CLASSES, model.recognise(face)[0].tolist())))
 
 
-def test_bench_times_a_baselines_recogniser_and_says_an_svm_is_not_timed():
+def test_bench_times_a_baselines_features_and_recogniser_and_says_an_svm_is_not_timed():
     from icezoo.bench.recipes import bench_recipe
 
     rows = []
     for name in ("ststnet", "lbp_top"):
         rows += bench_recipe(icezoo.load_recipe(TABLE1 / f"{name}.yaml"), device=torch.device("cpu"), batch_sizes=[4],
                              precisions=["fp32"], warmup=0, iters=1)  # fmt: skip
-    assert [r.what for r in rows] == ["recogniser forward", "train step", "skipped"]
-    assert rows[0].flops_per_call > 0 and rows[1].flops_per_call > 2 * rows[0].flops_per_call  # backward costs more
-    assert "scikit-learn" in rows[2].extra["reason"]
+    assert [r.what for r in rows] == ["input features", "recogniser forward", "train step", "input features",
+                                      "skipped"]  # fmt: skip
+    features = [rows[0], rows[3]]  # clips/s of the input, computed (never read from the cache) on 4 clips
+    assert all(r.extra["unit"] == "clips/s" and r.batch == 4 and r.median_ms > 0 for r in features)
+    assert [r.extra["input"] for r in features] == ["flow_strain", "lbp_top"]
+    assert rows[1].flops_per_call > 0 and rows[2].flops_per_call > 2 * rows[1].flops_per_call  # backward costs more
+    assert "scikit-learn" in rows[4].extra["reason"]
 
 
 @pytest.mark.slow

@@ -194,8 +194,16 @@ def _bench_baseline(recipe, name, device, batch, precision, compiled, what, warm
     from ..registry import registry
 
     model = build_model(recipe)
+    out = []
+    if "g" in what and precision == "fp32" and not compiled:  # once per batch: numpy and OpenCV, whatever the rest
+        from ..errors import IcezooError
+
+        try:
+            out.append(_bench_features(recipe, model, name, batch, warmup, iters))
+        except IcezooError as err:  # the baselines extra missing (a bare GPU machine): the other rows still run
+            out.append(_skipped(name, batch, precision, compiled, torch.device("cpu"), f"input features: {err}"))
     if model.is_estimator:
-        return [_skipped(name, batch, precision, compiled, device, "a scikit-learn estimator: not timed")]
+        return out + [_skipped(name, batch, precision, compiled, device, "a scikit-learn estimator: not timed")]
     net = model.recogniser.to(device)
     g = torch.Generator(device="cpu").manual_seed(0)
     x = torch.rand(batch, *model.in_shape, generator=g).to(device)
@@ -204,7 +212,6 @@ def _bench_baseline(recipe, name, device, batch, precision, compiled, what, warm
                   warmup=warmup + (2 if compiled else 0), iters=iters)  # fmt: skip
     extra = {"compile_mode": compile_mode if compiled else None}
     fast = torch.compile(net, mode=compile_mode) if compiled else net
-    out = []
     if "d" in what:
 
         def forward(module):
@@ -228,6 +235,19 @@ def _bench_baseline(recipe, name, device, batch, precision, compiled, what, warm
         net.train()
         out.append(measure(name, "train step", lambda: step(fast), eager_fn=lambda: step(net), **common, **extra))
     return out
+
+
+def _bench_features(recipe, model, name, batch, warmup, iters) -> Measurement:
+    """A baseline's input (``g``: the stage before its recogniser, as G is before D): ``batch`` clips of the
+    recipe's data turned into features on the CPU, never read from the feature cache; ``images_per_s`` is clips/s."""
+    from ..data import load_clips
+
+    clips = load_clips(recipe)
+    clips = clips.subset(range(min(batch, len(clips))))
+    fn = lambda: [model.input.compute(model.input.frames(clips, i)) for i in range(len(clips))]  # noqa: E731
+    return measure(name, "input features", fn, batch=len(clips), device=torch.device("cpu"), precision="fp32",
+                   compiled=False, warmup=min(warmup, 1), iters=max(1, min(iters, 3)), flops=0,
+                   input=recipe.model.input.get("type"), unit="clips/s")  # fmt: skip
 
 
 @contextlib.contextmanager

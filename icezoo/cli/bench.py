@@ -43,7 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile-mode", default=None, help="torch.compile mode (e.g. reduce-overhead for CUDA graphs)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     options.device(p, help="cuda, cpu, ... (default: bench.device, auto)")
-    p.add_argument("--what", type=_list(str, ["g", "d", "step"]), default=None, help="g, d, step (default: all)")
+    p.add_argument(
+        "--what",
+        type=_list(str, ["g", "d", "step"]),
+        default=None,
+        help="g, d, step (default: all; for a Table I baseline, g is its input's feature extraction in clips/s "
+        "and d its recogniser)",
+    )
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--iters", type=int, default=None)
     options.out(p, "JSON file (a Markdown table is written beside it); default runs/bench/DEVICE-TIME.json")
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 if m.what != "skipped":
                     print(
                         f"{m.name:>16} {m.what:<11} batch {m.batch:>4} {m.precision} {'compiled' if m.compiled else 'eager   '} "
-                        f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} img/s  MFU {mfu_text(m.mfu)}",
+                        f"{m.median_ms:9.2f} ms  {m.images_per_s:9.1f} {m.extra.get('unit', 'img/s')}  MFU {mfu_text(m.mfu)}",
                         flush=True,
                     )
                 else:
