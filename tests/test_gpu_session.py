@@ -40,12 +40,14 @@ def _plan(*parts: str, **env: str) -> tuple[list[tuple[str, int, int]], int, int
 
 
 def test_the_session_is_ordered_by_value_and_its_worst_case_fits_one_command():
-    core, header, worst, out = _plan()
+    none = "recipes/none/*.yaml"  # no Table I recipes: the optional part is skipped, the core set alone counts
+    core, header, worst, out = _plan(ICEZOO_GPU_TABLE1=none)
     assert [n for n, _, _ in core] == CORE
     assert worst == header + sum(b + g for _, b, g in core) <= BOUND
-    assert "part table1: optional" in out and "skipped: no recipes/table1/*.yaml" in out  # not in this checkout
-    assert _plan("issue22")[2] == worst  # the old name runs the same session
-    scaled, header2, worst2, _ = _plan(ICEZOO_GPU_SCALE="2")  # the sum follows the boxes
+    assert "part table1: optional" in out and f"skipped: no {none}" in out
+    assert _plan("issue22", ICEZOO_GPU_TABLE1=none)[2] == worst  # the old name runs the same session
+    assert _plan()[2] == BOUND  # this checkout's recipes/table1: the optional part fills what the core set leaves
+    scaled, header2, worst2, _ = _plan(ICEZOO_GPU_SCALE="2", ICEZOO_GPU_TABLE1=none)  # the sum follows the boxes
     assert [b for _, b, _ in scaled] == [2 * b for _, b, _ in core]
     assert worst2 == header2 + sum(b + g for _, b, g in scaled) > BOUND
 
