@@ -107,6 +107,7 @@ def _two_shards(cli, monkeypatch, mine, theirs):
         shutil.copy(path, mine / "folds" / path.name)
 
 
+@pytest.mark.slow  # four shard runs through the command line: ~15 s
 def test_a_merge_of_shards_computed_with_another_torch_is_refused_unless_allowed(tmp_path, cli, monkeypatch):
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     _two_shards(cli, monkeypatch, mine, theirs)
@@ -139,6 +140,7 @@ def test_a_resume_under_another_torch_is_refused_before_any_fold_runs(tmp_path, 
     assert _files(tmp_path) == before
 
 
+@pytest.mark.slow  # four shard runs through the command line: ~15 s
 def test_copied_fold_files_merge_in_a_fresh_folder(tmp_path, cli, clips):
     """Shards computed apart, their folds/ copied into an empty folder: every fold file carries the identity."""
     for i in (1, 2):
