@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 out, recipes = Path(sys.argv[1]), sys.argv[2:]
+figure = []
 lines = ["| Recipe | Paper row | UF1 (mean +- SD, 3 seeds) | UAR (mean +- SD) | published UF1 / UAR (MEGC2019 LOSO; "
          "other data, reference only) | published selection |", "| --- | --- | ---: | ---: | ---: | --- |"]
 data = None
@@ -35,10 +36,18 @@ for recipe in recipes:
     u, a = seeds["uf1"], seeds["uar"]
     lines.append(f"| {name} | {paper.get('row') or '-'} | {u['mean']:.3f} +- {u['sd']:.3f} | "
                  f"{a['mean']:.3f} +- {a['sd']:.3f} | {published} | {paper.get('selection') or '-'} |")
+    figure.append({"name": name, "uf1": u["mean"], "uar": a["mean"],
+                   "spread": {"uf1": (u["mean"] - u["sd"], u["mean"] + u["sd"]),
+                              "uar": (a["mean"] - a["sd"], a["mean"] + a["sd"])},
+                   "published": (paper["uf1"], paper["uar"]) if paper.get("uf1") is not None else None})
 from icezoo.eval.provenance import data_line
 
 text = "\n".join(["# Table I rows on the synthetic stand-in (split protocol, 20 held-out subjects)", "",
                   data_line(data) if data else "", "", *lines, ""])
 (out / "table1.md").write_text(text)
+from icezoo.plots import table_i_figure
+
+table_i_figure(figure, out / "table1.png", spread="mean +- SD over 3 seeds",
+               title="Table I rows on the synthetic stand-in (split protocol); published: MEGC2019, other data")
 print(text)
 PY

@@ -126,3 +126,34 @@ def confusion_matrix_plot(matrix: np.ndarray, classes: Sequence[str], path: str 
     if title:
         ax.set_title(title, fontsize=9)
     return save_figure(fig, path)
+
+
+def table_i_figure(rows: Sequence[dict], path: str | Path, title: str = "", spread: str = "95% CI") -> Path:
+    """Each row's UF1 and UAR (filled, with its ``spread``: ``{"uf1": (low, high), "uar": ...}`` or None) and, a
+    little apart, its published MEGC2019 point (hollow, labelled), never on the same mark.
+
+    ``rows``: ``{"name", "uf1", "uar", "spread", "published": (uf1, uar) or None}``.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 0.55 * len(rows) + 1.6), sharey=True)
+    y = np.arange(len(rows))[::-1]
+    for ax, metric, k in zip(axes, ("UF1", "UAR"), (0, 1)):
+        key = metric.lower()
+        ours = np.array([r[key] for r in rows], dtype=float)
+        low = np.array([(r.get("spread") or {}).get(key, (r[key], r[key]))[0] for r in rows], dtype=float)
+        high = np.array([(r.get("spread") or {}).get(key, (r[key], r[key]))[1] for r in rows], dtype=float)
+        ax.errorbar(ours, y, xerr=[ours - low, high - ours], fmt="o", color="C0", capsize=3,
+                    label=f"icezoo ({spread})")  # fmt: skip
+        pub = [(r["published"][k], yy) for r, yy in zip(rows, y) if r.get("published")]
+        if pub:
+            ax.scatter([p for p, _ in pub], [yy - 0.25 for _, yy in pub], marker="D", facecolors="none",
+                       edgecolors="C3", label="published, MEGC2019 (its own selection)")  # fmt: skip
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel(metric)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [r["name"] for r in rows])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)

@@ -354,3 +354,23 @@ def test_a_recognisers_learning_rate_follows_the_recipes_schedule(monkeypatch, s
         k for k, v in model.recogniser.state_dict().items() if k.endswith("weight") and not torch.equal(v, before[k])
     ]
     assert len(changed) == 7  # three convolutions, three batch norms, the fully connected layer
+
+
+def test_the_table_i_figure_keeps_ours_with_its_interval_and_the_published_point_apart(tmp_path):
+    from PIL import Image
+
+    from icezoo.eval.ablate import figure_rows
+    from icezoo.eval.tables import published_figures
+    from icezoo.plots import table_i_figure
+
+    paper = icezoo.load_recipe(TABLE1 / "ststnet.yaml").to_dict()["paper"]
+    block = {"uf1": 0.5, "uar": 0.45, "n": 10}
+    ours = {"name": "table1_ststnet", "overall": block, "published": published_figures(paper, False),
+            "interval_95": {"uf1": [0.4, 0.6], "uar": [0.35, 0.55]}}  # fmt: skip
+    rows = figure_rows([ours, {"name": "icegan_small_pooled", "overall": block}])
+    assert rows[0] == {"name": "table1_ststnet", "uf1": 0.5, "uar": 0.45,
+                       "spread": {"uf1": (0.4, 0.6), "uar": (0.35, 0.55)}, "published": (0.735, 0.760)}  # fmt: skip
+    assert rows[1]["published"] is None and rows[1]["spread"] is None  # no paper row, no interval: none drawn
+    path = table_i_figure(rows, tmp_path / "comparison.png", title="split")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 400

@@ -48,8 +48,24 @@ def ablate(recipes: list, protocol: str, out: str | Path, progress: bool = True,
         from .tables import table_i_comparison
 
         table += "\n\nBeside Table I's published rows (composite figures):\n\n" + table_i_comparison(entries)
+        from ..plots import table_i_figure
+
+        table_i_figure(figure_rows(entries), out / "comparison.png", title=f"Table I rows ({protocol} protocol)")
+        table += "\n\nThe same as a figure: `comparison.png`."
     data = dict.fromkeys(data_line(e["data"]) for e in entries if e.get("data"))  # every report names its data
     head = f"{warn}# Ablation ({protocol} protocol)\n\n" + "".join(f"{line}\n\n" for line in data)
     atomic_write_text(out / "comparison.md", f"{head}{table}\n")
     atomic_write_text(out / "comparison.json", json.dumps(entries, indent=2) + "\n")
     return table
+
+
+def figure_rows(entries: list[dict]) -> list[dict]:
+    """:func:`icezoo.plots.table_i_figure`'s rows from ablation entries: ours with the 95% interval, the paper's."""
+    rows = []
+    for e in entries:
+        ci = e.get("interval_95") or {}
+        figures = ((e.get("published") or {}).get("figures") or {}).get("all")
+        rows.append({"name": e["name"], "uf1": e["overall"]["uf1"], "uar": e["overall"]["uar"],
+                     "spread": {k: tuple(ci[k]) for k in ("uf1", "uar") if k in ci} or None,
+                     "published": tuple(figures) if figures and None not in figures else None})  # fmt: skip
+    return rows
