@@ -92,6 +92,8 @@ def test_table1_recipes_carry_the_published_row_and_the_training_numbers():
     margin = recipes["capsulenet"].loss.classification
     assert {k: margin[k] for k in CAPSULENET_MARGIN} == CAPSULENET_MARGIN and margin["type"] == "margin"
     assert recipes["dual_inception"].model.input["target"] == "middle"
+    dual_eval = recipes["dual_inception"].eval  # its authors chose the epoch on held-out subjects, never the test one
+    assert (dual_eval.select, dual_eval.validation_subjects) == ("best_validation", 12)
     assert recipes["ststnet"].model.input == {**recipes["ststnet"].model.input, "type": "flow_strain", "size": 28}
     assert "test" in recipes["capsulenet"].paper.selection  # its published run chose epochs on the test subject
     assert "precision" in recipes["ststnet"].paper.caveat  # its published UAR is mean per-class precision
