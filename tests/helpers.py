@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
 
@@ -132,3 +135,27 @@ def loss_errors(a: list[dict[str, float]], b: list[dict[str, float]], step: int 
     """Relative differences of the loss terms (``*_total`` and the terms) of two histories' row ``step``."""
     terms = [k for k in b[step] if k.startswith(("d_", "g_"))]
     return {k: abs(a[step][k] - b[step][k]) / max(abs(b[step][k]), 1e-8) for k in terms}
+
+
+@pytest.fixture(autouse=True)
+def fresh_feature_cache(tmp_path, monkeypatch):
+    """Each test its own feature cache folder, and nothing remembered from another test (autouse where imported)."""
+    from icezoo.inputs import cache
+
+    monkeypatch.setenv("ICEZOO_CACHE", str(tmp_path / "cache"))
+    cache.forget()
+    yield
+    cache.forget()
+
+
+def marked_processes(session: str) -> list[int]:
+    """Processes (of this user) whose environment carries one of ``session``'s GPU-session part markers."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            entries = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(f"ICEZOO_SESSION_PART={session}-".encode()) for e in entries):
+            found.append(int(environ.parent.name))
+    return found

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .helpers import marked_processes
 
 SCRIPT = REPO / "benchmarks" / "gpu_session.sh"
 BOUND = 570  # seconds: the session's worst case, under one command's 600 s
@@ -148,18 +149,6 @@ def test_a_part_that_fails_shows_its_error_and_is_counted_as_writing_nothing(tmp
     assert result.stdout.splitlines()[-1] == "rehearsal: 0 of 1 parts wrote their results; worst case 570 s"
 
 
-def _marked(session: str) -> list[int]:
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            entries = environ.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(e.startswith(f"ICEZOO_SESSION_PART={session}-".encode()) for e in entries):
-            found.append(int(environ.parent.name))
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
 def test_the_rehearsal_runs_every_part_and_leaves_what_the_device_tool_brings_back(tmp_path):
@@ -186,5 +175,5 @@ def test_the_rehearsal_runs_every_part_and_leaves_what_the_device_tool_brings_ba
         names = tar.getnames()
     for part in parts:
         assert any(n.startswith(f"./{part}/") and n.endswith((".json", ".xml")) for n in names), (part, names)
-    assert _marked(session) == []  # nothing left running
+    assert marked_processes(session) == []  # nothing left running
     assert sorted((REPO / "benchmarks" / "results").iterdir()) == recorded  # nothing copied into the checkout

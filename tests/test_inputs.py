@@ -16,14 +16,7 @@ from icezoo.inputs import flow as flow_module
 from icezoo.inputs.lbp_top import neighbours, temporal_interpolation, uniform_codes
 from icezoo.registry import registry
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(tmp_path, monkeypatch):
-    """Each test its own feature cache folder, and nothing remembered from another test."""
-    monkeypatch.setenv("ICEZOO_CACHE", str(tmp_path / "cache"))
-    cache.forget()
-    yield
-    cache.forget()
+from .helpers import fresh_feature_cache  # noqa: F401  (autouse: each test its own feature cache)
 
 
 @pytest.fixture(scope="module")

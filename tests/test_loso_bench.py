@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .helpers import marked_processes
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess:
@@ -54,19 +55,6 @@ def test_fast_step_benchmark_on_the_cpu(tmp_path):
     )
 
 
-def _marked(session: str) -> list[int]:
-    """Processes (of this user) whose environment carries one of ``session``'s part markers."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            entries = environ.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(e.startswith(f"ICEZOO_SESSION_PART={session}-".encode()) for e in entries):
-            found.append(int(environ.parent.name))
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
 def test_gpu_session_parts_are_time_boxed_and_leave_no_process_behind(tmp_path):
@@ -80,7 +68,7 @@ def test_gpu_session_parts_are_time_boxed_and_leave_no_process_behind(tmp_path):
                              "smoke-fast"], capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
     out = result.stdout
     assert result.returncode == 0, out + result.stderr[-2000:]
-    assert _marked(session) == []  # nothing left running, workers in their own sessions included
+    assert marked_processes(session) == []  # nothing left running, workers in their own sessions included
     assert "== part smoke-loso: exit 0 " in out and "== part smoke-fast: exit 0 " in out
     assert "== part smoke-box: box of 12 s reached: SIGINT" in out
     assert "summary: workers 2: skipped (interrupted" in out  # the script stopped on the SIGINT and said so

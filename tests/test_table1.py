@@ -19,25 +19,16 @@ from icezoo.eval.job import Context, FoldJob, run_fold_job
 from icezoo.eval.protocols import protocol_folds
 from icezoo.eval.report import write_report
 from icezoo.eval.tables import PAPER_TABLE_I
-from icezoo.inputs import cache
 from icezoo.inputs import flow as flow_module
 from icezoo.nn.recognisers import CAPSULENET_MARGIN
 
 from .conftest import RECIPES
+from .helpers import fresh_feature_cache  # noqa: F401  (autouse: each test its own feature cache)
 
 TABLE1 = RECIPES / "table1"
 BASELINES = ["capsulenet", "dual_inception", "lbp_top", "ststnet"]
 ROWS = {"capsulenet": "CapsuleNet", "dual_inception": "Dual-Inception", "lbp_top": "LBP-TOP", "ststnet": "STSTNet",
         "icegan": "ICE-GAN"}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(tmp_path, monkeypatch):
-    """Each test its own feature cache folder, and nothing remembered from another test."""
-    monkeypatch.setenv("ICEZOO_CACHE", str(tmp_path / "cache"))
-    cache.forget()
-    yield
-    cache.forget()
 
 
 @pytest.fixture(scope="module")
