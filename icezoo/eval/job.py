@@ -81,10 +81,10 @@ def prepare(job: FoldJob, context: Context | None = None) -> Context:
     context = context or Context()
     recipe = job.recipe
     load_recipe_plugins(recipe)  # before the data: a plugin may register the dataset
-    if context.clips is None:
+    if context.clips is None:  # given clips were checked by whoever loaded them (the sequential loop's open_run)
         context.clips = load_clips(recipe)
-    check_fits(context.clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes,
-               recipe.source)  # fmt: skip
+        check_fits(context.clips, recipe.model.image_size, recipe.model.in_channels, recipe.model.num_classes,
+                   recipe.source)  # fmt: skip
     if context.folds is None:
         context.folds = {f.name: f for f in protocol_folds(recipe, job.protocol, context.clips)}
     if context.folder is None:

@@ -26,7 +26,7 @@ from .identity import RunIdentity
 from .job import Context, FoldJob, load_recipe_plugins, recipe_network, run_fold_job, synthesis_setup
 from .protocols import Fold, protocol_folds, shard
 
-__all__ = ["evaluate", "open_run", "load_recipe_plugins", "synthesis_setup"]
+__all__ = ["evaluate", "open_run"]
 
 
 def open_run(
