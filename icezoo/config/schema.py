@@ -173,6 +173,10 @@ class TrainConfig:
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
     augment_flip: bool = False  # mirror half of the onset/apex pairs left to right (not in the paper)
+    # recognisers on a face only: random rotation, degrees either way (CapsuleNet's 8)
+    augment_rotation: float | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
+    # recognisers on a face only: brightness and contrast jitter, factors in [1 - j, 1 + j] (CapsuleNet's 0.2, 0.2)
+    augment_jitter: tuple[float, float] | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
     log_every: int = dataclasses.field(default=10, metadata=FREE)  # steps between metric rows
     # steps between checkpoints (and one at the end)
     checkpoint_every: int = dataclasses.field(default=200, metadata=FREE)
@@ -197,7 +201,11 @@ class TrainConfig:
 
             if importlib.util.find_spec("tensorboard") is None:
                 raise ValidationError("loggers", "tensorboard is not installed (pip install 'icezoo[tensorboard]')")
-        _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed")
+        _at_least(self, 0, "weight_decay", "apex_neighbours", "augment_shift", "seed", "augment_rotation")
+        if self.augment_rotation is not None and self.augment_rotation > 180:
+            raise ValidationError("augment_rotation", f"must be at most 180 degrees, got {self.augment_rotation}")
+        if self.augment_jitter is not None and not all(0 <= j < 1 for j in self.augment_jitter):
+            raise ValidationError("augment_jitter", f"each factor must lie in [0, 1), got {list(self.augment_jitter)}")
         if not all(0 <= b < 1 for b in self.betas):  # NaN fails too
             raise ValidationError("betas", f"must lie in [0, 1), got {list(self.betas)}")
 
@@ -305,6 +313,11 @@ class Recipe:
     def check(self) -> None:
         if self.train.schedule == "exponential" and not self.model.is_baseline:
             raise ValidationError("train.schedule", "exponential is for recognisers (a recipe with model.recogniser)")
+        for key in ("augment_rotation", "augment_jitter"):
+            if getattr(self.train, key) and not self.model.is_baseline:
+                raise ValidationError(
+                    f"train.{key}", "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe as plain YAML-able data (without provenance); unset :data:`OMIT_UNSET` fields are

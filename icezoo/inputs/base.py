@@ -64,11 +64,29 @@ class Input:
     cached: ClassVar[bool] = True
     """Whether features are kept per clip (False where computing is as cheap as reading a file)."""
 
+    spatial: ClassVar[bool] = True
+    """Whether the features are maps [C, H, W] that a training view may move (mirror, shift, crop)."""
+    value_range: tuple[float, float] | None = None
+    """An image's black and white (rotation and brightness/contrast jitter apply); None: not an image (a flow)."""
+    mirror_negates: ClassVar[tuple[int, ...]] = ()
+    """Channels whose sign a left-right mirror flips (a flow's horizontal component)."""
+    fill: float = 0.0
+    """What a rotated view brings in at its corners (a black face, zero motion)."""
+
     params: dict[str, Any]
 
     def shape(self, image_size: int) -> tuple[int, ...]:
-        """The shape of one clip's features for faces of ``image_size``."""
+        """The shape of one clip's features for faces of ``image_size``: what the recogniser reads."""
         raise NotImplementedError
+
+    def stored_shape(self, image_size: int) -> tuple[int, ...]:
+        """The shape computed and kept per clip, from which training views are cut (:meth:`shape` unless the
+        input crops: CapsuleNet's 224x224 crops of a 234x240 face)."""
+        return self.shape(image_size)
+
+    def centre(self, features: np.ndarray) -> np.ndarray:
+        """The view the recogniser reads outside training, of stored features ``[N, *stored_shape]``."""
+        return features
 
     def frames(self, clips: ClipSet, i: int) -> list[np.ndarray]:
         """The frames of clip ``i`` the features are computed from (uint8, ``[S, S]`` or ``[T, S, S]``)."""
@@ -83,12 +101,13 @@ class Input:
         """One clip's features from its :meth:`frames`, float32 of :meth:`shape`."""
         raise NotImplementedError
 
-    def __call__(self, clips: ClipSet, progress: bool | None = None) -> np.ndarray:
-        """Every clip's features, ``float32 [N, *shape]``; computed ones come from the cache.
+    def __call__(self, clips: ClipSet, progress: bool | None = None, *, stored: bool = False) -> np.ndarray:
+        """Every clip's features, ``float32 [N, *shape]`` (``stored``: ``[N, *stored_shape]``, what training
+        views are cut from); computed ones come from the cache.
 
         ``progress``: None shows a bar on a terminal (tqdm's rule), False never.
         """
-        shape = self.shape(clips.image_size)
+        shape = self.stored_shape(clips.image_size)
         out = np.empty((len(clips), *shape), dtype=np.float32)
         bar = tqdm(range(len(clips)), desc=f"{self.name} features", unit="clip",
                    disable=None if progress is None else not progress, leave=False)  # fmt: skip
@@ -102,7 +121,7 @@ class Input:
                 value = self._checked(self.compute(self.frames(clips, i)), shape, clips, i)
                 cache.save(self.name, key, value)
             out[i] = value
-        return out
+        return out if stored else self.centre(out)
 
     def _checked(self, value: np.ndarray, shape: tuple[int, ...], clips: ClipSet, i: int) -> np.ndarray:
         value = np.asarray(value, dtype=np.float32)

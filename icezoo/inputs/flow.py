@@ -101,6 +101,7 @@ class Flow(Input):
 
     name: ClassVar[str] = "flow"
     channels: ClassVar[int] = 2
+    mirror_negates: ClassVar[tuple[int, ...]] = (0,)  # mirrored left to right, u changes sign (strain does not)
     computes_with: ClassVar[tuple[str, ...]] = ("opencv-contrib-python-headless",)  # its version joins the run's
 
     def __init__(

@@ -168,6 +168,7 @@ class LBPTop(Input):
 
     name: ClassVar[str] = "lbp_top"
     reads: ClassVar[tuple[str, ...]] = ("sequence",)
+    spatial: ClassVar[bool] = False  # histograms: nothing a training view could move
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ class _Candidates:
     (the record :class:`icezoo.eval.selection.Selector` writes for a GAN fold)."""
 
     def __init__(self, recipe: Recipe, val: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray]):
-        self.cfg, self.val, self.test = recipe.eval, val, test
+        self.cfg, self.val, self.test, self.precision = recipe.eval, val, test, recipe.train.precision
         self.candidates: list[dict[str, Any]] = []
         self.best_key: float | None = None
         self.best_step, self.best_state = 0, None
@@ -46,8 +46,9 @@ class _Candidates:
     def __call__(self, step: int, model: Baseline) -> None:
         entry: dict[str, Any] = {"step": step}
         if self.val is not None:
-            entry["validation"] = _scores(self.val[1], model.scores(self.val[0], self.cfg.batch_size).argmax(1))
-        test_pred = model.scores(self.test[0], self.cfg.batch_size).argmax(1)
+            entry["validation"] = _scores(self.val[1], model.scores(self.val[0], self.cfg.batch_size,
+                                                                   self.precision).argmax(1))  # fmt: skip
+        test_pred = model.scores(self.test[0], self.cfg.batch_size, self.precision).argmax(1)
         entry["test"], entry["test_pred"] = _scores(self.test[1], test_pred), test_pred.tolist()
         self.candidates.append(entry)
         rule = self.cfg.select
@@ -85,7 +86,7 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
     model = build_baseline(recipe)
     if not model.is_estimator:
         model.recogniser.to(dev)
-    x_train = model.features(train, progress)
+    x_train = model.features(train, progress, stored=True)  # training views are cut from these
     y_train = train.label.astype(np.int64)
     held = (model.features(val, progress), val.label) if val is not None else None
     selector = _Candidates(recipe, held, (model.features(test, progress), test.label))
@@ -97,12 +98,13 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
         last = recipe.eval.select == "last"  # no candidates to score: the model at the end (as a GAN fold)
         step = _train_network(recipe, model, x_train, y_train, dev, None if last else selector)
     selector.restore(model)
-    scores = model.scores(selector.test[0], recipe.eval.batch_size)
+    scores = model.scores(selector.test[0], recipe.eval.batch_size, recipe.train.precision)
     info: dict[str, Any] = {"train": list(fold.train), "validation": list(fold.validation), "test": list(fold.test),
                             "ran_on": ran_on(dev)}  # fmt: skip
     if held is not None:
         info["validation_labels"] = val.label.tolist()
-        info["validation_pred"] = model.scores(held[0], recipe.eval.batch_size).argmax(1).tolist()
+        info["validation_pred"] = model.scores(held[0], recipe.eval.batch_size, recipe.train.precision).argmax(1)
+        info["validation_pred"] = info["validation_pred"].tolist()
     info["selection"] = selector.record() if recipe.eval.select != "last" else {"select": "last", "chosen_step": step}
     info["test_labels"] = test.label.tolist()
     if not model.is_estimator:
@@ -111,12 +113,19 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
 
 
 def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray, device, on_candidate=None) -> int:
-    """Adam on mini-batches of the training features; ``on_candidate(step, model)`` (unless None) every
-    ``eval.select_every`` epochs and at the last step. Returns the last step."""
+    """Adam on mini-batches of the stored training features ``x``, each batch seen through its step's training
+    view (``train.augment_*`` and the input's crop, :class:`.augment.TrainingViews`), under ``train.precision``'s
+    autocast; ``on_candidate(step, model)`` (unless None) every ``eval.select_every`` epochs and at the last step.
+    Returns the last step."""
+    from ..devices import autocast
     from ..train.objective import class_weights
+    from .augment import TrainingViews
 
     cfg = recipe.train
     net = model.recogniser
+    views = TrainingViews.of(cfg, model.input, model.image_size, model.in_shape)
+    layout = torch.channels_last if cfg.channels_last and x.ndim == 4 else torch.contiguous_format
+    net.to(memory_format=layout)
     loss_fn = registry.build("loss", recipe.loss.classification)
     features, labels = torch.from_numpy(x), torch.from_numpy(y)
     weights = class_weights(labels, recipe.model.num_classes).to(device) if recipe.loss.class_balance else None
@@ -133,7 +142,11 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / budget))
             xb, yb = features[batch].to(device), labels[batch].to(device)
-            loss = loss_fn(net(xb).float(), yb, weight=weights[yb] if weights is not None else None)
+            if views is not None:
+                xb = views(xb, step)
+            with autocast(device, cfg.precision):
+                out = net(xb.contiguous(memory_format=layout))
+            loss = loss_fn(out.float(), yb, weight=weights[yb] if weights is not None else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -163,7 +176,7 @@ def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: 
     dev = resolve_device(device or recipe.train.device, "train.device")
     torch.manual_seed(recipe.train.seed)
     model = build_baseline(recipe)
-    x, y = model.features(clips, progress), clips.label.astype(np.int64)
+    x, y = model.features(clips, progress, stored=True), clips.label.astype(np.int64)
     if model.is_estimator:
         model.recogniser.fit(x.reshape(len(x), -1), y)
         step = 0

@@ -45,36 +45,40 @@ class Baseline(nn.Module):
         """The frames of a clip its input reads ("onset", "apex", "middle", "sequence")."""
         return tuple(self.input.reads)
 
-    def features(self, clips, progress: bool | None = None) -> np.ndarray:
-        """Every clip's input features ``float32 [N, *in_shape]`` (computed once per clip, then cached)."""
-        return self.input(clips, progress=progress)
+    def features(self, clips, progress: bool | None = None, *, stored: bool = False) -> np.ndarray:
+        """Every clip's input features ``float32 [N, *in_shape]`` (computed once per clip, then cached);
+        ``stored``: what training views are cut from (the input's ``stored_shape``: larger where it crops)."""
+        return self.input(clips, progress=progress, stored=stored)
 
     @torch.no_grad()
-    def scores(self, features: np.ndarray | torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    def scores(self, features: np.ndarray | torch.Tensor, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
         """Class scores ``[N, Nc]`` (float32) of features ``[N, *in_shape]``: decision values of an estimator,
-        logits or capsule lengths of a network (run in eval mode, ``batch_size`` at a time on its device)."""
+        logits or capsule lengths of a network (run in eval mode, ``batch_size`` at a time on its device, under
+        ``precision``'s autocast)."""
         if self.is_estimator:
             from ..nn.recognisers.svm import estimator_scores
 
             return estimator_scores(self.recogniser, np.asarray(features)).astype(np.float32)
         x = torch.as_tensor(np.asarray(features, dtype=np.float32))
-        return self.recognise(x, batch_size).numpy()
+        return self.recognise(x, batch_size, precision).numpy()
 
     @torch.no_grad()
-    def recognise(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    def recognise(self, x: torch.Tensor, batch_size: int = 64, precision: str = "fp32") -> torch.Tensor:
         """Class scores ``[B, Nc]`` (float32, on the CPU) of input features ``x`` ``[B, *in_shape]``, in eval mode;
         ``scores.argmax(1)`` indexes :data:`icezoo.data.CLASSES` (as :meth:`icezoo.models.GAN.recognise`)."""
         if self.is_estimator:
             return torch.from_numpy(self.scores(x.cpu().numpy()))
         if tuple(x.shape[1:]) != self.in_shape:
             raise IcezooError(f"recogniser reads {list(self.in_shape)} per sample, got {list(x.shape[1:])}")
+        from ..devices import autocast
+
         device = next(self.recogniser.parameters()).device
         was = self.recogniser.training
         self.recogniser.eval()
         try:
-            out = [
-                self.recogniser(x[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(x), batch_size)
-            ]
+            with autocast(device, precision):
+                out = [self.recogniser(x[s : s + batch_size].to(device)).float().cpu()
+                       for s in range(0, len(x), batch_size)]  # fmt: skip
         finally:
             self.recogniser.train(was)
         return torch.cat(out) if out else torch.zeros((0, self.num_classes))
@@ -126,6 +130,13 @@ def check_baseline(recipe: Recipe) -> Baseline:
                 ) from None
             if tuple(out.shape) != (2, recipe.model.num_classes):
                 raise ValidationError("model.recogniser", f"gives scores {list(out.shape[1:])}, not [num_classes]")
+    from .augment import TrainingViews
+
+    try:  # the training views the recipe asks of this input (the augment keys name themselves)
+        TrainingViews.of(recipe.train, model.input, model.image_size, model.in_shape)
+    except IcezooError as err:
+        key, _, message = str(err).partition(": ")
+        raise ValidationError(key, message) from None
     loss = recipe.loss.classification.get("type")
     if (
         not model.is_estimator
