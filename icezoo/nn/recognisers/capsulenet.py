@@ -37,8 +37,9 @@ class CapsuleNet(nn.Module):
     last one, as in the original). The scores are the capsules' lengths, in [0, 1); train them with the
     ``margin`` loss and :data:`CAPSULENET_MARGIN`. On (3, 224, 224): 13,842,496 parameters ("about 13.8 M").
 
-    A 1-channel face is repeated to 3 channels. Faces are read as the original read them (``ToTensor``, [0, 1],
-    no ImageNet normalisation). The original starts from ImageNet weights; here they come from
+    A 1-channel face is repeated to 3 channels. The original read faces in [0, 1] (``ToTensor``, no ImageNet
+    normalisation) as 224x224 crops of a 234x240 resize: the ``apex`` input with ``size: [234, 240], crop: 224,
+    scale: unit``, as ``recipes/table1/capsulenet.yaml`` asks, with its training views (``train.augment_*``). The original starts from ImageNet weights; here they come from
     ``backbone_weights``, a local file of timm's ``resnet18`` (nothing is downloaded), or the network starts
     from scratch. ``pretrained`` and ``backbone_weights`` record which, for the report.
 
