@@ -54,12 +54,14 @@ def icezoo_register(registry) -> None:
             "ststnet": recognisers.STSTNet,
             "dual_inception": recognisers.DualInception,
             "capsulenet": recognisers.CapsuleNet,
+            "emr_approx": recognisers.EMRApprox,
             "svm": recognisers.svm,
         },
         "input": {
             "apex": inputs.Apex,
             "flow": inputs.Flow,
             "flow_strain": inputs.FlowStrain,
+            "flow_hsv": inputs.FlowHSV,
             "lbp_top": inputs.LBPTop,
         },
     }

@@ -11,7 +11,19 @@ import pytest
 from icezoo.data.clips import ClipFrames, ClipSet, to_unit_range
 from icezoo.data.synthetic import random_face, render_face, synthetic
 from icezoo.errors import IcezooError
-from icezoo.inputs import Apex, Flow, FlowStrain, LBPTop, cache, lbp_codes, lbp_top, optical_strain, tvl1_flow
+from icezoo.inputs import (
+    Apex,
+    Flow,
+    FlowHSV,
+    FlowStrain,
+    LBPTop,
+    cache,
+    farneback_hsv,
+    lbp_codes,
+    lbp_top,
+    optical_strain,  # fmt: skip
+    tvl1_flow,
+)
 from icezoo.inputs import flow as flow_module
 from icezoo.inputs.lbp_top import neighbours, temporal_interpolation, uniform_codes
 from icezoo.registry import registry
@@ -63,6 +75,33 @@ def test_tvl1_recovers_a_subpixel_translation_of_a_face(dx, dy):
     assert abs(float(u[inside].mean()) - dx) < 0.1 and abs(float(v[inside].mean()) - dy) < 0.1
     still_u, still_v = tvl1_flow(first, first, **solver_params())
     assert np.abs(still_u).max() < 1e-3 and np.abs(still_v).max() < 1e-3
+
+
+def test_a_farneback_picture_of_a_grey_face_is_its_normalised_magnitude_brightest_where_it_moves_most():
+    """ME-Recognizer's HSV picture: a grey face has no saturation, so the three channels are the value, the flow's
+    magnitude min-max normalised; the half of the face that moves is bright, the still half dark."""
+    pytest.importorskip("cv2", reason="the baselines extra (opencv-contrib-python-headless) is not installed")
+    ndimage = pytest.importorskip("scipy.ndimage")
+    face = render_face(random_face(np.random.default_rng(5)), image_size=64).astype(np.float64)
+    moved = face.copy()
+    moved[:, 32:] = ndimage.shift(face, (0, 2.0), order=3, mode="nearest")[:, 32:]  # the right half moves 2 px
+    onset, apex = (np.clip(np.rint(f), 0, 255).astype(np.uint8) for f in (face, moved))
+    params = {k: v for k, v in FlowHSV().params.items() if k != "size"}
+    picture = farneback_hsv(onset, apex, **params)
+    assert picture.shape == (64, 64, 3) and picture.dtype == np.uint8
+    assert (picture[..., 0] == picture[..., 1]).all() and (picture[..., 1] == picture[..., 2]).all()
+    assert picture.max() >= 254 and picture[:, 40:56].mean() > 4 * picture[:, 4:24].mean()
+
+
+def test_the_flow_hsv_input_is_a_256_picture_read_as_its_centre_224(clips):
+    pytest.importorskip("cv2", reason="the baselines extra (opencv-contrib-python-headless) is not installed")
+    hsv = FlowHSV()
+    assert hsv.stored_shape(32) == (3, 256, 256) and hsv.shape(32) == (3, 224, 224)
+    stored, read = hsv(clips, progress=False, stored=True), hsv(clips, progress=False)
+    assert stored.shape == (len(clips), 3, 256, 256) and stored.min() >= -1 and stored.max() <= 1
+    np.testing.assert_array_equal(read, stored[..., 16:240, 16:240])
+    with pytest.raises(IcezooError, match="crop must lie in 1..256"):
+        FlowHSV(crop=300)
 
 
 def test_flow_defaults_are_opencvs():
@@ -231,7 +270,7 @@ def test_apex_is_the_face_scaled_as_the_trainer_scales_it(clips):
 
 
 def test_registry_specs_and_bad_parameters():
-    assert registry.names("input") == ["apex", "flow", "flow_strain", "lbp_top"]
+    assert registry.names("input") == ["apex", "flow", "flow_hsv", "flow_strain", "lbp_top"]
     assert all(e.obj.name == e.name for e in registry.entries("input"))  # the name is the cache folder's
     flow = registry.build("input", {"type": "flow", "target": "middle", "lambda_": 0.1})
     assert flow.params["target"] == "middle" and flow.params["lambda_"] == 0.1 and flow.params["nscales"] == 5

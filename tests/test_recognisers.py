@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 
+import icezoo
 from icezoo.convert import STSTNET_RELEASE_CLASSES, convert_ststnet, load_ststnet_checkpoint
 from icezoo.data.clips import CLASSES
 from icezoo.errors import IcezooError
@@ -15,6 +16,8 @@ from icezoo.losses import MarginLoss
 from icezoo.nn.recognisers import CAPSULENET_MARGIN, load_estimator, save_estimator
 from icezoo.nn.recognisers.svm import estimator_scores, trusted_types
 from icezoo.registry import registry
+
+from .conftest import RECIPES
 
 
 def build(name: str, in_shape: tuple[int, ...], **params):
@@ -268,3 +271,55 @@ def test_convert_release_refuses_mixed_arguments(tmp_path, cli):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--ststnet" in err
     code, _, err = cli("convert-release", "G.pth", "--out", tmp_path / "x.pt")
     assert code == 2 and "GEN.pth and DISC.pth" in err
+
+
+# ------------------------------------------------------------------ ME-Recognizer, approximated
+
+
+def test_emr_approx_has_the_originals_size_and_a_head_per_half_face_in_training():
+    from icezoo.nn.recognisers import EMRApprox
+
+    net = EMRApprox((3, 224, 224), 3)
+    assert sum(p.numel() for p in net.parameters()) == 11_242_953
+    x = torch.rand(2, 3, 224, 224)
+    main, top, bottom = net.train()(x)
+    assert main.shape == top.shape == bottom.shape == (2, 3)
+    assert net.eval()(x).shape == (2, 3)
+    assert net.backbone(x).shape == (2, 512, 7, 7)
+    # the upper head reads feature rows 0..2 only, the lower head rows 3..6 only (dropout off to compare)
+    plain = EMRApprox((3, 224, 224), 3, dropout=0.0).train()
+    maps = torch.rand(2, 512, 7, 7)
+    lower_changed = maps.clone()
+    lower_changed[:, :, 3:] += 1
+    outputs = []
+    for m in (maps, lower_changed):
+        hook = plain.backbone.register_forward_hook(lambda module, args, out, m=m: m)
+        outputs.append(plain(x))
+        hook.remove()
+    (main0, top0, bottom0), (main1, top1, bottom1) = outputs
+    torch.testing.assert_close(top0, top1)
+    assert not torch.allclose(bottom0, bottom1) and not torch.allclose(main0, main1)
+    with pytest.raises(IcezooError, match=r"expects in_shape \(C, H, W\) with H >= \d+.*got \(3, 64, 64\)"):
+        EMRApprox((3, 64, 64), 3)
+
+
+def test_emr_approx_trains_its_resnet_at_its_own_unscheduled_rate_and_adds_the_halves_losses():
+    from icezoo.losses import CrossEntropy
+    from icezoo.nn.recognisers import EMRApprox
+    from icezoo.recognition.fit import _scale_lr, adam_for, training_loss
+
+    net = EMRApprox((3, 128, 128), 3)
+    recipe = icezoo.load_recipe(RECIPES / "table1" / "emr_approx.yaml")
+    optimizer = adam_for(net, recipe.train)
+    backbone, heads = optimizer.param_groups
+    assert (backbone["lr"], heads["lr"]) == (1e-5, 1e-3) and len(backbone["params"]) + len(heads["params"]) == len(
+        list(net.parameters()))  # fmt: skip
+    _scale_lr(optimizer, 0.5)
+    assert (backbone["lr"], heads["lr"]) == (1e-5, 5e-4)
+    labels = torch.tensor([0, 2])
+    outputs = net.train()(torch.rand(2, 3, 128, 128))
+    loss_fn = CrossEntropy()
+    expected = sum(torch.nn.functional.cross_entropy(o, labels) for o in outputs)
+    torch.testing.assert_close(training_loss(outputs, labels, loss_fn), expected)
+    training_loss(outputs, labels, loss_fn).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())

@@ -26,9 +26,9 @@ from .conftest import RECIPES
 from .helpers import fresh_feature_cache  # noqa: F401  (autouse: each test its own feature cache)
 
 TABLE1 = RECIPES / "table1"
-BASELINES = ["capsulenet", "dual_inception", "lbp_top", "ststnet"]
+BASELINES = ["capsulenet", "dual_inception", "emr_approx", "lbp_top", "ststnet"]
 ROWS = {"capsulenet": "CapsuleNet", "dual_inception": "Dual-Inception", "lbp_top": "LBP-TOP", "ststnet": "STSTNet",
-        "icegan": "ICE-GAN"}  # fmt: skip
+        "icegan": "ICE-GAN", "emr_approx": "ME-Recognizer"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,8 @@ def one_line(err: pytest.ExceptionInfo) -> str:
 @pytest.mark.parametrize(
     "name, params",
     [("ststnet", 1_683), ("dual_inception", 6_449_867), ("lbp_top", 0)]
-    + [pytest.param("capsulenet", 13_842_496, marks=pytest.mark.slow)],  # fmt: skip
+    + [pytest.param("capsulenet", 13_842_496, marks=pytest.mark.slow)]
+    + [pytest.param("emr_approx", 11_242_953, marks=pytest.mark.slow)],  # fmt: skip
 )
 def test_icezoo_build_prints_each_baselines_parameters_and_flops(cli, name, params):
     code, out, err = cli("build", TABLE1 / f"{name}.yaml", "--json")
@@ -91,6 +92,17 @@ def test_table1_recipes_carry_the_published_row_and_the_training_numbers():
     assert "common configuration" in recipes["lbp_top"].paper.caveat
     svm = recipes["lbp_top"].model.recogniser
     assert (svm["type"], svm["kernel"], svm["C"]) == ("svm", "linear", 1.0)
+    emr = recipes["emr_approx"]  # Train/main.py's numbers
+    assert (emr.train.lr, emr.train.weight_decay, emr.train.batch_size, emr.train.epochs) == (1e-3, 1e-6, 32, 100)
+    assert (emr.train.schedule, emr.train.lr_gamma, emr.train.lr_step, emr.train.grad_clip) == ("step", 0.5, 10, 1.0)
+    assert (emr.train.augment_rotation, tuple(emr.train.augment_jitter), emr.train.augment_flip) == (10, (0.2, 0.2),
+                                                                                                    False)  # fmt: skip
+    assert emr.model.recogniser["backbone_lr"] == 1e-5
+    farneback = dict(
+        type="flow_hsv", size=256, crop=224, pyr_scale=0.5, levels=1, winsize=15, iterations=2, poly_n=5, poly_sigma=1.1
+    )  # Prepare.py's calcOpticalFlowFarneback and Train/main.py's Resize, RandomCrop
+    assert emr.model.input == farneback
+    assert "CK+" in emr.paper.caveat and "test" in emr.paper.selection
 
 
 def test_recipes_without_the_new_keys_resolve_as_before():
@@ -323,6 +335,7 @@ def test_published_figures_never_share_a_column_with_ours():
 
 @pytest.mark.parametrize("schedule, factors", [
     (["train.schedule=exponential", "train.lr_gamma=0.5"], [1, 0.5, 0.25]),  # CapsuleNet's ExponentialLR, per epoch
+    (["train.schedule=step", "train.lr_gamma=0.5", "train.lr_step=2"], [1, 1, 0.5]),  # ME-Recognizer's halving
     (["train.schedule=constant"], [1, 1, 1]), (["train.schedule=cosine"], [1, 0.75, 0.25])])  # fmt: skip
 def test_a_recognisers_learning_rate_follows_the_recipes_schedule(monkeypatch, schedule, factors):
     from icezoo.recognition import build_baseline

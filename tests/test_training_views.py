@@ -15,7 +15,8 @@ from icezoo.data.synthetic import synthetic
 from icezoo.errors import IcezooError, RecipeError
 from icezoo.eval.protocols import protocol_folds
 from icezoo.inputs import Apex, FlowStrain, LBPTop
-from icezoo.recognition.augment import TrainingViews, centre_crop
+from icezoo.inputs.base import centre_crop
+from icezoo.recognition.augment import TrainingViews
 from icezoo.recognition.fit import fit_and_score_baseline
 
 from .conftest import RECIPES

@@ -222,12 +222,14 @@ def _bench_baseline(recipe, name, device, batch, precision, compiled, what, warm
         out.append(measure(name, "recogniser forward", lambda: forward(fast), eager_fn=lambda: forward(net), **common,
                            **extra))  # fmt: skip
     if "step" in what:
+        from ..recognition.fit import adam_for, training_loss
+
         loss_fn = registry.build("loss", recipe.loss.classification)
-        optimizer = torch.optim.Adam(net.parameters(), lr=recipe.train.lr, betas=tuple(recipe.train.betas))
+        optimizer = adam_for(net, recipe.train)
 
         def step(module):
             with autocast(device, precision):
-                loss = loss_fn(module(x).float(), labels)
+                loss = training_loss(module(x), labels, loss_fn)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

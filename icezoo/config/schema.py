@@ -158,9 +158,13 @@ class TrainConfig:
     ema_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    schedule: Literal["cosine", "constant", "exponential"] = "cosine"
-    # exponential (recognisers only): the learning rate is multiplied by this after every epoch (CapsuleNet's 0.9)
+    schedule: Literal["cosine", "constant", "exponential", "step"] = "cosine"
+    # exponential, step (recognisers only): the learning rate is multiplied by this after every epoch (exponential;
+    # CapsuleNet's 0.9) or every lr_step epochs (step; ME-Recognizer's 0.5 every 10)
     lr_gamma: float | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
+    lr_step: int | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
+    # recognisers only: gradients clipped to this global L2 norm before each step (None: not clipped)
+    grad_clip: float | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
     seed: int = 0
     device: str = dataclasses.field(default="auto", metadata=FREE)  # auto | cpu | cuda | cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast on CUDA (and CPU)
@@ -192,8 +196,12 @@ class TrainConfig:
         _at_least(self, 0, "checkpoint_minutes", strict=True)
         _at_most(self, MAX_EPOCHS, "epochs")
         _at_least(self, 0, "lr", "lr_g", "lr_d", "lr_gamma", strict=True)
-        if (self.schedule == "exponential") != (self.lr_gamma is not None):
-            raise ValidationError("lr_gamma", "is set exactly when train.schedule is exponential")
+        if (self.schedule in ("exponential", "step")) != (self.lr_gamma is not None):
+            raise ValidationError("lr_gamma", "is set exactly when train.schedule is exponential or step")
+        if (self.schedule == "step") != (self.lr_step is not None):
+            raise ValidationError("lr_step", "is set exactly when train.schedule is step")
+        _at_least(self, 1, "lr_step")
+        _at_least(self, 0, "grad_clip", strict=True)
         if not 0 <= self.ema_decay < 1:
             raise ValidationError("ema_decay", f"must lie in [0, 1), got {self.ema_decay}")
         if self.loggers and "tensorboard" in self.loggers:
@@ -311,13 +319,18 @@ class Recipe:
     overrides: list[str] = dataclasses.field(default_factory=list, metadata={"internal": True})
 
     def check(self) -> None:
-        if self.train.schedule == "exponential" and not self.model.is_baseline:
-            raise ValidationError("train.schedule", "exponential is for recognisers (a recipe with model.recogniser)")
-        for key in ("augment_rotation", "augment_jitter"):
+        if self.train.schedule in ("exponential", "step") and not self.model.is_baseline:
+            raise ValidationError(
+                "train.schedule", f"{self.train.schedule} is for recognisers (a recipe with model.recogniser)"
+            )
+        recognisers_only = {
+            "augment_rotation": "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)",
+            "augment_jitter": "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)",
+            "grad_clip": "is for recognisers (a recipe with model.recogniser); the GAN's steps are not clipped",
+        }
+        for key, why in recognisers_only.items():
             if getattr(self.train, key) and not self.model.is_baseline:
-                raise ValidationError(
-                    f"train.{key}", "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)"
-                )
+                raise ValidationError(f"train.{key}", why)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe as plain YAML-able data (without provenance); unset :data:`OMIT_UNSET` fields are

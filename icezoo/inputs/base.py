@@ -48,6 +48,14 @@ def clip_key(name: str, version: int, params: dict[str, Any], digests: Sequence[
     return h.hexdigest()[:32]
 
 
+def centre_crop(x, size: tuple[int, int]):
+    """The centre ``size`` (h, w) window of ``x`` [..., H, W] (an array or a tensor; offsets rounded as
+    torchvision's ``CenterCrop``)."""
+    height, width = x.shape[-2:]
+    top, left = int(round((height - size[0]) / 2.0)), int(round((width - size[1]) / 2.0))
+    return x[..., top : top + size[0], left : left + size[1]]
+
+
 class Input:
     """An input: ``frames`` picks what it reads of a clip, ``compute`` turns that into the clip's features.
 
@@ -72,6 +80,9 @@ class Input:
     """Channels whose sign a left-right mirror flips (a flow's horizontal component)."""
     fill: float = 0.0
     """What a rotated view brings in at its corners (a black face, zero motion)."""
+    crop: int | None = None
+    """Side of the square the recogniser reads, cut from the stored features: the centre one (:meth:`centre`), and
+    in training a random one (:class:`icezoo.recognition.augment.TrainingViews`); None: all of them."""
 
     params: dict[str, Any]
 
@@ -85,8 +96,11 @@ class Input:
         return self.shape(image_size)
 
     def centre(self, features: np.ndarray) -> np.ndarray:
-        """The view the recogniser reads outside training, of stored features ``[N, *stored_shape]``."""
-        return features
+        """The view the recogniser reads outside training, of stored features ``[N, *stored_shape]``: the centre
+        :attr:`crop`."""
+        if self.crop is None:
+            return features
+        return np.ascontiguousarray(centre_crop(features, (self.crop, self.crop)))
 
     def frames(self, clips: ClipSet, i: int) -> list[np.ndarray]:
         """The frames of clip ``i`` the features are computed from (uint8, ``[S, S]`` or ``[T, S, S]``)."""
@@ -158,4 +172,4 @@ def check_two_frames(clips: ClipSet, i: int, target: str, what: str) -> None:
         )
 
 
-__all__ = ["Input", "check_two_frames", "clip_key", "frames_digest", "sequence_digest"]
+__all__ = ["Input", "centre_crop", "check_two_frames", "clip_key", "frames_digest", "sequence_digest"]

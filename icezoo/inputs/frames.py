@@ -64,13 +64,6 @@ class Apex(Input):
             raise IcezooError(f"input '{self.name}': crop {self.crop} is larger than the {stored[1]}x{stored[2]} face")
         return stored if self.crop is None else (1, self.crop, self.crop)
 
-    def centre(self, features: np.ndarray) -> np.ndarray:
-        if self.crop is None:
-            return features
-        from ..recognition.augment import centre_crop
-
-        return np.ascontiguousarray(centre_crop(features, (self.crop, self.crop)))
-
     def frames(self, clips, i: int) -> list[np.ndarray]:
         return [clips.apex[i, 0]]
 

@@ -20,13 +20,6 @@ from ..errors import IcezooError
 from ..train.batches import derived_seed
 
 
-def centre_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """The centre ``size`` (h, w) window of ``x`` [..., H, W] (offsets rounded as torchvision's ``CenterCrop``)."""
-    height, width = x.shape[-2:]
-    top, left = int(round((height - size[0]) / 2.0)), int(round((width - size[1]) / 2.0))
-    return x[..., top : top + size[0], left : left + size[1]]
-
-
 class TrainingViews:
     """Random views of a batch of stored features ``[B, C, H, W]`` -> ``[B, C, h, w]`` (the recogniser's shape).
 
@@ -125,4 +118,4 @@ class TrainingViews:
                 f"jitter={self.jitter}, {self.stored[-2:]} -> {self.out[-2:]})")  # fmt: skip
 
 
-__all__ = ["TrainingViews", "centre_crop"]
+__all__ = ["TrainingViews"]

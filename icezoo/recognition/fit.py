@@ -3,9 +3,11 @@
 Features come from the recipe's input (computed once per clip and cached, :mod:`icezoo.inputs`); the recogniser
 is fitted on the fold's training subjects only. A network trains with Adam (``train.lr``, ``betas``,
 ``weight_decay``), ``train.batch_size`` and ``train.epochs`` (``train.max_steps`` caps the steps), the
-schedule ``constant``, ``cosine`` (per step, to 0) or ``exponential`` (``train.lr_gamma`` after every epoch),
-on ``loss.classification`` (cross-entropy for logits, the margin loss for capsule lengths) with class weights
-where ``loss.class_balance`` asks. Its candidates (every ``eval.select_every`` epochs and the last step) are
+schedule ``constant``, ``cosine`` (per step, to 0), ``exponential`` (``train.lr_gamma`` after every epoch) or
+``step`` (``train.lr_gamma`` every ``train.lr_step`` epochs),
+on ``loss.classification`` (cross-entropy for logits, the margin loss for capsule lengths; summed over a
+recogniser's auxiliary outputs) with class weights where ``loss.class_balance`` asks, gradients clipped to
+``train.grad_clip``. Its candidates (every ``eval.select_every`` epochs and the last step) are
 scored and chosen exactly as a GAN fold's (:mod:`icezoo.eval.selection`): same rules, same record. An estimator
 (the ``svm``) has one candidate, itself fitted on the training features.
 """
@@ -129,26 +131,27 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
     loss_fn = registry.build("loss", recipe.loss.classification)
     features, labels = torch.from_numpy(x), torch.from_numpy(y)
     weights = class_weights(labels, recipe.model.num_classes).to(device) if recipe.loss.class_balance else None
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    optimizer = adam_for(net, cfg)
     per_epoch = math.ceil(len(features) / cfg.batch_size)
     budget = per_epoch * cfg.epochs if cfg.max_steps is None else min(per_epoch * cfg.epochs, cfg.max_steps)
     every = per_epoch * recipe.eval.select_every
     order = torch.Generator().manual_seed(cfg.seed)
-    step = 0
+    step = epoch = 0
     net.train()
     while step < budget:
         for batch in torch.randperm(len(features), generator=order).split(cfg.batch_size):
             if cfg.schedule == "cosine":
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / budget))
+                _scale_lr(optimizer, 0.5 * (1 + math.cos(math.pi * step / budget)))
             xb, yb = features[batch].to(device), labels[batch].to(device)
             if views is not None:
                 xb = views(xb, step)
             with autocast(device, cfg.precision):
                 out = net(xb.contiguous(memory_format=layout))
-            loss = loss_fn(out.float(), yb, weight=weights[yb] if weights is not None else None)
+            loss = training_loss(out, yb, loss_fn, weights[yb] if weights is not None else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
             if on_candidate is not None and (step % every == 0 or step == budget):
@@ -156,10 +159,38 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
                 net.train()
             if step == budget:
                 break
+        epoch += 1
         if cfg.schedule == "exponential":
-            for group in optimizer.param_groups:
-                group["lr"] *= cfg.lr_gamma
+            _scale_lr(optimizer, cfg.lr_gamma**epoch)
+        elif cfg.schedule == "step":
+            _scale_lr(optimizer, cfg.lr_gamma ** (epoch // cfg.lr_step))
     return step
+
+
+def adam_for(net: torch.nn.Module, cfg) -> torch.optim.Adam:
+    """Adam on a recogniser (``train.lr``, ``betas``, ``weight_decay``), with the parameter groups it asks for
+    (``net.param_groups(lr)``: a backbone at its own rate, say; a group marked ``scheduled: False`` keeps its
+    rate whatever ``train.schedule`` does)."""
+    groups = net.param_groups(cfg.lr) if hasattr(net, "param_groups") else [{"params": list(net.parameters())}]
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    for group in optimizer.param_groups:
+        group.setdefault("scheduled", True)
+        group["base_lr"] = group["lr"]
+    return optimizer
+
+
+def _scale_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Every scheduled group's learning rate at ``factor`` times its starting one."""
+    for group in optimizer.param_groups:
+        if group["scheduled"]:
+            group["lr"] = group["base_lr"] * factor
+
+
+def training_loss(out, labels: torch.Tensor, loss_fn, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The recipe's loss of a recogniser's training output: its scores, or a tuple whose first element is the
+    prediction and the rest auxiliary scores (ME-Recognizer's halves of the face), each with the same loss, added."""
+    outputs = out if isinstance(out, tuple) else (out,)
+    return sum(loss_fn(o.float(), labels, weight=weight) for o in outputs)
 
 
 def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: bool = False):

@@ -121,7 +121,7 @@ def check_baseline(recipe: Recipe) -> Baseline:
         model = build_baseline(recipe)
         if not model.is_estimator:
             try:
-                out = model.recogniser(torch.zeros(2, *model.in_shape))
+                out = model.recogniser.eval()(torch.zeros(2, *model.in_shape))  # eval: the prediction alone
             except RuntimeError as err:
                 raise ValidationError(
                     "model.recogniser",

@@ -13,13 +13,19 @@ and refuses at build time, in one line naming the expected and the given shape, 
 - :class:`~.ststnet.STSTNet` (Liong et al. 2019): three shallow parallel convolutions on flow and strain.
 - :class:`~.dual_inception.DualInception` (Zhou, Mao, Xue 2019): one Inception stream per flow component.
 - :class:`~.capsulenet.CapsuleNet` (Van Quang et al. 2019): ResNet-18 features, then capsules.
+- :class:`~.emr.EMRApprox` (Liu et al. 2019, approximated): ResNet-18 on a flow picture, a head per half face.
 - :func:`~.svm.svm`: a linear SVM on handcrafted features (LBP-TOP, the MEGC2019 baseline).
+
+A network may return, in training mode only, a tuple of scores whose first is the prediction and the rest
+auxiliary outputs, each trained with the same loss (:func:`icezoo.recognition.fit.training_loss`), and may define
+``param_groups(lr)`` for Adam (a backbone at its own rate: :func:`icezoo.recognition.fit.adam_for`).
 """
 
 from __future__ import annotations
 
 from .capsulenet import CAPSULENET_MARGIN, CapsuleNet
 from .dual_inception import DualInception
+from .emr import EMRApprox
 from .shapes import shape_error
 from .ststnet import STSTNet
 from .svm import load_estimator, save_estimator, svm
@@ -28,6 +34,7 @@ __all__ = [
     "CAPSULENET_MARGIN",
     "CapsuleNet",
     "DualInception",
+    "EMRApprox",
     "STSTNet",
     "load_estimator",
     "save_estimator",
