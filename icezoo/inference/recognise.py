@@ -44,7 +44,7 @@ def predict_image(
     reads = set(getattr(model, "reads", ("apex",)))
     if reads - {"apex"}:
         raise IcezooError(
-            f"--image: {checkpoint} is a {recipe.model.recogniser['type']} model whose input "
+            f"--image: {checkpoint} holds recogniser '{recipe.model.recogniser['type']}', whose input "
             f"'{recipe.model.input['type']}' reads the clip's {' and '.join(sorted(reads))} frames, not one face; "
             "give the clip: --frames DIR or --video FILE"
         )
