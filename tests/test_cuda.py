@@ -245,3 +245,37 @@ def test_a_component_that_syncs_with_the_host_is_named():
     trunk.forward = host_sync
     with pytest.raises(icezoo.IcezooError, match=r"train.cuda_graphs: the step cannot be captured .* in host_sync"):
         graphed.step_fn(*graphed.batch(0)[:3])
+
+
+@pytest.mark.parametrize("name", ["ststnet", "dual_inception", "capsulenet", "emr_approx"])
+def test_table1_networks_on_cuda_match_the_cpu_and_train_under_bf16(name):
+    """Each Table I network: its CUDA forward is its CPU forward (fp32), and a bf16 training step through the fold
+    loop's own loss and optimiser sends a finite gradient to every parameter."""
+    from icezoo.recognition import build_baseline
+    from icezoo.recognition.fit import adam_for, training_loss
+
+    recipe = icezoo.load_recipe(RECIPES / "table1" / f"{name}.yaml")
+    model = build_baseline(recipe)
+    net = model.recogniser.eval()
+    x = torch.rand(4, *model.in_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        cpu = net(x)
+        gpu = net.to(CUDA)(x.to(CUDA)).cpu()
+    assert relative_error(gpu, cpu) < 1e-4
+    loss_fn = registry.build("loss", recipe.loss.classification)
+    optimizer = adam_for(net.train(), recipe.train)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = net(x.to(CUDA))
+    loss = training_loss(out, torch.tensor([0, 1, 2, 0], device=CUDA), loss_fn)
+    assert torch.isfinite(loss) and not params_without_grad(net, loss)
+    optimizer.step()
+
+
+def test_training_views_on_cuda_are_the_cpus():
+    from icezoo.config.schema import TrainConfig
+    from icezoo.recognition.augment import TrainingViews
+
+    views = TrainingViews(TrainConfig(augment_rotation=8.0, augment_flip=True, augment_jitter=(0.2, 0.2)),
+                          stored=(1, 234, 240), out=(1, 224, 224), value_range=(0.0, 1.0))  # fmt: skip
+    x = torch.rand(8, 1, 234, 240)
+    torch.testing.assert_close(views(x.to(CUDA), 5).cpu(), views(x, 5), atol=1e-4, rtol=0)
