@@ -327,6 +327,9 @@ def test_published_figures_never_share_a_column_with_ours():
     assert "| LBP-TOP |" not in table  # the other published rows stay out of our Table I columns
     metrics["baseline"] = {"input": "apex", "recogniser": "capsulenet", "start": "from scratch"}
     assert "its backbone starts from scratch" in markdown_report("loso", metrics, "table1_capsulenet", paper)
+    assert "autocast" not in table  # fp32 (or older metrics without the key) says nothing
+    metrics["precision"] = "bf16"  # a run under bf16 says so
+    assert "Trained and scored under bf16 autocast" in markdown_report("loso", metrics, "table1_capsulenet", paper)
     entries = [{"name": "table1_capsulenet", **metrics}, {"name": "other", "overall": block}]
     comparison = table_i_comparison(entries).splitlines()
     assert comparison[2].startswith("| table1_capsulenet | 0.500 [0.40, 0.60] | 0.450 [0.35, 0.55] | 0.652 | 0.650 |")

@@ -75,6 +75,8 @@ def markdown_report(protocol: str, metrics: dict[str, Any], name: str, paper: di
     if base:
         start = f"; its backbone starts {base['start']}" if base.get("start") else ""
         lines += ["", f"Baseline: recogniser `{base['recogniser']}` on input `{base['input']}`{start}."]
+    if metrics.get("precision", "fp32") != "fp32":
+        lines += ["", f"Trained and scored under {metrics['precision']} autocast (`train.precision`)."]
     row = metrics.get("published")
     if row:  # a Table I recipe: its published figures in their own columns, labelled, whatever the data
         lines += ["", f"Beside the paper's row ({PUBLISHED}), in Table I's figures:", "", table_i_published(metrics, row),
@@ -145,6 +147,7 @@ def write_report(recipe, protocol: str, folder, folds: list) -> dict[str, Any]:
         metrics["recogniser_mb"] = sum(p.numel() for p in net.parameters()) * 4 / 1e6 if net is not None else None
     else:
         metrics["discriminator_mb"] = sum(p.numel() for p in model.discriminator.parameters()) * 4 / 1e6
+    metrics["precision"] = recipe.train.precision
     metrics["recipe"] = recipe.name
     paper = recipe.to_dict()["paper"]
     metrics["paper"] = paper
