@@ -4,8 +4,8 @@ contrast jitter; the eval view is the centre crop. CapsuleNet's original pipelin
 crop 224x224 at random; test: resize, centre crop.
 
 The geometric part maps each output pixel back to the stored features through one affine per sample
-(``grid_sample``), so a crop at an integer offset copies pixels exactly and the whole batch is one kernel on the
-device. Parameters are drawn from a generator seeded by ``train.seed`` and the step: the same run draws the same
+(``grid_sample``), so a crop at an integer offset copies pixels (up to float32 rounding of the grid) and the
+whole batch is one kernel on the device; tested against torchvision's rotate, flip and crop. Parameters are drawn from a generator seeded by ``train.seed`` and the step: the same run draws the same
 views on any device.
 """
 
