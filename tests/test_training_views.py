@@ -104,6 +104,7 @@ def test_the_capsulenet_recipe_asks_for_its_originals_views():
     train = recipe.train
     assert (train.augment_rotation, train.augment_flip, tuple(train.augment_jitter)) == (8, True, (0.2, 0.2))
     assert recipe.model.input == {"type": "apex", "size": [234, 240], "crop": 224, "scale": "unit"}
+    assert recipe.loss.class_balance  # its training set was resampled to equal counts per class
     model = icezoo.build_model(recipe)
     assert model.in_shape == (1, 224, 224)
     assert TrainingViews.of(train, model.input, 128, model.in_shape).stored == (1, 234, 240)
