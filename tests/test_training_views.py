@@ -22,7 +22,7 @@ from icezoo.recognition.fit import fit_and_score_baseline
 from .conftest import RECIPES
 from .helpers import fresh_feature_cache  # noqa: F401  (autouse: each test its own feature cache)
 
-BILINEAR = InterpolationMode.BILINEAR
+NEAREST = InterpolationMode.NEAREST  # torchvision's RandomRotation default, both originals
 
 
 def views(stored=(1, 40, 44), out=(1, 32, 32), value_range=(0.0, 1.0), **train) -> TrainingViews:
@@ -35,8 +35,8 @@ def test_rotation_mirror_and_crop_are_torchvisions_rotate_flip_then_crop(degrees
     x = torch.rand(2, 1, 40, 44, generator=torch.Generator().manual_seed(0))
     left, top = torch.tensor([3.0, 12.0]), torch.tensor([2.0, 8.0])
     ours = views().resample(x, torch.tensor([degrees, -degrees]), torch.tensor([False, True]), left, top)
-    plain = TF.rotate(x[0], degrees, interpolation=BILINEAR)[:, 2:34, 3:35]
-    mirrored = TF.horizontal_flip(TF.rotate(x[1], -degrees, interpolation=BILINEAR))[:, 8:40, 12:44]
+    plain = TF.rotate(x[0], degrees, interpolation=NEAREST)[:, 2:34, 3:35]
+    mirrored = TF.horizontal_flip(TF.rotate(x[1], -degrees, interpolation=NEAREST))[:, 8:40, 12:44]
     torch.testing.assert_close(ours[0], plain, atol=1e-5, rtol=0)
     torch.testing.assert_close(ours[1], mirrored, atol=1e-5, rtol=0)
 
@@ -82,7 +82,8 @@ def test_views_are_drawn_from_the_seed_and_the_step():
     assert v(x, 3).shape == (8, 1, 32, 32)
     torch.testing.assert_close(v(x, 3), v(x, 3), atol=0, rtol=0)
     assert not torch.equal(v(x, 3), v(x, 4))
-    assert not torch.equal(v(x, 3), views(augment_rotation=8.0, augment_flip=True, seed=1)(x, 3))
+    assert not torch.equal(v(x, 3), views(augment_rotation=8.0, augment_flip=True, augment_jitter=(0.2, 0.2),
+                                          seed=1)(x, 3))  # fmt: skip
 
 
 def test_capsulenets_face_is_a_234x240_unit_face_whose_centre_224_crop_the_recogniser_reads():
@@ -103,7 +104,8 @@ def test_the_capsulenet_recipe_asks_for_its_originals_views():
     recipe = icezoo.load_recipe(RECIPES / "table1" / "capsulenet.yaml")
     train = recipe.train
     assert (train.augment_rotation, train.augment_flip, tuple(train.augment_jitter)) == (8, True, (0.2, 0.2))
-    assert recipe.model.input == {"type": "apex", "size": [234, 240], "crop": 224, "scale": "unit"}
+    assert recipe.model.input == {"type": "apex", "size": [234, 240], "crop": 224, "scale": "unit",
+                                  "resample": "bilinear"}  # fmt: skip
     assert recipe.loss.class_balance  # its training set was resampled to equal counts per class
     model = icezoo.build_model(recipe)
     assert model.in_shape == (1, 224, 224)
@@ -126,7 +128,10 @@ def test_views_an_input_cannot_take_are_one_line_naming_the_key():
 def test_a_recipe_asking_what_its_input_or_model_cannot_take_is_refused_before_training(cli):
     code, _, err = cli("build", RECIPES / "table1" / "ststnet.yaml", "--set", "train.augment_rotation=8")
     assert code == 2 and "train.augment_rotation: input 'flow_strain' is a flow field" in err
-    with pytest.raises(RecipeError, match="train.augment_jitter: is for recognisers on a face"):
+    code, _, err = cli("build", RECIPES / "table1" / "lbp_top.yaml", "--set", "model.input={type: apex}",
+                       "--set", "train.augment_flip=true")  # fmt: skip
+    assert code == 2 and "train.augment_flip: recogniser 'svm' is fitted once on the features" in err
+    with pytest.raises(RecipeError, match="train.augment_jitter: is for recognisers on a picture"):
         icezoo.load_recipe(RECIPES / "icegan.yaml", ["train.augment_jitter=[0.2, 0.2]"])
     with pytest.raises(RecipeError, match="train.augment_rotation: must be at most 180"):
         icezoo.load_recipe(RECIPES / "table1" / "capsulenet.yaml", ["train.augment_rotation=200"])
@@ -165,3 +170,61 @@ def test_a_recogniser_trains_on_random_crops_and_is_scored_on_the_centre_crop(mo
 
 def recipe_faces(clips) -> np.ndarray:
     return Apex()(clips, progress=False)
+
+
+def test_an_estimator_on_a_cropping_input_fits_and_scores_the_centre_crops():
+    clips = synthetic(image_size=32)
+    recipe = icezoo.load_recipe(RECIPES / "table1" / "lbp_top.yaml", [
+        "model.image_size=32", "model.input={type: apex, crop: 28}", "eval.test_subjects=20", "eval.bootstrap=0"])  # fmt: skip
+    fold = protocol_folds(recipe, "split", clips)[0]
+    result = fit_and_score_baseline(recipe, clips, fold)
+    assert result.model.recogniser.n_features_in_ == 28 * 28
+    assert len(result.rows) == len(clips.subset(clips.indices_of(fold.test)))
+
+
+def test_grad_clip_clips_each_top_level_part_on_its_own(monkeypatch):
+    """ME-Recognizer clipped its ResNet, each head and each classifier to norm 1 separately."""
+    from icezoo.recognition import build_baseline
+    from icezoo.recognition.fit import _train_network
+
+    norms = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            parts = self.param_groups[0]["params"]
+            norms.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parts if p.grad is not None])))
+            return super().step(closure)
+
+    recipe = icezoo.load_recipe(RECIPES / "table1" / "ststnet.yaml", [
+        "train.epochs=1", "train.batch_size=8", "train.grad_clip=1e-3"])  # fmt: skip
+    model = build_baseline(recipe)
+    seen = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def watching(parameters, max_norm, **kwargs):
+        parameters = list(parameters)
+        seen.append(len(parameters))
+        total = real(parameters, max_norm, **kwargs)
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in parameters]))
+        assert after <= max_norm * 1.01
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", watching)
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    x = np.random.default_rng(0).normal(size=(8, 3, 28, 28)).astype(np.float32) * 100
+    _train_network(recipe, model, x, np.arange(8) % 3, torch.device("cpu"))
+    parts = [n for n in (len(list(part.parameters())) for part in model.recogniser.children()) if n]
+    assert seen == parts and len(parts) > 1  # one clip per top-level module with parameters
+    assert norms[0] <= 1e-3 * len(parts) ** 0.5 * 1.01
+
+
+def test_a_face_resized_bilinear_is_pils_bilinear():
+    from PIL import Image
+
+    clips = synthetic(image_size=32).subset(range(2))
+    bilinear = Apex(size=(20, 24), resample="bilinear", scale="unit")(clips, progress=False)
+    expected = np.asarray(Image.fromarray(clips.apex[0, 0]).resize((24, 20), Image.BILINEAR), np.float32) / 255
+    np.testing.assert_allclose(bilinear[0, 0], expected, atol=1e-6)
+    assert not np.allclose(Apex(size=(20, 24), scale="unit")(clips, progress=False), bilinear)  # Lanczos by default
+    with pytest.raises(IcezooError, match="resample must be one of"):
+        Apex(resample="cubic")

@@ -177,9 +177,9 @@ class TrainConfig:
     apex_neighbours: int = 4  # real faces: the apex frame and this many frames around it
     augment_shift: float = 0.0  # random translation of each onset/apex pair, in pixels (0: none; not in the paper)
     augment_flip: bool = False  # mirror half of the onset/apex pairs left to right (not in the paper)
-    # recognisers on a face only: random rotation, degrees either way (CapsuleNet's 8)
+    # recognisers on a picture only (a face, a flow picture): random rotation, degrees either way (CapsuleNet's 8)
     augment_rotation: float | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
-    # recognisers on a face only: brightness and contrast jitter, factors in [1 - j, 1 + j] (CapsuleNet's 0.2, 0.2)
+    # recognisers on a picture only: brightness and contrast jitter, factors in [1 - j, 1 + j] (CapsuleNet's 0.2, 0.2)
     augment_jitter: tuple[float, float] | None = dataclasses.field(default=None, metadata=OMIT_UNSET)
     log_every: int = dataclasses.field(default=10, metadata=FREE)  # steps between metric rows
     # steps between checkpoints (and one at the end)
@@ -199,7 +199,7 @@ class TrainConfig:
         if (self.schedule in ("exponential", "step")) != (self.lr_gamma is not None):
             raise ValidationError("lr_gamma", "is set exactly when train.schedule is exponential or step")
         if (self.schedule == "step") != (self.lr_step is not None):
-            raise ValidationError("lr_step", "is set exactly when train.schedule is step")
+            raise ValidationError("lr_step", "must be set when train.schedule is step, and only then")
         _at_least(self, 1, "lr_step")
         _at_least(self, 0, "grad_clip", strict=True)
         if not 0 <= self.ema_decay < 1:
@@ -324,8 +324,8 @@ class Recipe:
                 "train.schedule", f"{self.train.schedule} is for recognisers (a recipe with model.recogniser)"
             )
         recognisers_only = {
-            "augment_rotation": "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)",
-            "augment_jitter": "is for recognisers on a face (a GAN's pairs take augment_shift and augment_flip)",
+            "augment_rotation": "is for recognisers on a picture (a GAN's pairs take augment_shift and augment_flip)",
+            "augment_jitter": "is for recognisers on a picture (a GAN's pairs take augment_shift and augment_flip)",
             "grad_clip": "is for recognisers (a recipe with model.recogniser); the GAN's steps are not clipped",
         }
         for key, why in recognisers_only.items():

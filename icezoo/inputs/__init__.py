@@ -4,7 +4,8 @@ An input is built from its recipe spec (``cls(**params)``), says the shape it
 yields (``shape(image_size)``) and, called on a :class:`~icezoo.data.clips.ClipSet`,
 returns ``float32 [N, *shape]`` (one clip: ``clips.subset([i])``):
 
-- ``apex`` (:class:`Apex`): the apex face, ``[1, S, S]`` in [-1, 1] as the trainer feeds faces.
+- ``apex`` (:class:`Apex`): the apex face, ``[1, H, W]`` in [-1, 1] as the trainer feeds faces (or [0, 1]),
+  optionally read as a centre crop (a random one in training).
 - ``flow`` (:class:`Flow`): TV-L1 optical flow u, v from the onset to the apex or the middle frame, ``[2, 28, 28]``.
 - ``flow_strain`` (:class:`FlowStrain`): u, v and the optical strain, ``[3, 28, 28]`` (STSTNet's input).
 - ``flow_hsv`` (:class:`FlowHSV`): Farneback flow onset -> apex as ME-Recognizer's HSV picture, ``[3, 224, 224]``.

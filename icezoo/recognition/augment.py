@@ -1,11 +1,12 @@
-"""A recogniser's training views: random rotation, mirror, shift and crop in one resampling, then brightness and
-contrast jitter; the eval view is the centre crop. CapsuleNet's original pipeline (davidnvq/me_recognition,
+"""A recogniser's training views: random rotation, mirror, shift and crop in one resampling (nearest pixel, as
+torchvision's ``RandomRotation`` by default), then brightness and contrast jitter; the eval view is the centre crop. CapsuleNet's original pipeline (davidnvq/me_recognition,
 ``train_me_loso.py``) is the model: resize to 234x240, rotate +-8 degrees, mirror half, jitter colour by 0.2,
 crop 224x224 at random; test: resize, centre crop.
 
 The geometric part maps each output pixel back to the stored features through one affine per sample
-(``grid_sample``), so a crop at an integer offset copies pixels (up to float32 rounding of the grid) and the
-whole batch is one kernel on the device; tested against torchvision's rotate, flip and crop. Parameters are drawn from a generator seeded by ``train.seed`` and the step: the same run draws the same
+(``grid_sample``), so a crop at an integer offset copies pixels and the whole batch is one kernel on the device;
+tested against torchvision's rotate, flip and crop. Brightness and contrast act on the cropped view (torchvision's
+``ColorJitter`` before ``RandomCrop`` takes the contrast's mean over the whole rotated picture: a small difference). Parameters are drawn from a generator seeded by ``train.seed`` and the step: the same run draws the same
 views on any device.
 """
 
@@ -29,12 +30,13 @@ class TrainingViews:
     """
 
     def __init__(self, cfg: TrainConfig, *, stored: tuple[int, ...], out: tuple[int, ...], value_range=None,
-                 mirror_negates: tuple[int, ...] = (), fill: float = 0.0):  # fmt: skip
+                 mirror_negates: tuple[int, ...] = (), fill: float = 0.0, mode: str = "nearest"):  # fmt: skip
         self.rotation = float(cfg.augment_rotation or 0.0)
         self.shift, self.flip = float(cfg.augment_shift), bool(cfg.augment_flip)
         self.jitter = tuple(cfg.augment_jitter or (0.0, 0.0))
         self.seed, self.stored, self.out = cfg.seed, tuple(stored), tuple(out)
         self.value_range, self.mirror_negates, self.fill = value_range, tuple(mirror_negates), float(fill)
+        self.mode = mode  # grid_sample's: nearest (torchvision's RandomRotation default) or bilinear
 
     @classmethod
     def of(cls, cfg: TrainConfig, input_, image_size: int, out_shape: tuple[int, ...]) -> TrainingViews | None:
@@ -50,7 +52,7 @@ class TrainingViews:
         if (cfg.augment_rotation or cfg.augment_jitter) and input_.value_range is None:
             key = "augment_rotation" if cfg.augment_rotation else "augment_jitter"
             why = "a rotation of its image does not rotate its vectors" if key == "augment_rotation" else "no colours"
-            raise IcezooError(f"train.{key}: {name} is a flow field ({why}); it applies to a face (apex)")
+            raise IcezooError(f"train.{key}: {name} is a flow field ({why}); it applies to a picture (apex, flow_hsv)")
         return cls(cfg, stored=stored, out=out_shape, value_range=input_.value_range,
                    mirror_negates=input_.mirror_negates, fill=input_.fill)  # fmt: skip
 
@@ -72,8 +74,10 @@ class TrainingViews:
     def resample(self, x: Tensor, degrees: Tensor, mirrored: Tensor, left: Tensor, top: Tensor) -> Tensor:
         """``x`` [B, C, H, W] rotated about its centre by ``degrees`` (counter-clockwise, as torchvision's
         ``rotate``), mirrored left to right where ``mirrored``, then the out-shaped window at (``left``, ``top``)
-        pixels (fractions interpolate; outside the image: the fill). One affine per sample, float64 [B] each."""
+        pixels (sampled by :attr:`mode`; outside the image: the fill). One affine per sample, float64 [B] each."""
         b = x.shape[0]
+        if tuple(x.shape[1:]) != self.stored:
+            raise IcezooError(f"training views are cut from features {list(self.stored)}, got {list(x.shape[1:])}")
         (height, width), (h, w) = self.stored[-2:], self.out[-2:]
         # output pixel p (centred) -> stored pixel R^-1 M (p + d), d the window's centre offset, M the mirror
         dx, dy = left.double() - (width - w) / 2, top.double() - (height - h) / 2
@@ -86,7 +90,7 @@ class TrainingViews:
         theta = torch.cat([rm * to_stored[:, None] * from_out, (rm @ torch.stack([dx, dy], -1)[..., None])
                            * to_stored[:, None]], -1)  # fmt: skip
         grid = F.affine_grid(theta.to(x.device, x.dtype), [b, x.shape[1], h, w], align_corners=False)
-        out = F.grid_sample(x - self.fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = F.grid_sample(x - self.fill, grid, mode=self.mode, padding_mode="zeros", align_corners=False)
         out = out + self.fill  # what comes in at the rotated corners is the fill (a black face, zero motion)
         if self.mirror_negates and bool(mirrored.any()):
             sign = torch.ones(b, x.shape[1], 1, 1, dtype=x.dtype)

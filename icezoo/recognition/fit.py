@@ -7,7 +7,7 @@ schedule ``constant``, ``cosine`` (per step, to 0), ``exponential`` (``train.lr_
 ``step`` (``train.lr_gamma`` every ``train.lr_step`` epochs),
 on ``loss.classification`` (cross-entropy for logits, the margin loss for capsule lengths; summed over a
 recogniser's auxiliary outputs) with class weights where ``loss.class_balance`` asks, gradients clipped to
-``train.grad_clip``. Its candidates (every ``eval.select_every`` epochs and the last step) are
+``train.grad_clip`` (each of the network's top-level modules on its own). Its candidates (every ``eval.select_every`` epochs and the last step) are
 scored and chosen exactly as a GAN fold's (:mod:`icezoo.eval.selection`): same rules, same record. An estimator
 (the ``svm``) has one candidate, itself fitted on the training features.
 """
@@ -88,7 +88,7 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
     model = build_baseline(recipe)
     if not model.is_estimator:
         model.recogniser.to(dev)
-    x_train = model.features(train, progress, stored=True)  # training views are cut from these
+    x_train = model.features(train, progress, stored=not model.is_estimator)  # a network's views are cut from these
     y_train = train.label.astype(np.int64)
     held = (model.features(val, progress), val.label) if val is not None else None
     selector = _Candidates(recipe, held, (model.features(test, progress), test.label))
@@ -150,8 +150,10 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
             loss = training_loss(out, yb, loss_fn, weights[yb] if weights is not None else None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            if cfg.grad_clip is not None:  # each top-level part on its own, as ME-Recognizer clipped its parts
+                for part in net.children():
+                    if any(True for _ in part.parameters()):
+                        torch.nn.utils.clip_grad_norm_(part.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
             if on_candidate is not None and (step % every == 0 or step == budget):
@@ -207,7 +209,7 @@ def train_baseline(recipe: Recipe, out, *, device: str | None = None, progress: 
     dev = resolve_device(device or recipe.train.device, "train.device")
     torch.manual_seed(recipe.train.seed)
     model = build_baseline(recipe)
-    x, y = model.features(clips, progress, stored=True), clips.label.astype(np.int64)
+    x, y = model.features(clips, progress, stored=not model.is_estimator), clips.label.astype(np.int64)
     if model.is_estimator:
         model.recogniser.fit(x.reshape(len(x), -1), y)
         step = 0

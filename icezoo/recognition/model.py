@@ -132,6 +132,14 @@ def check_baseline(recipe: Recipe) -> Baseline:
                 raise ValidationError("model.recogniser", f"gives scores {list(out.shape[1:])}, not [num_classes]")
     from .augment import TrainingViews
 
+    if model.is_estimator:  # fitted once on the features: no views, no steps
+        for key in ("augment_rotation", "augment_shift", "augment_flip", "augment_jitter", "grad_clip"):
+            if getattr(recipe.train, key):
+                raise ValidationError(
+                    f"train.{key}",
+                    f"recogniser '{recipe.model.recogniser.get('type')}' is fitted once on the features, without "
+                    "training views or gradient steps",
+                )
     try:  # the training views the recipe asks of this input (the augment keys name themselves)
         TrainingViews.of(recipe.train, model.input, model.image_size, model.in_shape)
     except IcezooError as err:
