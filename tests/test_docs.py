@@ -132,3 +132,28 @@ def test_the_site_builds_strictly_with_the_generated_pages(tmp_path):
     recipes = (site / "recipes" / "index.html").read_text()
     assert all(f"recipes/{n}.yaml" in recipes for n in icezoo.list_recipes())
     assert "identity_unet" in components and "grm_einsum" in components
+
+
+def test_the_table_i_report_puts_each_rows_seeds_precision_and_published_figure_in_their_columns(tmp_path):
+    import json
+    import sys
+
+    rows = {"fast": ("fp32", 0.9, 0.05), "slow": ("bf16", 0.6, 0.01)}
+    for name, (precision, mean, sd) in rows.items():
+        (tmp_path / name / "seed_0").mkdir(parents=True)
+        block = {"mean": mean, "sd": sd, "n": 3}
+        (tmp_path / name / "seeds.json").write_text(json.dumps({"uf1": block, "uar": block, "data": {
+            "type": "synthetic", "clips": 442, "subjects": 68, "seed": 0, "comparable_to_published": False}}))  # fmt: skip
+        paper = {"row": f"Row {name}", "uf1": 0.652, "uar": 0.650, "selection": "test-epoch selection"}
+        (tmp_path / name / "seed_0" / "metrics.json").write_text(json.dumps({"paper": paper}))
+        (tmp_path / name / "recipe.yaml").write_text(f"train: {{precision: {precision}}}\n")
+    done = subprocess.run([sys.executable, str(REPO / "docs" / "table1_report.py"), str(tmp_path), "fast", "slow",
+                           "--note", "A note."], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "table1.md").read_text()
+    assert (
+        "| fast | Row fast | 0.900 +- 0.050 | 0.900 +- 0.050 | fp32 | 0.652 / 0.650 | test-epoch selection |" in table
+    )
+    assert "| slow | Row slow | 0.600 +- 0.010 | 0.600 +- 0.010 | bf16 | 0.652 / 0.650 |" in table
+    assert "SYNTHETIC" in table and table.rstrip().endswith("A note.")
+    assert (tmp_path / "table1.png").stat().st_size > 0
