@@ -21,4 +21,5 @@ for recipe in "${recipes[@]}"; do
   case " $bf16 " in *" $recipe "*) sets=(--set train.precision=bf16 --set train.channels_last=true) ;; esac
   icezoo eval "recipes/$recipe.yaml" --protocol split --seeds 3 "${sets[@]}" --out "$out/$name" --no-progress
 done
-python docs/table1_report.py "$out" "${recipes[@]}"
+python docs/table1_report.py "$out" "${recipes[@]}" \
+  --row "icegan_small_pooled=recipes/table1/icegan.yaml:ICE-GAN (narrow CPU variant)"
