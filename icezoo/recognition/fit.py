@@ -7,7 +7,8 @@ schedule ``constant``, ``cosine`` (per step, to 0), ``exponential`` (``train.lr_
 ``step`` (``train.lr_gamma`` every ``train.lr_step`` epochs),
 on ``loss.classification`` (cross-entropy for logits, the margin loss for capsule lengths; summed over a
 recogniser's auxiliary outputs) with class weights where ``loss.class_balance`` asks, gradients clipped to
-``train.grad_clip`` (each of the network's top-level modules on its own). Its candidates (every ``eval.select_every`` epochs and the last step) are
+``train.grad_clip`` (each of the network's top-level modules on its own). Its candidates (every
+``eval.select_every`` epochs and the last step) are
 scored and chosen exactly as a GAN fold's (:mod:`icezoo.eval.selection`): same rules, same record. An estimator
 (the ``svm``) has one candidate, itself fitted on the training features.
 """
@@ -105,8 +106,8 @@ def fit_and_score_baseline(recipe: Recipe, clips: ClipSet, fold: Fold, *, device
                             "ran_on": ran_on(dev)}  # fmt: skip
     if held is not None:
         info["validation_labels"] = val.label.tolist()
-        info["validation_pred"] = model.scores(held[0], recipe.eval.batch_size, recipe.train.precision).argmax(1)
-        info["validation_pred"] = info["validation_pred"].tolist()
+        val_scores = model.scores(held[0], recipe.eval.batch_size, recipe.train.precision)
+        info["validation_pred"] = val_scores.argmax(1).tolist()
     info["selection"] = selector.record() if recipe.eval.select != "last" else {"select": "last", "chosen_step": step}
     info["test_labels"] = test.label.tolist()
     if not model.is_estimator:
@@ -152,7 +153,7 @@ def _train_network(recipe: Recipe, model: Baseline, x: np.ndarray, y: np.ndarray
             loss.backward()
             if cfg.grad_clip is not None:  # each top-level part on its own, as ME-Recognizer clipped its parts
                 for part in net.children():
-                    if any(True for _ in part.parameters()):
+                    if next(part.parameters(), None) is not None:
                         torch.nn.utils.clip_grad_norm_(part.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
